@@ -1,0 +1,120 @@
+/* backend.h — tensors and the op interface every compute backend implements (a struct of
+ * function pointers, as ggml's backends). Model code is written once against wx_backend_ops;
+ * cpu/ is the reference implementation, cuda/ the GPU one. Shapes are row-major: the last
+ * dimension is contiguous. Activations are float32 at this interface; a backend may store
+ * weights in another precision internally (see wx_backend_ops.alloc). */
+#ifndef WX_BACKEND_H
+#define WX_BACKEND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../base/wx_base.h"
+
+#define WX_MAX_DIMS 4
+
+enum wx_dtype { WX_F32 = 0, WX_F16 = 1, WX_I32 = 2 };
+
+typedef struct wx_backend wx_backend;
+
+/* A tensor owns (or views) memory of one backend: a host pointer on the CPU backend, a
+ * device pointer on CUDA. Views share the parent's memory and never free it. */
+typedef struct wx_tensor {
+    enum wx_dtype dtype;
+    int ndim;
+    int64_t shape[WX_MAX_DIMS];
+    void *data;
+    wx_backend *backend;
+    bool is_view;
+} wx_tensor;
+
+typedef struct wx_backend_ops {
+    const char *name;
+
+    /* Memory. alloc returns NULL on failure; free accepts NULL. upload/download copy the
+     * whole tensor (or the first `bytes` of it) between host and backend memory. */
+    wx_tensor *(*alloc)(wx_backend *, enum wx_dtype, int ndim, const int64_t *shape);
+    void (*free)(wx_backend *, wx_tensor *);
+    void (*upload)(wx_backend *, wx_tensor *, const void *host, size_t bytes);
+    void (*download)(wx_backend *, const wx_tensor *, void *host, size_t bytes);
+
+    /* out (M, N) = a (M, K) · w (N, K)ᵀ [+ bias (N)]: a Linear layer. Leading dims of a and
+     * out are flattened into M. */
+    void (*linear)(wx_backend *, wx_tensor *out, const wx_tensor *a, const wx_tensor *w,
+                   const wx_tensor *bias);
+
+    /* out (B, Cout, Tout) = conv1d(x (B, Cin, Tin), w (Cout, Cin, K)) + bias (Cout), zero
+     * padding `pad` on both sides, Tout = (Tin + 2 pad - K) / stride + 1. */
+    void (*conv1d)(wx_backend *, wx_tensor *out, const wx_tensor *x, const wx_tensor *w,
+                   const wx_tensor *bias, int stride, int pad);
+
+    /* out (B, C, R) = x (B, R, C) transposed in its last two dims. */
+    void (*transpose)(wx_backend *, wx_tensor *out, const wx_tensor *x);
+
+    /* out (M, D) = (x - mean) / sqrt(var + eps) * gamma + beta, per row. out may be x. */
+    void (*layer_norm)(wx_backend *, wx_tensor *out, const wx_tensor *x, const wx_tensor *gamma,
+                       const wx_tensor *beta, float eps);
+
+    /* x = gelu(x), exact erf form (Whisper's). */
+    void (*gelu)(wx_backend *, wx_tensor *x);
+
+    /* out = a + b, where b's element count divides a's (b repeats over a's leading dims,
+     * e.g. positions (T, D) over a batch (B, T, D)). out may be a. */
+    void (*add)(wx_backend *, wx_tensor *out, const wx_tensor *a, const wx_tensor *b);
+
+    /* Scaled dot-product attention, per batch b and head h (d_head = D / n_head):
+     *   q (B, Tq, D), k and v (B, Tcap, D) of which rows [0, kv_len) are used,
+     *   out (B, Tq, D) = softmax(q kᵀ / sqrt(d_head) [+ causal mask]) v.
+     * causal: query i sits at absolute position kv_len - Tq + i and sees keys ≤ it.
+     * q, k, v may be strided views: row stride (elements between consecutive rows) is
+     * given by q_stride / kv_stride, so a fused QKV projection needs no copy. */
+    void (*attention)(wx_backend *, wx_tensor *out, const wx_tensor *q, int64_t q_stride,
+                      const wx_tensor *k, const wx_tensor *v, int64_t kv_stride, int n_head,
+                      int64_t kv_len, bool causal);
+
+    /* out (B, T, D) = table[ids[b, t]] + pos[pos_offset + t]: token + learned position
+     * embedding. ids is a host array of B*T token ids. */
+    void (*embed)(wx_backend *, wx_tensor *out, const int32_t *ids, const wx_tensor *table,
+                  const wx_tensor *pos, int64_t pos_offset);
+
+    /* Copies rows [row0, row0 + n) of src (B, T, D) into dst (B, Tcap, D) at the same rows:
+     * the KV-cache append. src may have a row stride (src_stride elements). */
+    void (*copy_rows)(wx_backend *, wx_tensor *dst, int64_t dst_row0, const wx_tensor *src,
+                      int64_t src_stride, int64_t n);
+
+    /* cache (B, Tcap, D): rows [0, len) of entry b become those of entry src_index[b] (host
+     * array of B): the beam reorder. */
+    void (*reorder)(wx_backend *, wx_tensor *cache, const int32_t *src_index, int64_t len);
+
+    /* x (B, V): x[:, ids[i]] = -inf for the n host ids, then x = log_softmax(x) per row when
+     * log_softmax is set; finally the k largest per row are written to the host arrays
+     * top_ids (B, k) and top_vals (B, k), best first (ties: lower id first). Only these
+     * 2·B·k numbers cross to the host. k may be 0. */
+    void (*suppress_logsoftmax_topk)(wx_backend *, wx_tensor *x, const int32_t *ids, int n,
+                                     bool log_softmax, int k, int32_t *top_ids,
+                                     float *top_vals);
+
+    /* Waits for queued work; returns 0 or a non-zero backend error. */
+    int (*synchronize)(wx_backend *);
+    void (*destroy)(wx_backend *);
+} wx_backend_ops;
+
+struct wx_backend {
+    const wx_backend_ops *ops;
+    void *impl;      /* backend-private state */
+    int n_threads;
+};
+
+/* CPU reference backend. n_threads ≤ 0 means the number of online cores. */
+wx_backend *wx_backend_cpu_create(int n_threads, wx_err *err);
+
+/* Generic tensor helpers (backend-independent). */
+int64_t wx_tensor_nelem(const wx_tensor *t);
+size_t wx_dtype_size(enum wx_dtype dtype);
+size_t wx_tensor_nbytes(const wx_tensor *t);
+/* A view on t: ndim/shape over the same memory starting at element offset `offset`. */
+wx_tensor wx_tensor_view(const wx_tensor *t, int64_t offset, int ndim, const int64_t *shape);
+
+#define wx_op(be, op, ...) ((be)->ops->op((be), __VA_ARGS__))
+
+#endif

@@ -1,0 +1,74 @@
+/* pipeline.h — the WhisperX flow behind one entry point: audio samples in, segments out.
+ * An engine holds the loaded models and backend (immutable, shared by every job); each call
+ * to wx_transcribe runs one job on per-engine scratch state that is allocated once and
+ * reused. One job at a time per engine. The worker and job layers call only this header. */
+#ifndef WX_PIPELINE_H
+#define WX_PIPELINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../base/wx_base.h"
+
+typedef struct wx_engine wx_engine;
+
+typedef struct wx_engine_config {
+    const char *model_dir;   /* CTranslate2 Whisper directory */
+    const char *device;      /* "auto", "cpu" or "cuda"; NULL = "auto" */
+    int n_threads;           /* ≤ 0: all online cores */
+} wx_engine_config;
+
+wx_status wx_engine_load(const wx_engine_config *config, wx_engine **out, wx_err *err);
+void wx_engine_free(wx_engine *engine);
+const char *wx_engine_device(const wx_engine *engine);       /* "cpu" or "cuda" */
+const char *wx_engine_model_name(const wx_engine *engine);   /* directory basename */
+bool wx_engine_is_multilingual(const wx_engine *engine);
+
+typedef struct wx_transcribe_options {
+    const char *language;        /* ISO code such as "en"; NULL: detect */
+    const char *task;            /* "transcribe" (default) or "translate" */
+    const char *initial_prompt;  /* NULL: none */
+    int batch_size;              /* chunks decoded together; ≤ 0: 8 */
+    int beam_size;               /* 1: greedy; ≤ 0: 5 */
+    float patience;              /* ≤ 0: 1 */
+    float length_penalty;        /* 1: plain average (CTranslate2's default) */
+    int max_new_tokens;          /* ≤ 0: 224 */
+    bool suppress_blank;         /* WhisperX default: true */
+    volatile const int *cancel;  /* polled between stages and chunks; non-zero aborts */
+} wx_transcribe_options;
+
+/* Fills the WhisperX defaults (beam 5, batch 8, patience 1, length_penalty 1, ...). */
+void wx_transcribe_options_default(wx_transcribe_options *opts);
+
+typedef struct wx_segment {
+    double start, end;   /* seconds */
+    char *text;          /* UTF-8, leading space as Whisper emits it */
+    float avg_logprob;
+    int *tokens;         /* decoded ids, without the prompt */
+    int n_tokens;
+} wx_segment;
+
+typedef struct wx_stage_times {
+    double decode_audio, mel, encode, decode, total;   /* seconds; decode_audio set by caller */
+} wx_stage_times;
+
+typedef struct wx_transcript {
+    wx_segment *segments;
+    int n_segments;
+    char language[16];
+    float language_probability;   /* 1 when given or English-only */
+    int batch_size_used;
+    wx_stage_times times;
+} wx_transcript;
+
+/* Progress callback: stage name ("mel", "encode", "decode", ...) and overall progress 0..1. */
+typedef void (*wx_progress_fn)(void *user, const char *stage, double progress);
+
+/* Transcribes samples (16 kHz mono float32). No speech or zero samples gives zero segments,
+ * not an error. WX_ERR_INVALID_INPUT with "cancelled" when opts->cancel fires. */
+wx_status wx_transcribe(wx_engine *engine, const float *samples, size_t n_samples,
+                        const wx_transcribe_options *opts, wx_progress_fn progress,
+                        void *progress_user, wx_transcript *out, wx_err *err);
+void wx_transcript_free(wx_transcript *transcript);
+
+#endif
