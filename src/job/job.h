@@ -1,0 +1,37 @@
+/* job.h — one job end to end: validate the input, fetch and decode the audio, transcribe on
+ * the shared engine, render the result. The worker layer calls only this header and
+ * receives the body to post: {"output": ...} or {"error": ...}. */
+#ifndef WX_JOB_H
+#define WX_JOB_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "../pipeline/pipeline.h"
+
+/* Flags for serializing job bodies: compact, reals with 10 significant digits. */
+#define WX_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(10))
+
+typedef struct wx_job_hooks {
+    bool allow_local_path;       /* local modes: audio_file may name a file */
+    wx_progress_fn progress;     /* stage name and overall progress 0..1; may be NULL */
+    void *progress_user;
+    volatile const int *cancel;  /* non-zero aborts the job between stages and chunks */
+} wx_job_hooks;
+
+/* What a job did, for logs and /metrics. */
+typedef struct wx_job_report {
+    bool ok;
+    bool cancelled;
+    double audio_seconds;
+    double fetch_seconds;
+    wx_stage_times times;
+} wx_job_report;
+
+/* Runs a job's "input" and returns {"output": {...}} or {"error": ...} (new reference). A
+ * validation failure gives {"error": [messages]}, as the SDK validator's list; any other
+ * failure a single sentence. Never NULL except when memory runs out. */
+json_t *wx_job_run(wx_engine *engine, const json_t *input, const wx_job_hooks *hooks,
+                   wx_job_report *report);
+
+#endif

@@ -1,0 +1,19 @@
+/* render.h — a transcript as the job's output: the JSON object posted as "output", and the
+ * SRT, WebVTT and plain-text renderings that output_format adds to it. */
+#ifndef WX_JOB_RENDER_H
+#define WX_JOB_RENDER_H
+
+#include <jansson.h>
+
+#include "../pipeline/pipeline.h"
+
+/* [{"start", "end", "text", "avg_logprob"}, ...] with times rounded to milliseconds. */
+json_t *wx_render_segments(const wx_transcript *transcript);
+
+/* The rendering named by format ("srt", "vtt" or "txt"), malloc'd; NULL for another name. */
+char *wx_render_text(const wx_transcript *transcript, const char *format);
+
+/* "HH:MM:SS,mmm" (SRT) or "HH:MM:SS.mmm" (VTT) into buf (at least 16 bytes). */
+void wx_render_timestamp(double seconds, char separator, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,370 @@
+/* schema.c — job input validation, defaults, environment overrides and the mapping onto
+ * the pipeline's options. Messages follow runpod-python's rp_validator word for word; the
+ * one deliberate difference is that JSON booleans are refused for numeric keys (Python's
+ * isinstance(True, int) lets them through there). */
+#include "schema.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum key_type { KEY_STR, KEY_INT, KEY_FLOAT, KEY_BOOL };
+
+/* Why a key is accepted but not applied; NULL when the build honours it. */
+#define NO_VAD "voice activity detection is not in this build yet"
+#define NO_ALIGN "word alignment (wav2vec2) is not in this build yet"
+#define NO_DIARIZE "speaker diarization is not in this build yet"
+#define NO_FALLBACK "temperature fallback is not in this build yet; decoding runs once at temperature 0"
+#define NO_LANG_RETRY "language detection runs once, on the first 30 s of audio"
+
+typedef struct key_spec {
+    const char *name;
+    enum key_type type;
+    const char *default_json;  /* NULL: required */
+    const char *unsupported;   /* reason, when a non-default value cannot be honoured */
+    bool (*constraint)(const json_t *value);
+} key_spec;
+
+static bool positive_int(const json_t *v) { return json_is_null(v) || json_integer_value(v) >= 1; }
+static bool unit_interval(const json_t *v) { double x = json_real_value(v); return x >= 0 && x <= 1; }
+static bool non_negative(const json_t *v) { return json_real_value(v) >= 0; }
+static bool finite_real(const json_t *v) { return isfinite(json_real_value(v)); }
+static bool non_empty(const json_t *v) { return json_string_length(v) > 0; }
+
+static bool known_format(const json_t *v)
+{
+    static const char *formats[] = {"json", "srt", "vtt", "txt"};
+    for (size_t i = 0; i < sizeof formats / sizeof *formats; i++)
+        if (!strcmp(json_string_value(v), formats[i]))
+            return true;
+    return false;
+}
+
+static bool batch_range(const json_t *v)
+{
+    json_int_t n = json_integer_value(v);
+    return n >= 1 && n <= 512;
+}
+
+static bool beam_range(const json_t *v)
+{
+    json_int_t n = json_integer_value(v);
+    return n >= 1 && n <= 32;
+}
+
+static const key_spec SCHEMA[] = {
+    {"audio_file", KEY_STR, NULL, NULL, non_empty},
+    {"model", KEY_STR, "null", NULL, NULL},
+    {"language", KEY_STR, "null", NULL, NULL},
+    {"language_detection_min_prob", KEY_FLOAT, "0.0", NO_LANG_RETRY, unit_interval},
+    {"language_detection_max_tries", KEY_INT, "5", NO_LANG_RETRY, positive_int},
+    {"initial_prompt", KEY_STR, "null", NULL, NULL},
+    {"batch_size", KEY_INT, "64", NULL, batch_range},
+    {"beam_size", KEY_INT, "5", NULL, beam_range},
+    {"temperature", KEY_FLOAT, "0.0", NO_FALLBACK, non_negative},
+    {"temperature_increment_on_fallback", KEY_FLOAT, "0.2", NO_FALLBACK, non_negative},
+    {"compute_type", KEY_STR, "\"float16\"", "the compute precision is chosen by the backend", NULL},
+    {"vad_onset", KEY_FLOAT, "0.5", NO_VAD, unit_interval},
+    {"vad_offset", KEY_FLOAT, "0.363", NO_VAD, unit_interval},
+    {"min_duration_on", KEY_FLOAT, "0.0", NO_VAD, non_negative},
+    {"min_duration_off", KEY_FLOAT, "0.0", NO_VAD, non_negative},
+    {"pad_onset", KEY_FLOAT, "0.0", NO_VAD, non_negative},
+    {"pad_offset", KEY_FLOAT, "0.0", NO_VAD, non_negative},
+    {"align_output", KEY_BOOL, "false", NO_ALIGN, NULL},
+    {"output_format", KEY_STR, "\"json\"", NULL, known_format},
+    {"diarization", KEY_BOOL, "false", NO_DIARIZE, NULL},
+    {"diarize", KEY_BOOL, "false", NO_DIARIZE, NULL},
+    {"huggingface_access_token", KEY_STR, "null", NULL, NULL},
+    {"min_speakers", KEY_INT, "null", NO_DIARIZE, positive_int},
+    {"max_speakers", KEY_INT, "null", NO_DIARIZE, positive_int},
+    {"length_penalty", KEY_FLOAT, "1.0", NULL, finite_real},
+    {"no_speech_threshold", KEY_FLOAT, "0.6", NO_FALLBACK, finite_real},
+    {"log_prob_threshold", KEY_FLOAT, "-1.0", NO_FALLBACK, finite_real},
+    {"compression_ratio_threshold", KEY_FLOAT, "2.4", NO_FALLBACK, finite_real},
+    {"debug", KEY_BOOL, "false", NULL, NULL},
+};
+
+#define SCHEMA_SIZE ((int)(sizeof SCHEMA / sizeof *SCHEMA))
+
+int wx_job_schema_size(void) { return SCHEMA_SIZE; }
+const char *wx_job_schema_key(int index) { return SCHEMA[index].name; }
+
+static const key_spec *find_key(const char *name)
+{
+    for (int i = 0; i < SCHEMA_SIZE; i++)
+        if (!strcmp(SCHEMA[i].name, name))
+            return &SCHEMA[i];
+    return NULL;
+}
+
+static const char *python_type(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_STRING: return "<class 'str'>";
+    case JSON_INTEGER: return "<class 'int'>";
+    case JSON_REAL: return "<class 'float'>";
+    case JSON_TRUE:
+    case JSON_FALSE: return "<class 'bool'>";
+    case JSON_NULL: return "<class 'NoneType'>";
+    case JSON_ARRAY: return "<class 'list'>";
+    case JSON_OBJECT: return "<class 'dict'>";
+    }
+    return "<class 'object'>";
+}
+
+static const char *spec_type(const key_spec *spec)
+{
+    static const char *names[] = {"<class 'str'>", "<class 'int'>", "<class 'float'>",
+                                  "<class 'bool'>"};
+    return names[spec->type];
+}
+
+static bool default_is_null(const key_spec *spec)
+{
+    return spec->default_json && !strcmp(spec->default_json, "null");
+}
+
+static json_t *parse_default(const key_spec *spec)
+{
+    return json_loads(spec->default_json, JSON_DECODE_ANY, NULL);
+}
+
+static void add_error(json_t *errors, const char *fmt, const char *a, const char *b,
+                      const char *c)
+{
+    char msg[256];
+    snprintf(msg, sizeof msg, fmt, a, b, c);
+    json_array_append_new(errors, json_string(msg));
+}
+
+/* Returns the value coerced to the key's type (new reference), or NULL when it mismatches. */
+static json_t *coerce(const key_spec *spec, json_t *value)
+{
+    if (json_is_null(value))
+        return default_is_null(spec) ? json_null() : NULL;
+    switch (spec->type) {
+    case KEY_STR: return json_is_string(value) ? json_incref(value) : NULL;
+    case KEY_INT: return json_is_integer(value) ? json_incref(value) : NULL;
+    case KEY_BOOL: return json_is_boolean(value) ? json_incref(value) : NULL;
+    case KEY_FLOAT: return json_is_number(value) ? json_real(json_number_value(value)) : NULL;
+    }
+    return NULL;
+}
+
+static json_t *parse_env_value(const key_spec *spec, const char *text)
+{
+    char *end = NULL;
+    errno = 0;
+    switch (spec->type) {
+    case KEY_STR: return json_string(text);
+    case KEY_INT: {
+        long long n = strtoll(text, &end, 10);
+        return *text && !*end && !errno ? json_integer(n) : NULL;
+    }
+    case KEY_FLOAT: {
+        double x = strtod(text, &end);
+        return *text && !*end && !errno ? json_real(x) : NULL;
+    }
+    case KEY_BOOL:
+        if (!strcasecmp(text, "true") || !strcmp(text, "1"))
+            return json_true();
+        if (!strcasecmp(text, "false") || !strcmp(text, "0"))
+            return json_false();
+        return NULL;
+    }
+    return NULL;
+}
+
+static const char *env_override(const key_spec *spec, char *name, size_t size)
+{
+    if (!strcmp(spec->name, "audio_file"))
+        return NULL;
+    if (!strcmp(spec->name, "huggingface_access_token")) {
+        const char *token = getenv("HUGGINGFACE_ACCESS_TOKEN");
+        snprintf(name, size, "%s", token && *token ? "HUGGINGFACE_ACCESS_TOKEN" : "HF_TOKEN");
+        token = getenv(name);
+        return token && *token ? token : NULL;
+    }
+    size_t i = 0;
+    for (; spec->name[i] && i + 1 < size; i++)
+        name[i] = (char)toupper((unsigned char)spec->name[i]);
+    name[i] = '\0';
+    const char *v = getenv(name);
+    return v && *v ? v : NULL;
+}
+
+/* The value a key takes when the request does not name it: environment, else default. */
+static json_t *absent_value(const key_spec *spec, json_t *errors)
+{
+    char env_name[64];
+    const char *text = env_override(spec, env_name, sizeof env_name);
+    if (!text)
+        return parse_default(spec);
+    json_t *value = parse_env_value(spec, text);
+    if (!value)
+        add_error(errors, "%s should be %s type, not %s.", env_name, spec_type(spec),
+                  "<class 'str'>");
+    return value;
+}
+
+static void check_unexpected(const json_t *raw, json_t *errors)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)raw, key, value)
+        if (!find_key(key))
+            add_error(errors, "Unexpected input. %s is not a valid input option.", key, "", "");
+}
+
+static void resolve_key(const key_spec *spec, const json_t *raw, json_t *values, json_t *errors)
+{
+    json_t *given = json_object_get(raw, spec->name);
+    json_t *value;
+    if (!given && !spec->default_json) {
+        add_error(errors, "%s is a required input.", spec->name, "", "");
+        return;
+    }
+    if (given) {
+        value = coerce(spec, given);
+        if (!value) {
+            add_error(errors, "%s should be %s type, not %s.", spec->name, spec_type(spec),
+                      python_type(given));
+            return;
+        }
+    } else {
+        value = absent_value(spec, errors);
+        if (!value)
+            return;
+    }
+    if (!json_is_null(value) && spec->constraint && !spec->constraint(value))
+        add_error(errors, "%s does not meet the constraints.", spec->name, "", "");
+    json_object_set_new(values, spec->name, value);
+}
+
+static void warn_unsupported(wx_job_input *input)
+{
+    for (int i = 0; i < SCHEMA_SIZE; i++) {
+        const key_spec *spec = &SCHEMA[i];
+        if (!spec->unsupported)
+            continue;
+        json_t *def = parse_default(spec);
+        json_t *value = json_object_get(input->values, spec->name);
+        if (!json_equal(def, value)) {
+            char msg[256];
+            snprintf(msg, sizeof msg, "%s is accepted but not applied: %s.", spec->name,
+                     spec->unsupported);
+            json_array_append_new(input->warnings, json_string(msg));
+        }
+        json_decref(def);
+    }
+}
+
+wx_status wx_job_input_parse(const json_t *raw, wx_job_input *out, json_t **errors,
+                             wx_err *err)
+{
+    memset(out, 0, sizeof *out);
+    *errors = NULL;
+    if (!json_is_object(raw))
+        return wx_fail(err, WX_ERR_INVALID_INPUT, "input should be <class 'dict'> type, not %s.",
+                       raw ? python_type(raw) : "<class 'NoneType'>");
+    json_t *list = json_array();
+    json_t *values = json_object();
+    if (!list || !values)
+        goto nomem;
+    check_unexpected(raw, list);
+    for (int i = 0; i < SCHEMA_SIZE; i++)
+        resolve_key(&SCHEMA[i], raw, values, list);
+    if (json_array_size(list)) {
+        json_decref(values);
+        *errors = list;
+        return wx_fail(err, WX_ERR_INVALID_INPUT, "the job input failed validation");
+    }
+    json_decref(list);
+    out->values = values;
+    out->warnings = json_array();
+    if (!out->warnings)
+        goto nomem;
+    warn_unsupported(out);
+    return WX_OK;
+nomem:
+    json_decref(list);
+    json_decref(values);
+    memset(out, 0, sizeof *out);
+    return wx_fail(err, WX_ERR_NOMEM, "out of memory while validating the job input");
+}
+
+void wx_job_input_free(wx_job_input *input)
+{
+    json_decref(input->values);
+    json_decref(input->warnings);
+    memset(input, 0, sizeof *input);
+}
+
+const char *wx_job_input_string(const wx_job_input *input, const char *key)
+{
+    return json_string_value(json_object_get(input->values, key));
+}
+
+bool wx_job_input_bool(const wx_job_input *input, const char *key)
+{
+    return json_is_true(json_object_get(input->values, key));
+}
+
+static double input_real(const wx_job_input *input, const char *key)
+{
+    return json_number_value(json_object_get(input->values, key));
+}
+
+void wx_job_input_to_options(const wx_job_input *input, wx_transcribe_options *opts)
+{
+    wx_transcribe_options_default(opts);
+    opts->language = wx_job_input_string(input, "language");
+    opts->initial_prompt = wx_job_input_string(input, "initial_prompt");
+    opts->batch_size = (int)input_real(input, "batch_size");
+    opts->beam_size = (int)input_real(input, "beam_size");
+    opts->length_penalty = (float)input_real(input, "length_penalty");
+}
+
+void wx_job_input_check_model(wx_job_input *input, const char *loaded_model)
+{
+    const char *asked = wx_job_input_string(input, "model");
+    if (!asked || !loaded_model || !strcmp(asked, loaded_model))
+        return;
+    char msg[256];
+    snprintf(msg, sizeof msg, "model is accepted but not applied: this worker serves the "
+             "model loaded at start-up (%s), not %s.", loaded_model, asked);
+    json_array_append_new(input->warnings, json_string(msg));
+}
+
+char *wx_job_mask_token(const char *token)
+{
+    size_t n = strlen(token);
+    char *masked = malloc(n > 8 ? 4 + strlen("…") + 4 + 1 : 5);
+    if (!masked)
+        return NULL;
+    if (n <= 8)
+        memcpy(masked, "****", 5);
+    else
+        sprintf(masked, "%.4s…%s", token, token + n - 4);
+    return masked;
+}
+
+json_t *wx_job_input_effective(const wx_job_input *input)
+{
+    json_t *copy = json_deep_copy(input->values);
+    if (!copy)
+        return NULL;
+    json_object_del(copy, "audio_file");
+    const char *token = wx_job_input_string(input, "huggingface_access_token");
+    if (token) {
+        char *masked = wx_job_mask_token(token);
+        json_object_set_new(copy, "huggingface_access_token",
+                            masked ? json_string(masked) : json_null());
+        free(masked);
+    }
+    return copy;
+}

@@ -1,0 +1,62 @@
+/* main.c — whisperx-worker's command line: flags and environment to a run mode (for now the
+ * local test_input run). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "worker/log.h"
+#include "worker/worker.h"
+
+static const char USAGE[] =
+    "usage: whisperx-worker [--test_input JSON] [--model_dir DIR] [--device auto|cpu|cuda]\n"
+    "       [--threads N] [--rp_log_level ERROR|WARN|INFO|DEBUG] [--version]\n";
+
+static const char *env_or(const char *name, const char *fallback)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : fallback;
+}
+
+/* Matches "--name value" and "--name=value"; advances *i past the value. */
+static const char *flag_value(int argc, char **argv, int *i, const char *name)
+{
+    size_t n = strlen(name);
+    if (strncmp(argv[*i], name, n))
+        return NULL;
+    if (argv[*i][n] == '=')
+        return argv[*i] + n + 1;
+    if (argv[*i][n] == '\0' && *i + 1 < argc)
+        return argv[++*i];
+    return NULL;
+}
+
+static int parse_args(int argc, char **argv, wx_worker_config *c)
+{
+    const char *v;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--version")) { printf("whisperx-worker %s\n", WX_VERSION); exit(0); }
+        else if ((v = flag_value(argc, argv, &i, "--test_input"))) c->test_input = v;
+        else if ((v = flag_value(argc, argv, &i, "--model_dir"))) c->model_dir = v;
+        else if ((v = flag_value(argc, argv, &i, "--device"))) c->device = v;
+        else if ((v = flag_value(argc, argv, &i, "--threads"))) c->n_threads = atoi(v);
+        else if ((v = flag_value(argc, argv, &i, "--rp_log_level")) && !wx_log_set_level(v)) continue;
+        else return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    wx_worker_config config = {
+        .model_dir = env_or("WX_MODEL_DIR", "models/tiny.en"),
+        .device = env_or("WX_DEVICE", "auto"),
+        .n_threads = atoi(env_or("WX_THREADS", "0")),
+        .api_host = "127.0.0.1",
+        .api_port = 8000,
+    };
+    if (parse_args(argc, argv, &config) != 0) {
+        fputs(USAGE, stderr);
+        return 2;
+    }
+    return wx_worker_run_local(&config);
+}

@@ -1,0 +1,25 @@
+/* worker.h — the run modes a whisperx-worker process can be in: the RunPod queue loop, one
+ * local test_input run, or the local HTTP API. Each loads the engine once and returns the
+ * process exit status. */
+#ifndef WX_WORKER_H
+#define WX_WORKER_H
+
+#include <stdbool.h>
+
+/* The SDK whose wire protocol the worker mirrors (runpod_version on pings). */
+#define WX_RUNPOD_SDK_VERSION "1.12.0"
+
+typedef struct wx_worker_config {
+    const char *model_dir;    /* --model_dir, WX_MODEL_DIR, else models/tiny.en */
+    const char *device;       /* --device, WX_DEVICE, else "auto" */
+    int n_threads;            /* --threads, WX_THREADS, else all cores */
+    const char *test_input;   /* --test_input JSON; NULL: ./test_input.json */
+    const char *api_host;     /* --rp_api_host, default 127.0.0.1 */
+    int api_port;             /* --rp_api_port, default 8000 */
+} wx_worker_config;
+
+int wx_worker_run_local(const wx_worker_config *config);
+int wx_worker_run_queue(const wx_worker_config *config);
+int wx_worker_run_api(const wx_worker_config *config);
+
+#endif
