@@ -1,0 +1,810 @@
+/* backend_cpu.c — the CPU reference backend: tensors in host memory, GEMMs through OpenBLAS
+ * (its own threads, called from the driving thread only), row-wise and element-wise work
+ * split over a persistent thread pool, short loops written with GCC vector extensions so
+ * that exp/erf/reductions run 8 lanes wide. One thread drives a backend at a time. */
+#include <assert.h>
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../backend.h"
+#include "threadpool.h"
+
+#define ALIGN 64
+#define PAR_MIN_WORK 32768 /* below this many element-operations an op runs on one thread */
+#define MAX_TOPK 64
+#define ATTN_GEMM_MIN_TQ 16 /* queries per (batch, head) from which attention uses sgemm */
+
+typedef struct cpu_impl {
+    wx_threadpool *pool;
+    void *scratch; /* grown on demand, reused by conv1d, attention and reorder */
+    size_t scratch_bytes;
+} cpu_impl;
+
+static cpu_impl *impl_of(wx_backend *be) { return (cpu_impl *)be->impl; }
+
+static void *scratch_get(wx_backend *be, size_t bytes)
+{
+    cpu_impl *im = impl_of(be);
+    if (bytes <= im->scratch_bytes) return im->scratch;
+    size_t cap = (bytes + ALIGN - 1) / ALIGN * ALIGN;
+    free(im->scratch);
+    im->scratch = aligned_alloc(ALIGN, cap);
+    if (!im->scratch) {
+        fprintf(stderr, "wx cpu backend: out of memory for %zu bytes of scratch\n", cap);
+        abort();
+    }
+    im->scratch_bytes = cap;
+    return im->scratch;
+}
+
+/* Runs fn over [0, n) on the pool when n items of `work_per_item` operations are worth it. */
+static void run_parallel(wx_backend *be, int64_t n, int64_t work_per_item, wx_parallel_fn fn,
+                         void *ctx)
+{
+    if (n <= 0) return;
+    if (n * work_per_item < PAR_MIN_WORK) fn(ctx, 0, n, 0);
+    else wx_threadpool_parallel_for(impl_of(be)->pool, n, fn, ctx);
+}
+
+static float *f32(const wx_tensor *t)
+{
+    assert(t->dtype == WX_F32 && "cpu backend ops take float32 tensors");
+    return (float *)t->data;
+}
+
+static int64_t last_dim(const wx_tensor *t) { return t->shape[t->ndim - 1]; }
+
+/* ---- 8-lane vector helpers --------------------------------------------------------- */
+
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+
+static inline v8f v8_load(const float *p) { v8f v; memcpy(&v, p, sizeof v); return v; }
+static inline void v8_store(float *p, v8f v) { memcpy(p, &v, sizeof v); }
+static inline v8f v8_set1(float x) { return (v8f){x, x, x, x, x, x, x, x}; }
+static inline v8f v8_select(v8i mask, v8f a, v8f b)
+{
+    return (v8f)((mask & (v8i)a) | (~mask & (v8i)b));
+}
+static inline v8f v8_min(v8f a, v8f b) { return v8_select(a < b, a, b); }
+static inline v8f v8_max(v8f a, v8f b) { return v8_select(a > b, a, b); }
+static inline float v8_hsum(v8f v)
+{
+    return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
+}
+static inline float v8_hmax(v8f v)
+{
+    float m = v[0];
+    for (int i = 1; i < 8; i++) m = v[i] > m ? v[i] : m;
+    return m;
+}
+
+/* Loads the n < 8 tail elements of p, the other lanes set to `fill`. */
+static inline v8f v8_load_tail(const float *p, int64_t n, float fill)
+{
+    v8f v = v8_set1(fill);
+    for (int64_t i = 0; i < n; i++) v[i] = p[i];
+    return v;
+}
+static inline void v8_store_tail(float *p, v8f v, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) p[i] = v[i];
+}
+
+/* exp(x), Cephes' single-precision polynomial (≤ 2 ulp); exactly 0 below -87.3 (so -inf
+ * gives 0), +inf-free above by clamping at 88.3. */
+static inline v8f v8_exp(v8f x)
+{
+    const v8f magic = v8_set1(12582912.0f); /* 1.5·2^23: adding it rounds to an integer */
+    v8i underflow = x < v8_set1(-87.3f);
+    x = v8_min(x, v8_set1(88.3f));
+    x = v8_max(x, v8_set1(-87.3f));
+    v8f n = (x * v8_set1(1.44269504088896341f) + magic) - magic;
+    v8f r = x - n * v8_set1(0.693359375f) - n * v8_set1(-2.12194440e-4f);
+    v8f p = v8_set1(1.9875691500e-4f);
+    p = p * r + v8_set1(1.3981999507e-3f);
+    p = p * r + v8_set1(8.3334519073e-3f);
+    p = p * r + v8_set1(4.1665795894e-2f);
+    p = p * r + v8_set1(1.6666665459e-1f);
+    p = p * r + v8_set1(5.0000001201e-1f);
+    v8f y = p * r * r + r + v8_set1(1.0f);
+    v8i e = (__builtin_convertvector(n, v8i) + 127) << 23;
+    return v8_select(underflow, v8_set1(0.0f), y * (v8f)e);
+}
+
+/* erf(x), the rational approximation used by Eigen and XLA (a few ulp; ±1 beyond ±4). */
+static inline v8f v8_erf(v8f x)
+{
+    x = v8_max(v8_min(x, v8_set1(4.0f)), v8_set1(-4.0f));
+    v8f x2 = x * x;
+    v8f p = x2 * v8_set1(-2.72614225801306e-10f) + v8_set1(2.77068142495902e-08f);
+    p = x2 * p + v8_set1(-2.10102402082508e-06f);
+    p = x2 * p + v8_set1(-5.69250639462346e-05f);
+    p = x2 * p + v8_set1(-7.34990630326855e-04f);
+    p = x2 * p + v8_set1(-2.95459980854025e-03f);
+    p = x2 * p + v8_set1(-1.60960333262415e-02f);
+    p = x * p;
+    v8f q = x2 * v8_set1(-1.45660718464996e-05f) + v8_set1(-2.13374055278905e-04f);
+    q = x2 * q + v8_set1(-1.68282697438203e-03f);
+    q = x2 * q + v8_set1(-7.37332916720468e-03f);
+    q = x2 * q + v8_set1(-1.42647390514189e-02f);
+    return p / q;
+}
+
+static inline v8f v8_gelu(v8f x)
+{
+    return v8_set1(0.5f) * x * (v8_set1(1.0f) + v8_erf(x * v8_set1(0.70710678118654752f)));
+}
+
+static float row_max(const float *restrict x, int64_t n)
+{
+    v8f m = v8_set1(-INFINITY);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) m = v8_max(m, v8_load(x + i));
+    if (i < n) m = v8_max(m, v8_load_tail(x + i, n - i, -INFINITY));
+    return v8_hmax(m);
+}
+
+static float row_sum(const float *restrict x, int64_t n)
+{
+    v8f s0 = v8_set1(0.0f), s1 = v8_set1(0.0f);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 += v8_load(x + i);
+        s1 += v8_load(x + i + 8);
+    }
+    for (; i + 8 <= n; i += 8) s0 += v8_load(x + i);
+    if (i < n) s1 += v8_load_tail(x + i, n - i, 0.0f);
+    return v8_hsum(s0 + s1);
+}
+
+static float dot(const float *restrict a, const float *restrict b, int64_t n)
+{
+    v8f s0 = v8_set1(0.0f), s1 = v8_set1(0.0f);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 += v8_load(a + i) * v8_load(b + i);
+        s1 += v8_load(a + i + 8) * v8_load(b + i + 8);
+    }
+    for (; i + 8 <= n; i += 8) s0 += v8_load(a + i) * v8_load(b + i);
+    if (i < n) s1 += v8_load_tail(a + i, n - i, 0.0f) * v8_load_tail(b + i, n - i, 0.0f);
+    return v8_hsum(s0 + s1);
+}
+
+/* y += alpha·x */
+static void axpy(float *restrict y, float alpha, const float *restrict x, int64_t n)
+{
+    v8f a = v8_set1(alpha);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) v8_store(y + i, v8_load(y + i) + a * v8_load(x + i));
+    for (; i < n; i++) y[i] += alpha * x[i];
+}
+
+static void scale_row(float *restrict x, float alpha, int64_t n)
+{
+    v8f a = v8_set1(alpha);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) v8_store(x + i, v8_load(x + i) * a);
+    for (; i < n; i++) x[i] *= alpha;
+}
+
+/* x[i] = exp(x[i] - shift); returns Σ x[i]. */
+static float exp_shift_sum(float *restrict x, float shift, int64_t n)
+{
+    v8f s = v8_set1(0.0f), c = v8_set1(shift);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v8f e = v8_exp(v8_load(x + i) - c);
+        v8_store(x + i, e);
+        s += e;
+    }
+    if (i < n) {
+        v8f e = v8_exp(v8_load_tail(x + i, n - i, -INFINITY) - c);
+        v8_store_tail(x + i, e, n - i);
+        s += e;
+    }
+    return v8_hsum(s);
+}
+
+/* Σ exp(x[i] - shift), x unchanged. */
+static double exp_shift_total(const float *restrict x, float shift, int64_t n)
+{
+    v8f s = v8_set1(0.0f), c = v8_set1(shift);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) s += v8_exp(v8_load(x + i) - c);
+    if (i < n) s += v8_exp(v8_load_tail(x + i, n - i, -INFINITY) - c);
+    double total = 0.0;
+    for (int l = 0; l < 8; l++) total += s[l];
+    return total;
+}
+
+/* Softmax over x[0, n_visible), zeros in x[n_visible, n). */
+static void softmax_row(float *restrict x, int64_t n_visible, int64_t n)
+{
+    float sum = exp_shift_sum(x, row_max(x, n_visible), n_visible);
+    scale_row(x, 1.0f / sum, n_visible);
+    memset(x + n_visible, 0, (size_t)(n - n_visible) * sizeof *x);
+}
+
+/* ---- memory ------------------------------------------------------------------------- */
+
+static wx_tensor *cpu_alloc(wx_backend *be, enum wx_dtype dtype, int ndim, const int64_t *shape)
+{
+    assert(ndim >= 1 && ndim <= WX_MAX_DIMS && "tensor rank out of range");
+    wx_tensor *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->dtype = dtype;
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++) {
+        assert(shape[i] >= 0 && "negative tensor dimension");
+        t->shape[i] = shape[i];
+    }
+    t->backend = be;
+    size_t bytes = (wx_tensor_nbytes(t) + ALIGN - 1) / ALIGN * ALIGN;
+    t->data = aligned_alloc(ALIGN, bytes ? bytes : ALIGN);
+    if (!t->data) {
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+static void cpu_free(wx_backend *be, wx_tensor *t)
+{
+    (void)be;
+    if (!t) return;
+    if (!t->is_view) free(t->data);
+    free(t);
+}
+
+static void cpu_upload(wx_backend *be, wx_tensor *t, const void *host, size_t bytes)
+{
+    (void)be;
+    assert(bytes <= wx_tensor_nbytes(t) && "upload larger than the tensor");
+    memcpy(t->data, host, bytes);
+}
+
+static void cpu_download(wx_backend *be, const wx_tensor *t, void *host, size_t bytes)
+{
+    (void)be;
+    assert(bytes <= wx_tensor_nbytes(t) && "download larger than the tensor");
+    memcpy(host, t->data, bytes);
+}
+
+/* ---- linear and conv1d (OpenBLAS) ---------------------------------------------------- */
+
+/* dst (rows, n) = bias broadcast over rows, or zeros. */
+static void fill_rows(float *restrict dst, const float *restrict bias, int64_t rows, int64_t n)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        if (bias) memcpy(dst + r * n, bias, (size_t)n * sizeof *dst);
+        else memset(dst + r * n, 0, (size_t)n * sizeof *dst);
+    }
+}
+
+static void cpu_linear(wx_backend *be, wx_tensor *out, const wx_tensor *a, const wx_tensor *w,
+                       const wx_tensor *bias)
+{
+    (void)be;
+    assert(w->ndim == 2 && "linear: w must be (N, K)");
+    int64_t n = w->shape[0], k = w->shape[1];
+    assert(last_dim(a) == k && "linear: a's last dim must equal w's K");
+    int64_t m = wx_tensor_nelem(a) / k;
+    assert(last_dim(out) == n && wx_tensor_nelem(out) == m * n && "linear: out must be (M, N)");
+    assert((!bias || wx_tensor_nelem(bias) == n) && "linear: bias must have N elements");
+    float *o = f32(out);
+    const float *bp = bias ? f32(bias) : NULL;
+    if (m == 0 || n == 0) return;
+    if (m == 1) {
+        fill_rows(o, bp, 1, n);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, (int)k, 1.0f, f32(w), (int)k, f32(a), 1,
+                    1.0f, o, 1);
+        return;
+    }
+    fill_rows(o, bp, m, n);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)k, 1.0f, f32(a),
+                (int)k, f32(w), (int)k, 1.0f, o, (int)n);
+}
+
+typedef struct im2col_ctx {
+    const float *x;  /* (Cin, Tin) of one batch item */
+    float *col;      /* (Cin·K, Tout) */
+    int64_t tin, tout, ksize;
+    int stride, pad;
+} im2col_ctx;
+
+/* col[ci·K + kk][t] = x[ci][t·stride + kk - pad], zero outside [0, Tin). */
+static void im2col_rows(void *p, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const im2col_ctx *c = p;
+    for (int64_t row = begin; row < end; row++) {
+        const float *xr = c->x + (row / c->ksize) * c->tin;
+        int64_t shift = row % c->ksize - c->pad;
+        float *dst = c->col + row * c->tout;
+        if (c->stride == 1) {
+            for (int64_t t = 0; t < c->tout; t++) {
+                int64_t s = t + shift;
+                dst[t] = (s >= 0 && s < c->tin) ? xr[s] : 0.0f;
+            }
+        } else {
+            for (int64_t t = 0; t < c->tout; t++) {
+                int64_t s = t * c->stride + shift;
+                dst[t] = (s >= 0 && s < c->tin) ? xr[s] : 0.0f;
+            }
+        }
+    }
+}
+
+static void cpu_conv1d(wx_backend *be, wx_tensor *out, const wx_tensor *x, const wx_tensor *w,
+                       const wx_tensor *bias, int stride, int pad)
+{
+    assert(x->ndim == 3 && w->ndim == 3 && out->ndim == 3 && "conv1d: rank-3 tensors");
+    int64_t nb = x->shape[0], cin = x->shape[1], tin = x->shape[2];
+    int64_t cout = w->shape[0], ksize = w->shape[2];
+    assert(w->shape[1] == cin && "conv1d: w's Cin must equal x's");
+    assert(stride >= 1 && pad >= 0 && "conv1d: stride ≥ 1, pad ≥ 0");
+    int64_t tout = (tin + 2 * pad - ksize) / stride + 1;
+    assert(out->shape[0] == nb && out->shape[1] == cout && out->shape[2] == tout &&
+           "conv1d: out must be (B, Cout, Tout)");
+    assert((!bias || wx_tensor_nelem(bias) == cout) && "conv1d: bias must have Cout elements");
+    int64_t kdim = cin * ksize;
+    float *col = scratch_get(be, (size_t)(kdim * tout) * sizeof(float));
+    const float *bp = bias ? f32(bias) : NULL;
+    for (int64_t b = 0; b < nb; b++) {
+        im2col_ctx c = {f32(x) + b * cin * tin, col, tin, tout, ksize, stride, pad};
+        run_parallel(be, kdim, tout, im2col_rows, &c);
+        float *o = f32(out) + b * cout * tout;
+        for (int64_t co = 0; co < cout; co++) {
+            float v = bp ? bp[co] : 0.0f;
+            for (int64_t t = 0; t < tout; t++) o[co * tout + t] = v;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cout, (int)tout, (int)kdim,
+                    1.0f, f32(w), (int)kdim, col, (int)tout, 1.0f, o, (int)tout);
+    }
+}
+
+/* ---- transpose ---------------------------------------------------------------------- */
+
+#define TILE 32
+
+typedef struct transpose_ctx {
+    const float *x; /* (B, R, C) */
+    float *out;     /* (B, C, R) */
+    int64_t r, c, r_tiles;
+} transpose_ctx;
+
+static void transpose_strips(void *p, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const transpose_ctx *t = p;
+    for (int64_t s = begin; s < end; s++) {
+        int64_t b = s / t->r_tiles, r0 = (s % t->r_tiles) * TILE;
+        int64_t r1 = r0 + TILE < t->r ? r0 + TILE : t->r;
+        const float *x = t->x + b * t->r * t->c;
+        float *o = t->out + b * t->r * t->c;
+        for (int64_t c0 = 0; c0 < t->c; c0 += TILE) {
+            int64_t c1 = c0 + TILE < t->c ? c0 + TILE : t->c;
+            for (int64_t i = r0; i < r1; i++)
+                for (int64_t j = c0; j < c1; j++) o[j * t->r + i] = x[i * t->c + j];
+        }
+    }
+}
+
+static void cpu_transpose(wx_backend *be, wx_tensor *out, const wx_tensor *x)
+{
+    assert(x->ndim >= 2 && out->ndim == x->ndim && "transpose: same rank ≥ 2");
+    int64_t r = x->shape[x->ndim - 2], c = x->shape[x->ndim - 1];
+    assert(out->shape[out->ndim - 2] == c && out->shape[out->ndim - 1] == r &&
+           wx_tensor_nelem(out) == wx_tensor_nelem(x) && "transpose: out must be (B, C, R)");
+    assert(out->data != x->data && "transpose: out must not alias x");
+    if (r == 0 || c == 0) return;
+    int64_t nb = wx_tensor_nelem(x) / (r * c);
+    transpose_ctx t = {f32(x), f32(out), r, c, (r + TILE - 1) / TILE};
+    run_parallel(be, nb * t.r_tiles, TILE * c, transpose_strips, &t);
+}
+
+/* ---- layer_norm, gelu, add ---------------------------------------------------------- */
+
+typedef struct layer_norm_ctx {
+    const float *x;
+    float *out;
+    const float *gamma, *beta;
+    int64_t d;
+    float eps;
+} layer_norm_ctx;
+
+static void layer_norm_rows(void *p, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const layer_norm_ctx *c = p;
+    int64_t d = c->d;
+    for (int64_t row = begin; row < end; row++) {
+        const float *x = c->x + row * d;
+        float *o = c->out + row * d;
+        float mean = row_sum(x, d) / (float)d;
+        v8f acc = v8_set1(0.0f), m8 = v8_set1(mean);
+        int64_t i = 0;
+        for (; i + 8 <= d; i += 8) {
+            v8f t = v8_load(x + i) - m8;
+            acc += t * t;
+        }
+        float var = v8_hsum(acc);
+        for (; i < d; i++) var += (x[i] - mean) * (x[i] - mean);
+        float rstd = 1.0f / sqrtf(var / (float)d + c->eps);
+        for (i = 0; i < d; i++) o[i] = (x[i] - mean) * rstd * c->gamma[i] + c->beta[i];
+    }
+}
+
+static void cpu_layer_norm(wx_backend *be, wx_tensor *out, const wx_tensor *x,
+                           const wx_tensor *gamma, const wx_tensor *beta, float eps)
+{
+    int64_t d = last_dim(x);
+    assert(wx_tensor_nelem(out) == wx_tensor_nelem(x) && last_dim(out) == d &&
+           "layer_norm: out must have x's shape");
+    assert(wx_tensor_nelem(gamma) == d && wx_tensor_nelem(beta) == d &&
+           "layer_norm: gamma and beta must have D elements");
+    if (d == 0) return;
+    layer_norm_ctx c = {f32(x), f32(out), f32(gamma), f32(beta), d, eps};
+    run_parallel(be, wx_tensor_nelem(x) / d, d * 4, layer_norm_rows, &c);
+}
+
+#define ELEM_BLOCK 4096 /* element-wise ops are split in blocks of this many elements */
+
+typedef struct gelu_ctx {
+    float *x;
+    int64_t n;
+} gelu_ctx;
+
+static void gelu_blocks(void *p, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const gelu_ctx *c = p;
+    int64_t i = begin * ELEM_BLOCK, stop = end * ELEM_BLOCK < c->n ? end * ELEM_BLOCK : c->n;
+    float *restrict x = c->x;
+    for (; i + 8 <= stop; i += 8) v8_store(x + i, v8_gelu(v8_load(x + i)));
+    if (i < stop) v8_store_tail(x + i, v8_gelu(v8_load_tail(x + i, stop - i, 0.0f)), stop - i);
+}
+
+static void cpu_gelu(wx_backend *be, wx_tensor *x)
+{
+    gelu_ctx c = {f32(x), wx_tensor_nelem(x)};
+    run_parallel(be, (c.n + ELEM_BLOCK - 1) / ELEM_BLOCK, ELEM_BLOCK * 8, gelu_blocks, &c);
+}
+
+typedef struct add_ctx {
+    const float *a, *b;
+    float *out;
+    int64_t n, nb; /* elements of a, of b */
+} add_ctx;
+
+/* out[i] = a[i] + b[i mod nb] over elements [begin·BLOCK, end·BLOCK). */
+static void add_blocks(void *p, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const add_ctx *c = p;
+    int64_t i = begin * ELEM_BLOCK, stop = end * ELEM_BLOCK < c->n ? end * ELEM_BLOCK : c->n;
+    while (i < stop) {
+        int64_t j = i % c->nb;
+        int64_t len = c->nb - j < stop - i ? c->nb - j : stop - i;
+        const float *restrict a = c->a + i, *restrict b = c->b + j;
+        float *o = c->out + i;
+        for (int64_t t = 0; t < len; t++) o[t] = a[t] + b[t];
+        i += len;
+    }
+}
+
+static void cpu_add(wx_backend *be, wx_tensor *out, const wx_tensor *a, const wx_tensor *b)
+{
+    int64_t n = wx_tensor_nelem(a), nb = wx_tensor_nelem(b);
+    assert(wx_tensor_nelem(out) == n && "add: out must have a's element count");
+    assert(nb > 0 && n % nb == 0 && "add: b's element count must divide a's");
+    add_ctx c = {f32(a), f32(b), f32(out), n, nb};
+    run_parallel(be, (n + ELEM_BLOCK - 1) / ELEM_BLOCK, ELEM_BLOCK, add_blocks, &c);
+}
+
+/* ---- attention ---------------------------------------------------------------------- */
+
+/* Layout (elements): q row t of batch b starts at q + b·(Tq·q_stride) + t·q_stride; k/v row j
+ * of batch b at k + b·(Tcap·kv_stride) + j·kv_stride with Tcap = k->shape[1]; head h uses
+ * columns [h·d_head, (h+1)·d_head) of each row; out is contiguous (B, Tq, D). */
+typedef struct attn_ctx {
+    const float *q, *k, *v;
+    float *out;
+    float *scratch;          /* direct path: (n_threads, kv_len); gemm path: (Tq, kv_len) */
+    int64_t tq, tcap, d, dh, kv_len, q_stride, kv_stride;
+    int n_head;
+    bool causal;
+    float scale;
+} attn_ctx;
+
+static int64_t visible_keys(const attn_ctx *c, int64_t i)
+{
+    return c->causal ? c->kv_len - c->tq + i + 1 : c->kv_len;
+}
+
+/* One (batch, head) pair per item, queries one at a time: the decoder path. */
+static void attention_direct(void *p, int64_t begin, int64_t end, int tid)
+{
+    const attn_ctx *c = p;
+    float *s = c->scratch + (int64_t)tid * c->kv_len;
+    for (int64_t bh = begin; bh < end; bh++) {
+        int64_t b = bh / c->n_head, h = bh % c->n_head;
+        const float *k = c->k + b * c->tcap * c->kv_stride + h * c->dh;
+        const float *v = c->v + b * c->tcap * c->kv_stride + h * c->dh;
+        for (int64_t i = 0; i < c->tq; i++) {
+            const float *q = c->q + (b * c->tq + i) * c->q_stride + h * c->dh;
+            float *o = c->out + (b * c->tq + i) * c->d + h * c->dh;
+            int64_t n = visible_keys(c, i);
+            for (int64_t j = 0; j < n; j++) s[j] = dot(q, k + j * c->kv_stride, c->dh) * c->scale;
+            float sum = exp_shift_sum(s, row_max(s, n), n);
+            memset(o, 0, (size_t)c->dh * sizeof *o);
+            for (int64_t j = 0; j < n; j++) axpy(o, s[j], v + j * c->kv_stride, c->dh);
+            scale_row(o, 1.0f / sum, c->dh);
+        }
+    }
+}
+
+static void softmax_score_rows(void *p, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const attn_ctx *c = p;
+    for (int64_t i = begin; i < end; i++)
+        softmax_row(c->scratch + i * c->kv_len, visible_keys(c, i), c->kv_len);
+}
+
+/* Per (batch, head): S = scale·Q Kᵀ (sgemm), row softmax on the pool, O = S V (sgemm). */
+static void attention_gemm(wx_backend *be, attn_ctx *c, int64_t nb)
+{
+    c->scratch = scratch_get(be, (size_t)(c->tq * c->kv_len) * sizeof(float));
+    for (int64_t b = 0; b < nb; b++) {
+        for (int h = 0; h < c->n_head; h++) {
+            const float *q = c->q + b * c->tq * c->q_stride + h * c->dh;
+            const float *k = c->k + b * c->tcap * c->kv_stride + h * c->dh;
+            const float *v = c->v + b * c->tcap * c->kv_stride + h * c->dh;
+            float *o = c->out + b * c->tq * c->d + h * c->dh;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)c->tq, (int)c->kv_len,
+                        (int)c->dh, c->scale, q, (int)c->q_stride, k, (int)c->kv_stride, 0.0f,
+                        c->scratch, (int)c->kv_len);
+            run_parallel(be, c->tq, c->kv_len * 4, softmax_score_rows, c);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)c->tq, (int)c->dh,
+                        (int)c->kv_len, 1.0f, c->scratch, (int)c->kv_len, v, (int)c->kv_stride,
+                        0.0f, o, (int)c->d);
+        }
+    }
+}
+
+static void cpu_attention(wx_backend *be, wx_tensor *out, const wx_tensor *q, int64_t q_stride,
+                          const wx_tensor *k, const wx_tensor *v, int64_t kv_stride, int n_head,
+                          int64_t kv_len, bool causal)
+{
+    assert(q->ndim == 3 && k->ndim == 3 && v->ndim == 3 && out->ndim == 3 &&
+           "attention: rank-3 q, k, v, out");
+    int64_t nb = q->shape[0], tq = q->shape[1], d = q->shape[2];
+    assert(out->shape[0] == nb && out->shape[1] == tq && out->shape[2] == d &&
+           "attention: out must be (B, Tq, D)");
+    assert(k->shape[0] == nb && v->shape[0] == nb && k->shape[2] == d && v->shape[2] == d &&
+           v->shape[1] == k->shape[1] && "attention: k and v must be (B, Tcap, D)");
+    assert(n_head > 0 && d % n_head == 0 && "attention: D must be a multiple of n_head");
+    assert(q_stride >= d && kv_stride >= d && "attention: row strides must be ≥ D");
+    assert(kv_len >= 1 && kv_len <= k->shape[1] && "attention: kv_len must be in [1, Tcap]");
+    assert((!causal || kv_len >= tq) && "attention: causal needs kv_len ≥ Tq");
+    assert(out->data != q->data && "attention: out must not alias q");
+    attn_ctx c = {f32(q), f32(k), f32(v), f32(out), NULL, tq, k->shape[1], d, d / n_head,
+                  kv_len, q_stride, kv_stride, n_head, causal, 0.0f};
+    c.scale = 1.0f / sqrtf((float)c.dh);
+    if (tq < ATTN_GEMM_MIN_TQ) {
+        int n_threads = wx_threadpool_size(impl_of(be)->pool);
+        c.scratch = scratch_get(be, (size_t)(n_threads * kv_len) * sizeof(float));
+        run_parallel(be, nb * n_head, tq * kv_len * c.dh * 2, attention_direct, &c);
+        return;
+    }
+    attention_gemm(be, &c, nb);
+}
+
+/* ---- embed, copy_rows, reorder ------------------------------------------------------- */
+
+static void cpu_embed(wx_backend *be, wx_tensor *out, const int32_t *ids, const wx_tensor *table,
+                      const wx_tensor *pos, int64_t pos_offset)
+{
+    (void)be;
+    assert(out->ndim == 3 && table->ndim == 2 && pos->ndim == 2 && "embed: ranks 3, 2, 2");
+    int64_t nb = out->shape[0], t = out->shape[1], d = out->shape[2];
+    assert(table->shape[1] == d && pos->shape[1] == d && "embed: tables must be (*, D)");
+    assert(pos_offset >= 0 && pos_offset + t <= pos->shape[0] && "embed: positions out of range");
+    const float *tab = f32(table), *ps = f32(pos);
+    float *o = f32(out);
+    for (int64_t b = 0; b < nb; b++) {
+        for (int64_t i = 0; i < t; i++) {
+            int32_t id = ids[b * t + i];
+            assert(id >= 0 && id < table->shape[0] && "embed: token id out of range");
+            const float *restrict e = tab + (int64_t)id * d;
+            const float *restrict p = ps + (pos_offset + i) * d;
+            float *restrict dst = o + (b * t + i) * d;
+            for (int64_t j = 0; j < d; j++) dst[j] = e[j] + p[j];
+        }
+    }
+}
+
+/* src rows [0, n) of every batch item (row stride src_stride, batch stride T·src_stride with
+ * T = src->shape[1]) go to dst rows [dst_row0, dst_row0 + n). */
+static void cpu_copy_rows(wx_backend *be, wx_tensor *dst, int64_t dst_row0, const wx_tensor *src,
+                          int64_t src_stride, int64_t n)
+{
+    (void)be;
+    assert(dst->ndim == 3 && src->ndim == 3 && "copy_rows: rank-3 tensors");
+    int64_t nb = dst->shape[0], tcap = dst->shape[1], d = dst->shape[2];
+    assert(src->shape[0] == nb && src->shape[2] == d && "copy_rows: src must be (B, T, D)");
+    assert(src_stride >= d && "copy_rows: src_stride must be ≥ D");
+    assert(n >= 0 && n <= src->shape[1] && dst_row0 >= 0 && dst_row0 + n <= tcap &&
+           "copy_rows: rows out of range");
+    const float *s = f32(src);
+    float *o = f32(dst);
+    for (int64_t b = 0; b < nb; b++)
+        for (int64_t i = 0; i < n; i++)
+            memcpy(o + (b * tcap + dst_row0 + i) * d, s + (b * src->shape[1] + i) * src_stride,
+                   (size_t)d * sizeof *o);
+}
+
+/* Only entries that are overwritten are written; a source is saved to scratch first only
+ * when its own entry is overwritten too, so any map (repeats, cycles) is correct. */
+static void cpu_reorder(wx_backend *be, wx_tensor *cache, const int32_t *src_index, int64_t len)
+{
+    assert(cache->ndim == 3 && "reorder: cache must be (B, Tcap, D)");
+    int64_t nb = cache->shape[0], tcap = cache->shape[1], d = cache->shape[2];
+    assert(len >= 0 && len <= tcap && "reorder: len must be in [0, Tcap]");
+    size_t entry = (size_t)(len * d) * sizeof(float);
+    size_t slots_bytes = ((size_t)nb * sizeof(int64_t) + ALIGN - 1) / ALIGN * ALIGN;
+    char *scratch = scratch_get(be, slots_bytes + (size_t)nb * entry);
+    int64_t *slot = (int64_t *)scratch; /* slot[s]: where source entry s was saved, or -1 */
+    char *saved = scratch + slots_bytes;
+    float *c = f32(cache);
+    int64_t n_saved = 0;
+    for (int64_t b = 0; b < nb; b++) slot[b] = -1;
+    for (int64_t b = 0; b < nb; b++) {
+        int64_t s = src_index[b];
+        assert(s >= 0 && s < nb && "reorder: src_index out of range");
+        if (s == b || src_index[s] == s || slot[s] >= 0) continue;
+        slot[s] = n_saved;
+        memcpy(saved + (size_t)n_saved++ * entry, c + s * tcap * d, entry);
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        int64_t s = src_index[b];
+        if (s == b) continue;
+        const void *from = slot[s] >= 0 ? (const void *)(saved + (size_t)slot[s] * entry)
+                                        : (const void *)(c + s * tcap * d);
+        memcpy(c + b * tcap * d, from, entry);
+    }
+}
+
+/* ---- suppress, log-softmax, top-k ---------------------------------------------------- */
+
+typedef struct topk_ctx {
+    float *x;         /* (B, V) */
+    int64_t vocab;
+    const int32_t *ids;
+    int n_ids;
+    bool log_softmax;
+    int k;
+    int32_t *top_ids; /* (B, k) */
+    float *top_vals;  /* (B, k) */
+} topk_ctx;
+
+/* The k largest of x, best first; a later (higher) id never displaces an equal value. */
+static void row_topk(const float *restrict x, int64_t n, int k, int32_t *ids, float *vals)
+{
+    int count = 0;
+    for (int64_t j = 0; j < n; j++) {
+        float v = x[j];
+        if (count == k && !(v > vals[k - 1])) continue;
+        int pos = count < k ? count++ : k - 1;
+        while (pos > 0 && v > vals[pos - 1]) {
+            vals[pos] = vals[pos - 1];
+            ids[pos] = ids[pos - 1];
+            pos--;
+        }
+        vals[pos] = v;
+        ids[pos] = (int32_t)j;
+    }
+}
+
+static void topk_rows(void *p, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const topk_ctx *c = p;
+    for (int64_t b = begin; b < end; b++) {
+        float *x = c->x + b * c->vocab;
+        for (int i = 0; i < c->n_ids; i++) x[c->ids[i]] = -INFINITY;
+        if (c->log_softmax) {
+            float mx = row_max(x, c->vocab);
+            float shift = mx + (float)log(exp_shift_total(x, mx, c->vocab));
+            v8f s8 = v8_set1(shift);
+            int64_t j = 0;
+            for (; j + 8 <= c->vocab; j += 8) v8_store(x + j, v8_load(x + j) - s8);
+            for (; j < c->vocab; j++) x[j] -= shift;
+        }
+        if (c->k > 0) row_topk(x, c->vocab, c->k, c->top_ids + b * c->k, c->top_vals + b * c->k);
+    }
+}
+
+static void cpu_suppress_logsoftmax_topk(wx_backend *be, wx_tensor *x, const int32_t *ids, int n,
+                                         bool log_softmax, int k, int32_t *top_ids,
+                                         float *top_vals)
+{
+    assert(x->ndim == 2 && "suppress_logsoftmax_topk: x must be (B, V)");
+    int64_t vocab = x->shape[1];
+    assert(k >= 0 && k <= MAX_TOPK && k <= vocab && "suppress_logsoftmax_topk: k in [0, 64]");
+    assert((k == 0 || (top_ids && top_vals)) && "suppress_logsoftmax_topk: output arrays");
+    for (int i = 0; i < n; i++)
+        assert(ids[i] >= 0 && ids[i] < vocab && "suppress_logsoftmax_topk: id out of range");
+    topk_ctx c = {f32(x), vocab, ids, n, log_softmax, k, top_ids, top_vals};
+    run_parallel(be, x->shape[0], vocab * 4, topk_rows, &c);
+}
+
+/* ---- backend lifetime ---------------------------------------------------------------- */
+
+static int cpu_synchronize(wx_backend *be)
+{
+    (void)be;
+    return 0;
+}
+
+static void cpu_destroy(wx_backend *be)
+{
+    if (!be) return;
+    cpu_impl *im = impl_of(be);
+    if (im) {
+        wx_threadpool_destroy(im->pool);
+        free(im->scratch);
+        free(im);
+    }
+    free(be);
+}
+
+static const wx_backend_ops cpu_ops = {
+    .name = "cpu",
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .upload = cpu_upload,
+    .download = cpu_download,
+    .linear = cpu_linear,
+    .conv1d = cpu_conv1d,
+    .transpose = cpu_transpose,
+    .layer_norm = cpu_layer_norm,
+    .gelu = cpu_gelu,
+    .add = cpu_add,
+    .attention = cpu_attention,
+    .embed = cpu_embed,
+    .copy_rows = cpu_copy_rows,
+    .reorder = cpu_reorder,
+    .suppress_logsoftmax_topk = cpu_suppress_logsoftmax_topk,
+    .synchronize = cpu_synchronize,
+    .destroy = cpu_destroy,
+};
+
+wx_backend *wx_backend_cpu_create(int n_threads, wx_err *err)
+{
+    if (n_threads <= 0) n_threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (n_threads <= 0) n_threads = 1;
+    wx_backend *be = calloc(1, sizeof *be);
+    if (!be) goto nomem;
+    be->ops = &cpu_ops;
+    be->n_threads = n_threads;
+    cpu_impl *im = calloc(1, sizeof *im);
+    if (!im) goto nomem;
+    be->impl = im;
+    im->pool = wx_threadpool_create(n_threads);
+    if (!im->pool) goto nomem;
+    openblas_set_num_threads(n_threads);
+    return be;
+nomem:
+    cpu_destroy(be);
+    wx_fail(err, WX_ERR_NOMEM,
+            "cannot start the CPU backend with %d threads: out of memory or thread limit",
+            n_threads);
+    return NULL;
+}
