@@ -49,7 +49,8 @@ typedef struct wx_segment {
 } wx_segment;
 
 typedef struct wx_stage_times {
-    double decode_audio, mel, encode, decode, total;   /* seconds; decode_audio set by caller */
+    double mel, encode, decode;   /* seconds spent in each stage */
+    double total;                 /* the whole wx_transcribe call */
 } wx_stage_times;
 
 typedef struct wx_transcript {

@@ -1,0 +1,588 @@
+/* whisper.c — Whisper encoder and decoder forward passes over the backend interface, with
+ * weights read from a CTranslate2 model directory (WhisperSpec) and converted to float32
+ * once at load. Layer layout follows CTranslate2's spec: fused QKV self-attention, separate
+ * query and fused key/value cross-attention, pre-norm blocks, exact GELU, tied output
+ * projection (decoder/projection aliases decoder/embeddings). */
+#include "whisper.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LN_EPS 1e-5f
+#define MAX_NEW_TOKENS 224
+
+typedef struct wx_attn_weights {
+    wx_tensor *ln_g, *ln_b;     /* (D) */
+    wx_tensor *qkv_w, *qkv_b;   /* self: (3D, D), (3D); cross: query (D, D), (D) */
+    wx_tensor *kv_w, *kv_b;     /* cross only: (2D, D), (2D) */
+    wx_tensor *out_w, *out_b;   /* (D, D), (D) */
+} wx_attn_weights;
+
+typedef struct wx_ffn_weights {
+    wx_tensor *ln_g, *ln_b;     /* (D) */
+    wx_tensor *w1, *b1;         /* (4D, D), (4D) */
+    wx_tensor *w2, *b2;         /* (D, 4D), (D) */
+} wx_ffn_weights;
+
+typedef struct wx_whisper_layer {
+    wx_attn_weights self;
+    wx_attn_weights cross;      /* decoder layers only */
+    wx_ffn_weights ffn;
+} wx_whisper_layer;
+
+struct wx_whisper {
+    wx_backend *be;
+    wx_whisper_hparams hp;
+    wx_ct2_model *ct2;            /* kept for config.json */
+    wx_tensor *conv1_w, *conv1_b; /* (D, n_mels, 3), (D) */
+    wx_tensor *conv2_w, *conv2_b; /* (D, D, 3), (D) */
+    wx_tensor *enc_pos;           /* (n_audio_ctx, D) */
+    wx_tensor *enc_ln_g, *enc_ln_b;
+    wx_whisper_layer *enc;        /* n_audio_layer */
+    wx_tensor *tok_emb;           /* (n_vocab, D), also the output projection */
+    wx_tensor *dec_pos;           /* (n_text_ctx, D) */
+    wx_tensor *dec_ln_g, *dec_ln_b;
+    wx_whisper_layer *dec;        /* n_text_layer */
+    wx_tensor **all;              /* every weight tensor, for freeing */
+    int n_all, cap_all;
+};
+
+struct wx_whisper_state {
+    wx_whisper *model;
+    int max_slots, max_rows, max_tokens, t_cap;
+    int64_t scratch_rows;
+    /* encoder, one chunk at a time */
+    wx_tensor *mel;               /* (1, n_mels, 3000) */
+    wx_tensor *conv1_out;         /* (1, D, 3000) */
+    wx_tensor *conv2_out;         /* (1, D, 1500) */
+    wx_tensor *enc_x;             /* (1, 1500, D) */
+    wx_tensor *enc_h;             /* (1, 1500, D) */
+    wx_tensor *enc_qkv;           /* (1, 1500, 3D) */
+    wx_tensor *enc_ffn;           /* (1, 1500, 4D) */
+    /* decoder */
+    wx_tensor **cross_kv;         /* per layer (max_slots, 1500, 2D) */
+    wx_tensor **self_k, **self_v; /* per layer (max_rows, t_cap, D) */
+    wx_tensor *x, *h, *attn;      /* (scratch_rows, D) */
+    wx_tensor *qkv;               /* (scratch_rows, 3D) */
+    wx_tensor *ffn;               /* (scratch_rows, 4D) */
+    wx_tensor *last;              /* (max_rows, D) */
+    wx_tensor *logits;            /* (max_rows, n_vocab) */
+    int n_logit_rows;
+    int32_t *row_map;             /* (max_rows) host scratch for reorders */
+    int32_t *slot_map;            /* (max_slots) */
+};
+
+/* ---- loading ---------------------------------------------------------------------- */
+
+static wx_status track(wx_whisper *m, wx_tensor *t, wx_err *err)
+{
+    if (m->n_all == m->cap_all) {
+        int cap = m->cap_all ? m->cap_all * 2 : 256;
+        wx_tensor **all = realloc(m->all, (size_t)cap * sizeof *all);
+        if (!all) return wx_fail(err, WX_ERR_NOMEM, "out of memory loading weights");
+        m->all = all;
+        m->cap_all = cap;
+    }
+    m->all[m->n_all++] = t;
+    return WX_OK;
+}
+
+/* Loads variable `name` as an F32 backend tensor with its own shape. Missing variables are
+ * an error unless optional, in which case *out stays NULL. */
+static wx_status load_var(wx_whisper *m, const char *name, bool optional, wx_tensor **out,
+                          wx_err *err)
+{
+    *out = NULL;
+    const wx_ct2_var *v = wx_ct2_model_find(m->ct2, name);
+    if (!v) {
+        if (optional) return WX_OK;
+        return wx_fail(err, WX_ERR_FORMAT, "model.bin has no variable '%s': not a Whisper "
+                       "CTranslate2 model, or an unsupported conversion", name);
+    }
+    if (v->rank < 1 || v->rank > WX_MAX_DIMS)
+        return wx_fail(err, WX_ERR_FORMAT, "variable '%s' has unsupported rank %d", name, v->rank);
+    int64_t n = wx_ct2_var_nelem(v);
+    float *host = malloc((size_t)n * sizeof *host);
+    if (!host) return wx_fail(err, WX_ERR_NOMEM, "out of memory reading '%s'", name);
+    wx_status st = wx_ct2_model_read_f32(m->ct2, name, host, n, err);
+    if (st != WX_OK) goto done;
+    wx_tensor *t = m->be->ops->alloc(m->be, WX_F32, v->rank, v->dims);
+    if (!t) { st = wx_fail(err, WX_ERR_NOMEM, "backend out of memory for '%s'", name); goto done; }
+    m->be->ops->upload(m->be, t, host, (size_t)n * sizeof *host);
+    st = track(m, t, err);
+    if (st != WX_OK) { m->be->ops->free(m->be, t); goto done; }
+    *out = t;
+done:
+    free(host);
+    return st;
+}
+
+/* Checks that a loaded tensor has the expected 1- or 2-D shape (d1 = 0 for 1-D). */
+static wx_status expect_shape(const wx_tensor *t, const char *name, int64_t d0, int64_t d1,
+                              wx_err *err)
+{
+    bool ok = d1 ? (t->ndim == 2 && t->shape[0] == d0 && t->shape[1] == d1)
+                 : (t->ndim == 1 && t->shape[0] == d0);
+    if (!ok)
+        return wx_fail(err, WX_ERR_FORMAT, "variable '%s' has an unexpected shape", name);
+    return WX_OK;
+}
+
+static wx_status load_linear(wx_whisper *m, const char *prefix, int64_t n_out, int64_t n_in,
+                             wx_tensor **w, wx_tensor **b, wx_err *err)
+{
+    char name[256];
+    snprintf(name, sizeof name, "%s/weight", prefix);
+    wx_status st = load_var(m, name, false, w, err);
+    if (st == WX_OK) st = expect_shape(*w, name, n_out, n_in, err);
+    if (st != WX_OK) return st;
+    snprintf(name, sizeof name, "%s/bias", prefix);
+    st = load_var(m, name, true, b, err);
+    if (st == WX_OK && *b) st = expect_shape(*b, name, n_out, 0, err);
+    return st;
+}
+
+static wx_status load_norm(wx_whisper *m, const char *prefix, wx_tensor **g, wx_tensor **b,
+                           wx_err *err)
+{
+    char name[256];
+    int64_t d = m->hp.d_model;
+    snprintf(name, sizeof name, "%s/gamma", prefix);
+    wx_status st = load_var(m, name, false, g, err);
+    if (st == WX_OK) st = expect_shape(*g, name, d, 0, err);
+    if (st != WX_OK) return st;
+    snprintf(name, sizeof name, "%s/beta", prefix);
+    st = load_var(m, name, false, b, err);
+    if (st == WX_OK) st = expect_shape(*b, name, d, 0, err);
+    return st;
+}
+
+static wx_status load_layer(wx_whisper *m, const char *stack, int i, bool decoder,
+                            wx_whisper_layer *l, wx_err *err)
+{
+    int64_t d = m->hp.d_model;
+    char p[160], q[200];
+    snprintf(p, sizeof p, "%s/layer_%d", stack, i);
+    wx_status st;
+#define TRY(call) do { st = (call); if (st != WX_OK) return st; } while (0)
+    snprintf(q, sizeof q, "%s/self_attention/layer_norm", p);
+    TRY(load_norm(m, q, &l->self.ln_g, &l->self.ln_b, err));
+    snprintf(q, sizeof q, "%s/self_attention/linear_0", p);
+    TRY(load_linear(m, q, 3 * d, d, &l->self.qkv_w, &l->self.qkv_b, err));
+    snprintf(q, sizeof q, "%s/self_attention/linear_1", p);
+    TRY(load_linear(m, q, d, d, &l->self.out_w, &l->self.out_b, err));
+    if (decoder) {
+        snprintf(q, sizeof q, "%s/attention/layer_norm", p);
+        TRY(load_norm(m, q, &l->cross.ln_g, &l->cross.ln_b, err));
+        snprintf(q, sizeof q, "%s/attention/linear_0", p);
+        TRY(load_linear(m, q, d, d, &l->cross.qkv_w, &l->cross.qkv_b, err));
+        snprintf(q, sizeof q, "%s/attention/linear_1", p);
+        TRY(load_linear(m, q, 2 * d, d, &l->cross.kv_w, &l->cross.kv_b, err));
+        snprintf(q, sizeof q, "%s/attention/linear_2", p);
+        TRY(load_linear(m, q, d, d, &l->cross.out_w, &l->cross.out_b, err));
+    }
+    snprintf(q, sizeof q, "%s/ffn/layer_norm", p);
+    TRY(load_norm(m, q, &l->ffn.ln_g, &l->ffn.ln_b, err));
+    snprintf(q, sizeof q, "%s/ffn/linear_0", p);
+    TRY(load_linear(m, q, 4 * d, d, &l->ffn.w1, &l->ffn.b1, err));
+    snprintf(q, sizeof q, "%s/ffn/linear_1", p);
+    TRY(load_linear(m, q, d, 4 * d, &l->ffn.w2, &l->ffn.b2, err));
+#undef TRY
+    return WX_OK;
+}
+
+static int count_layers(const wx_ct2_model *ct2, const char *stack)
+{
+    char name[160];
+    int n = 0;
+    for (;;) {
+        snprintf(name, sizeof name, "%s/layer_%d/ffn/linear_0/weight", stack, n);
+        if (!wx_ct2_model_find(ct2, name)) return n;
+        n++;
+    }
+}
+
+/* Hyper-parameters from the variable shapes (CTranslate2 stores no separate config). */
+static wx_status read_hparams(wx_whisper *m, wx_err *err)
+{
+    const wx_ct2_var *conv1 = wx_ct2_model_find(m->ct2, "encoder/conv1/weight");
+    const wx_ct2_var *epos = wx_ct2_model_find(m->ct2, "encoder/position_encodings/encodings");
+    const wx_ct2_var *dpos = wx_ct2_model_find(m->ct2, "decoder/position_encodings/encodings");
+    const wx_ct2_var *emb = wx_ct2_model_find(m->ct2, "decoder/embeddings/weight");
+    if (strcmp(wx_ct2_model_spec(m->ct2), "WhisperSpec") != 0)
+        return wx_fail(err, WX_ERR_FORMAT, "model.bin holds a '%s', not a Whisper model",
+                       wx_ct2_model_spec(m->ct2));
+    if (!conv1 || conv1->rank != 3 || !epos || epos->rank != 2 || !dpos || dpos->rank != 2 ||
+        !emb || emb->rank != 2)
+        return wx_fail(err, WX_ERR_FORMAT, "model.bin lacks the Whisper encoder/decoder "
+                       "variables (conv1, position encodings, embeddings)");
+    wx_whisper_hparams *hp = &m->hp;
+    hp->d_model = (int)conv1->dims[0];
+    hp->n_mels = (int)conv1->dims[1];
+    hp->n_audio_ctx = (int)epos->dims[0];
+    hp->n_text_ctx = (int)dpos->dims[0];
+    hp->n_vocab = (int)emb->dims[0];
+    hp->n_head = (int)wx_ct2_model_scalar_int(m->ct2, "encoder/num_heads", hp->d_model / 64);
+    hp->n_audio_layer = count_layers(m->ct2, "encoder");
+    hp->n_text_layer = count_layers(m->ct2, "decoder");
+    if (conv1->dims[2] != 3 || epos->dims[1] != hp->d_model || dpos->dims[1] != hp->d_model ||
+        emb->dims[1] != hp->d_model || hp->n_head <= 0 || hp->d_model % hp->n_head != 0 ||
+        hp->n_audio_layer == 0 || hp->n_text_layer == 0 || hp->n_audio_ctx * 2 != 3000)
+        return wx_fail(err, WX_ERR_FORMAT, "model.bin has inconsistent Whisper dimensions");
+    return WX_OK;
+}
+
+static wx_status load_weights(wx_whisper *m, wx_err *err)
+{
+    wx_whisper_hparams *hp = &m->hp;
+    int64_t d = hp->d_model;
+    wx_status st;
+#define TRY(call) do { st = (call); if (st != WX_OK) return st; } while (0)
+    TRY(load_var(m, "encoder/conv1/weight", false, &m->conv1_w, err));
+    TRY(load_var(m, "encoder/conv1/bias", false, &m->conv1_b, err));
+    TRY(load_var(m, "encoder/conv2/weight", false, &m->conv2_w, err));
+    TRY(load_var(m, "encoder/conv2/bias", false, &m->conv2_b, err));
+    TRY(expect_shape(m->conv1_b, "encoder/conv1/bias", d, 0, err));
+    TRY(expect_shape(m->conv2_b, "encoder/conv2/bias", d, 0, err));
+    if (m->conv2_w->ndim != 3 || m->conv2_w->shape[0] != d || m->conv2_w->shape[1] != d ||
+        m->conv2_w->shape[2] != 3)
+        return wx_fail(err, WX_ERR_FORMAT, "encoder/conv2/weight has an unexpected shape");
+    TRY(load_var(m, "encoder/position_encodings/encodings", false, &m->enc_pos, err));
+    TRY(load_norm(m, "encoder/layer_norm", &m->enc_ln_g, &m->enc_ln_b, err));
+    TRY(load_var(m, "decoder/embeddings/weight", false, &m->tok_emb, err));
+    TRY(load_var(m, "decoder/position_encodings/encodings", false, &m->dec_pos, err));
+    TRY(load_norm(m, "decoder/layer_norm", &m->dec_ln_g, &m->dec_ln_b, err));
+    m->enc = calloc((size_t)hp->n_audio_layer, sizeof *m->enc);
+    m->dec = calloc((size_t)hp->n_text_layer, sizeof *m->dec);
+    if (!m->enc || !m->dec) return wx_fail(err, WX_ERR_NOMEM, "out of memory loading layers");
+    for (int i = 0; i < hp->n_audio_layer; i++) TRY(load_layer(m, "encoder", i, false, &m->enc[i], err));
+    for (int i = 0; i < hp->n_text_layer; i++) TRY(load_layer(m, "decoder", i, true, &m->dec[i], err));
+#undef TRY
+    return WX_OK;
+}
+
+wx_status wx_whisper_load(const char *model_dir, wx_backend *backend, wx_whisper **out,
+                          wx_err *err)
+{
+    wx_whisper *m = calloc(1, sizeof *m);
+    if (!m) return wx_fail(err, WX_ERR_NOMEM, "out of memory");
+    m->be = backend;
+    wx_status st = wx_ct2_model_load(model_dir, &m->ct2, err);
+    if (st == WX_OK) st = read_hparams(m, err);
+    if (st == WX_OK) st = load_weights(m, err);
+    if (st != WX_OK) {
+        wx_whisper_free(m);
+        return st;
+    }
+    *out = m;
+    return WX_OK;
+}
+
+void wx_whisper_free(wx_whisper *m)
+{
+    if (!m) return;
+    for (int i = 0; i < m->n_all; i++) m->be->ops->free(m->be, m->all[i]);
+    free(m->all);
+    free(m->enc);
+    free(m->dec);
+    wx_ct2_model_free(m->ct2);
+    free(m);
+}
+
+const wx_whisper_hparams *wx_whisper_get_hparams(const wx_whisper *m) { return &m->hp; }
+const wx_ct2_config *wx_whisper_get_config(const wx_whisper *m) { return wx_ct2_model_config(m->ct2); }
+
+/* ---- per-job state ---------------------------------------------------------------- */
+
+static wx_tensor *alloc3(wx_backend *be, int64_t a, int64_t b, int64_t c)
+{
+    int64_t shape[3] = {a, b, c};
+    return be->ops->alloc(be, WX_F32, 3, shape);
+}
+
+static wx_tensor **alloc_per_layer(wx_backend *be, int n, int64_t a, int64_t b, int64_t c)
+{
+    wx_tensor **ts = calloc((size_t)n, sizeof *ts);
+    if (!ts) return NULL;
+    for (int i = 0; i < n; i++) {
+        ts[i] = alloc3(be, a, b, c);
+        if (!ts[i]) {
+            for (int j = 0; j < i; j++) be->ops->free(be, ts[j]);
+            free(ts);
+            return NULL;
+        }
+    }
+    return ts;
+}
+
+static void free_per_layer(wx_backend *be, wx_tensor **ts, int n)
+{
+    if (!ts) return;
+    for (int i = 0; i < n; i++) be->ops->free(be, ts[i]);
+    free(ts);
+}
+
+wx_status wx_whisper_state_create(wx_whisper *m, int max_slots, int max_rows, int max_prompt,
+                                  wx_whisper_state **out, wx_err *err)
+{
+    const wx_whisper_hparams *hp = &m->hp;
+    if (max_slots < 1 || max_rows < max_slots || max_prompt < 1 || max_prompt >= hp->n_text_ctx)
+        return wx_fail(err, WX_ERR_INVALID_INPUT, "invalid decoder state size");
+    wx_whisper_state *s = calloc(1, sizeof *s);
+    if (!s) return wx_fail(err, WX_ERR_NOMEM, "out of memory");
+    wx_backend *be = m->be;
+    int64_t d = hp->d_model, n_ctx = hp->n_audio_ctx, frames = 2 * n_ctx;
+    s->model = m;
+    s->max_slots = max_slots;
+    s->max_rows = max_rows;
+    s->max_tokens = max_prompt;
+    s->t_cap = max_prompt + MAX_NEW_TOKENS < hp->n_text_ctx ? max_prompt + MAX_NEW_TOKENS : hp->n_text_ctx;
+    s->scratch_rows = (int64_t)max_slots * max_prompt > max_rows ? (int64_t)max_slots * max_prompt : max_rows;
+    s->mel = alloc3(be, 1, hp->n_mels, frames);
+    s->conv1_out = alloc3(be, 1, d, frames);
+    s->conv2_out = alloc3(be, 1, d, n_ctx);
+    s->enc_x = alloc3(be, 1, n_ctx, d);
+    s->enc_h = alloc3(be, 1, n_ctx, d);
+    s->enc_qkv = alloc3(be, 1, n_ctx, 3 * d);
+    s->enc_ffn = alloc3(be, 1, n_ctx, 4 * d);
+    s->cross_kv = alloc_per_layer(be, hp->n_text_layer, max_slots, n_ctx, 2 * d);
+    s->self_k = alloc_per_layer(be, hp->n_text_layer, max_rows, s->t_cap, d);
+    s->self_v = alloc_per_layer(be, hp->n_text_layer, max_rows, s->t_cap, d);
+    s->x = alloc3(be, 1, s->scratch_rows, d);
+    s->h = alloc3(be, 1, s->scratch_rows, d);
+    s->attn = alloc3(be, 1, s->scratch_rows, d);
+    s->qkv = alloc3(be, 1, s->scratch_rows, 3 * d);
+    s->ffn = alloc3(be, 1, s->scratch_rows, 4 * d);
+    s->last = alloc3(be, 1, max_rows, d);
+    s->logits = alloc3(be, 1, max_rows, hp->n_vocab);
+    s->row_map = malloc((size_t)max_rows * sizeof *s->row_map);
+    s->slot_map = malloc((size_t)max_slots * sizeof *s->slot_map);
+    if (!s->row_map || !s->slot_map || !s->mel || !s->conv1_out || !s->conv2_out || !s->enc_x || !s->enc_h || !s->enc_qkv ||
+        !s->enc_ffn || !s->cross_kv || !s->self_k || !s->self_v || !s->x || !s->h || !s->attn ||
+        !s->qkv || !s->ffn || !s->last || !s->logits) {
+        wx_whisper_state_free(s);
+        return wx_fail(err, WX_ERR_NOMEM, "backend out of memory for %d chunks x %d rows of "
+                       "decoder state", max_slots, max_rows);
+    }
+    *out = s;
+    return WX_OK;
+}
+
+void wx_whisper_state_free(wx_whisper_state *s)
+{
+    if (!s) return;
+    wx_backend *be = s->model->be;
+    int nl = s->model->hp.n_text_layer;
+    wx_tensor *ts[] = {s->mel, s->conv1_out, s->conv2_out, s->enc_x, s->enc_h, s->enc_qkv,
+                       s->enc_ffn, s->x, s->h, s->attn, s->qkv, s->ffn, s->last, s->logits};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) be->ops->free(be, ts[i]);
+    free_per_layer(be, s->cross_kv, nl);
+    free_per_layer(be, s->self_k, nl);
+    free_per_layer(be, s->self_v, nl);
+    free(s->row_map);
+    free(s->slot_map);
+    free(s);
+}
+
+/* ---- forward passes --------------------------------------------------------------- */
+
+/* A (rows, cols) view at the start of a scratch tensor. */
+static wx_tensor rows_view(const wx_tensor *t, int64_t rows, int64_t cols)
+{
+    int64_t shape[2] = {rows, cols};
+    return wx_tensor_view(t, 0, 2, shape);
+}
+
+static wx_tensor view3(const wx_tensor *t, int64_t offset, int64_t a, int64_t b, int64_t c)
+{
+    int64_t shape[3] = {a, b, c};
+    return wx_tensor_view(t, offset, 3, shape);
+}
+
+/* x += W_out · attention(...) for an already-computed attention output. */
+static void residual_linear(wx_backend *be, wx_tensor *x, wx_tensor *tmp, const wx_tensor *in,
+                            const wx_tensor *w, const wx_tensor *b)
+{
+    wx_op(be, linear, tmp, in, w, b);
+    wx_op(be, add, x, x, tmp);
+}
+
+/* x (rows, D) += ffn(layer_norm(x)). h (rows, D) and f (rows, 4D) are scratch. */
+static void ffn_block(wx_backend *be, const wx_ffn_weights *w, wx_tensor *x, wx_tensor *h,
+                      wx_tensor *f)
+{
+    wx_op(be, layer_norm, h, x, w->ln_g, w->ln_b, LN_EPS);
+    wx_op(be, linear, f, h, w->w1, w->b1);
+    wx_op(be, gelu, f);
+    residual_linear(be, x, h, f, w->w2, w->b2);
+}
+
+static void encoder_layer(wx_whisper_state *s, const wx_whisper_layer *l)
+{
+    wx_backend *be = s->model->be;
+    int64_t n = s->model->hp.n_audio_ctx, d = s->model->hp.d_model;
+    wx_tensor x = rows_view(s->enc_x, n, d), h = rows_view(s->enc_h, n, d);
+    wx_tensor qkv = rows_view(s->enc_qkv, n, 3 * d), f = rows_view(s->enc_ffn, n, 4 * d);
+    wx_op(be, layer_norm, &h, &x, l->self.ln_g, l->self.ln_b, LN_EPS);
+    wx_op(be, linear, &qkv, &h, l->self.qkv_w, l->self.qkv_b);
+    wx_tensor q = view3(s->enc_qkv, 0, 1, n, d), k = view3(s->enc_qkv, d, 1, n, d);
+    wx_tensor v = view3(s->enc_qkv, 2 * d, 1, n, d), o = view3(s->enc_h, 0, 1, n, d);
+    wx_op(be, attention, &o, &q, 3 * d, &k, &v, 3 * d, s->model->hp.n_head, n, false);
+    wx_tensor o2 = rows_view(s->enc_h, n, d), tmp = rows_view(s->enc_ffn, n, d);
+    residual_linear(be, &x, &tmp, &o2, l->self.out_w, l->self.out_b);
+    ffn_block(be, &l->ffn, &x, &h, &f);
+}
+
+void wx_whisper_encode(wx_whisper_state *s, const float *mel, int slot)
+{
+    wx_whisper *m = s->model;
+    wx_backend *be = m->be;
+    const wx_whisper_hparams *hp = &m->hp;
+    int64_t n = hp->n_audio_ctx, d = hp->d_model;
+    assert(slot >= 0 && slot < s->max_slots);
+    be->ops->upload(be, s->mel, mel, wx_tensor_nbytes(s->mel));
+    wx_op(be, conv1d, s->conv1_out, s->mel, m->conv1_w, m->conv1_b, 1, 1);
+    wx_op(be, gelu, s->conv1_out);
+    wx_op(be, conv1d, s->conv2_out, s->conv1_out, m->conv2_w, m->conv2_b, 2, 1);
+    wx_op(be, gelu, s->conv2_out);
+    wx_op(be, transpose, s->enc_x, s->conv2_out);
+    wx_op(be, add, s->enc_x, s->enc_x, m->enc_pos);
+    for (int i = 0; i < hp->n_audio_layer; i++) encoder_layer(s, &m->enc[i]);
+    wx_op(be, layer_norm, s->enc_x, s->enc_x, m->enc_ln_g, m->enc_ln_b, LN_EPS);
+    wx_tensor enc = rows_view(s->enc_x, n, d);
+    for (int i = 0; i < hp->n_text_layer; i++) {
+        wx_tensor kv = view3(s->cross_kv[i], (int64_t)slot * n * 2 * d, 1, n, 2 * d);
+        wx_tensor kv2 = rows_view(&kv, n, 2 * d);
+        wx_op(be, linear, &kv2, &enc, m->dec[i].cross.kv_w, m->dec[i].cross.kv_b);
+    }
+}
+
+void wx_whisper_encoder_output(wx_whisper_state *s, float *dst)
+{
+    wx_backend *be = s->model->be;
+    be->ops->download(be, s->enc_x, dst, wx_tensor_nbytes(s->enc_x));
+}
+
+/* Self-attention block of decoder layer li over rows × n_tokens new positions. */
+static void decoder_self_attention(wx_whisper_state *s, int li, int64_t rows, int64_t n_tok,
+                                   int64_t past)
+{
+    wx_whisper *m = s->model;
+    wx_backend *be = m->be;
+    const wx_attn_weights *w = &m->dec[li].self;
+    int64_t d = m->hp.d_model, n = rows * n_tok;
+    wx_tensor x = rows_view(s->x, n, d), h = rows_view(s->h, n, d);
+    wx_tensor qkv = rows_view(s->qkv, n, 3 * d);
+    wx_op(be, layer_norm, &h, &x, w->ln_g, w->ln_b, LN_EPS);
+    wx_op(be, linear, &qkv, &h, w->qkv_w, w->qkv_b);
+    wx_tensor k_new = view3(s->qkv, d, rows, n_tok, d), v_new = view3(s->qkv, 2 * d, rows, n_tok, d);
+    wx_tensor kc = view3(s->self_k[li], 0, rows, s->t_cap, d);
+    wx_tensor vc = view3(s->self_v[li], 0, rows, s->t_cap, d);
+    wx_op(be, copy_rows, &kc, past, &k_new, 3 * d, n_tok);
+    wx_op(be, copy_rows, &vc, past, &v_new, 3 * d, n_tok);
+    wx_tensor q = view3(s->qkv, 0, rows, n_tok, d), o = view3(s->attn, 0, rows, n_tok, d);
+    wx_op(be, attention, &o, &q, 3 * d, &kc, &vc, d, m->hp.n_head, past + n_tok, true);
+    wx_tensor o2 = rows_view(s->attn, n, d);
+    residual_linear(be, &x, &h, &o2, w->out_w, w->out_b);
+}
+
+/* Cross-attention block: the rows of each slot attend to that slot's encoder output. */
+static void decoder_cross_attention(wx_whisper_state *s, int li, int64_t n_slots,
+                                    int64_t rows_per_slot, int64_t n_tok)
+{
+    wx_whisper *m = s->model;
+    wx_backend *be = m->be;
+    const wx_attn_weights *w = &m->dec[li].cross;
+    int64_t d = m->hp.d_model, n_ctx = m->hp.n_audio_ctx;
+    int64_t n = n_slots * rows_per_slot * n_tok;
+    wx_tensor x = rows_view(s->x, n, d), h = rows_view(s->h, n, d), qf = rows_view(s->attn, n, d);
+    wx_op(be, layer_norm, &h, &x, w->ln_g, w->ln_b, LN_EPS);
+    wx_op(be, linear, &qf, &h, w->qkv_w, w->qkv_b);
+    wx_tensor q = view3(s->attn, 0, n_slots, rows_per_slot * n_tok, d);
+    wx_tensor k = view3(s->cross_kv[li], 0, n_slots, n_ctx, d);
+    wx_tensor v = view3(s->cross_kv[li], d, n_slots, n_ctx, d);
+    wx_tensor o = view3(s->h, 0, n_slots, rows_per_slot * n_tok, d);
+    wx_op(be, attention, &o, &q, d, &k, &v, 2 * d, m->hp.n_head, n_ctx, false);
+    wx_tensor o2 = rows_view(s->h, n, d), tmp = rows_view(s->attn, n, d);
+    residual_linear(be, &x, &tmp, &o2, w->out_w, w->out_b);
+}
+
+void wx_whisper_decode(wx_whisper_state *s, const int32_t *tokens, int n_slots,
+                       int rows_per_slot, int n_tokens, int past)
+{
+    wx_whisper *m = s->model;
+    wx_backend *be = m->be;
+    int64_t d = m->hp.d_model, rows = (int64_t)n_slots * rows_per_slot;
+    assert(n_slots <= s->max_slots && rows <= s->max_rows);
+    assert(rows * n_tokens <= s->scratch_rows && past + n_tokens <= s->t_cap);
+    wx_tensor x = view3(s->x, 0, rows, n_tokens, d);
+    wx_op(be, embed, &x, tokens, m->tok_emb, m->dec_pos, past);
+    for (int i = 0; i < m->hp.n_text_layer; i++) {
+        decoder_self_attention(s, i, rows, n_tokens, past);
+        decoder_cross_attention(s, i, n_slots, rows_per_slot, n_tokens);
+        wx_tensor x2 = rows_view(s->x, rows * n_tokens, d), h = rows_view(s->h, rows * n_tokens, d);
+        wx_tensor f = rows_view(s->ffn, rows * n_tokens, 4 * d);
+        ffn_block(be, &m->dec[i].ffn, &x2, &h, &f);
+    }
+    /* Last position of each row: a (rows, 1, D) view with row stride n_tokens·D. */
+    wx_tensor last_src = view3(s->x, (int64_t)(n_tokens - 1) * d, rows, 1, d);
+    wx_tensor last = view3(s->last, 0, rows, 1, d);
+    wx_op(be, copy_rows, &last, 0, &last_src, (int64_t)n_tokens * d, 1);
+    wx_tensor last2 = rows_view(s->last, rows, d);
+    wx_op(be, layer_norm, &last2, &last2, m->dec_ln_g, m->dec_ln_b, LN_EPS);
+    wx_tensor logits = rows_view(s->logits, rows, m->hp.n_vocab);
+    wx_op(be, linear, &logits, &last2, m->tok_emb, NULL);
+    s->n_logit_rows = (int)rows;
+}
+
+void wx_whisper_logprobs_topk(wx_whisper_state *s, int n_rows, const int32_t *suppress,
+                              int n_suppress, int k, int32_t *top_ids, float *top_vals)
+{
+    wx_backend *be = s->model->be;
+    assert(n_rows <= s->n_logit_rows);
+    wx_tensor logits = rows_view(s->logits, n_rows, s->model->hp.n_vocab);
+    wx_op(be, suppress_logsoftmax_topk, &logits, suppress, n_suppress, true, k, top_ids, top_vals);
+}
+
+void wx_whisper_logits(wx_whisper_state *s, int row, float *dst)
+{
+    wx_backend *be = s->model->be;
+    int64_t v = s->model->hp.n_vocab;
+    assert(row < s->n_logit_rows);
+    wx_tensor one = wx_tensor_view(s->logits, (int64_t)row * v, 1, &v);
+    be->ops->download(be, &one, dst, (size_t)v * sizeof(float));
+}
+
+/* Extends a partial index map to the full first dimension with identity entries. */
+static void fill_map(int32_t *map, const int32_t *src, int n, int total)
+{
+    memcpy(map, src, (size_t)n * sizeof *map);
+    for (int i = n; i < total; i++) map[i] = i;
+}
+
+void wx_whisper_reorder_rows(wx_whisper_state *s, const int32_t *src_row, int n_rows, int len)
+{
+    wx_backend *be = s->model->be;
+    assert(n_rows <= s->max_rows && len <= s->t_cap);
+    fill_map(s->row_map, src_row, n_rows, s->max_rows);
+    for (int i = 0; i < s->model->hp.n_text_layer; i++) {
+        wx_op(be, reorder, s->self_k[i], s->row_map, len);
+        wx_op(be, reorder, s->self_v[i], s->row_map, len);
+    }
+}
+
+void wx_whisper_reorder_slots(wx_whisper_state *s, const int32_t *src_slot, int n_slots)
+{
+    wx_backend *be = s->model->be;
+    assert(n_slots <= s->max_slots);
+    fill_map(s->slot_map, src_slot, n_slots, s->max_slots);
+    for (int i = 0; i < s->model->hp.n_text_layer; i++)
+        wx_op(be, reorder, s->cross_kv[i], s->slot_map, s->model->hp.n_audio_ctx);
+}
+
+const wx_whisper_hparams *wx_whisper_state_hparams(const wx_whisper_state *s)
+{
+    return &s->model->hp;
+}

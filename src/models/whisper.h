@@ -1,0 +1,68 @@
+/* whisper.h — the Whisper encoder-decoder written once against the backend interface.
+ * wx_whisper holds the weights (loaded from a CTranslate2 directory, converted once at load,
+ * immutable); wx_whisper_state holds per-job buffers (cross-attention keys/values per chunk
+ * slot, self-attention KV caches per decoding row, activations), allocated once and reused. */
+#ifndef WX_WHISPER_H
+#define WX_WHISPER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../backend/backend.h"
+#include "../io/ct2_model.h"
+
+typedef struct wx_whisper_hparams {
+    int n_mels;          /* 80, or 128 for large-v3 */
+    int n_audio_ctx;     /* 1500 encoder positions */
+    int n_text_ctx;      /* 448 decoder positions */
+    int d_model;         /* 384 for tiny */
+    int n_head;          /* attention heads (encoder and decoder) */
+    int n_audio_layer;
+    int n_text_layer;
+    int n_vocab;         /* 51864 English-only, ≥ 51865 multilingual */
+} wx_whisper_hparams;
+
+typedef struct wx_whisper wx_whisper;
+typedef struct wx_whisper_state wx_whisper_state;
+
+wx_status wx_whisper_load(const char *model_dir, wx_backend *backend, wx_whisper **out,
+                          wx_err *err);
+void wx_whisper_free(wx_whisper *model);
+const wx_whisper_hparams *wx_whisper_get_hparams(const wx_whisper *model);
+const wx_ct2_config *wx_whisper_get_config(const wx_whisper *model);
+
+/* Buffers for up to max_slots encoded chunks, max_rows decoding rows (slots × beams) and
+ * prompts of up to max_prompt tokens. */
+wx_status wx_whisper_state_create(wx_whisper *model, int max_slots, int max_rows,
+                                  int max_prompt, wx_whisper_state **out, wx_err *err);
+void wx_whisper_state_free(wx_whisper_state *state);
+
+/* Runs the encoder on one chunk's log-mel (n_mels, 3000), host memory, and stores each
+ * decoder layer's cross-attention keys and values for that chunk in slot `slot`. */
+void wx_whisper_encode(wx_whisper_state *state, const float *mel, int slot);
+/* Copies the last encoder output (n_audio_ctx, d_model) to host memory (for tests). */
+void wx_whisper_encoder_output(wx_whisper_state *state, float *dst);
+
+/* One decoder pass over n_slots × rows_per_slot rows, each fed n_tokens new tokens
+ * (tokens: host (rows, n_tokens)) at positions [past, past + n_tokens). Row r attends to
+ * slot r / rows_per_slot. Keeps the logits of each row's last token for the calls below. */
+void wx_whisper_decode(wx_whisper_state *state, const int32_t *tokens, int n_slots,
+                       int rows_per_slot, int n_tokens, int past);
+
+/* On the logits of the last decode (n_rows rows): suppress ids, log-softmax, and return
+ * the k best (ids, log-probs) per row, best first: top_ids/top_vals (n_rows, k). */
+void wx_whisper_logprobs_topk(wx_whisper_state *state, int n_rows, const int32_t *suppress,
+                              int n_suppress, int k, int32_t *top_ids, float *top_vals);
+/* Copies raw logits (n_vocab) of one row of the last decode to host memory. */
+void wx_whisper_logits(wx_whisper_state *state, int row, float *dst);
+
+/* Row r < n_rows of the self-attention caches becomes row src_row[r] (first len
+ * positions); slot s < n_slots of the cross-attention keys/values becomes slot src_slot[s].
+ * Rows and slots beyond n_rows / n_slots keep undefined content. */
+void wx_whisper_reorder_rows(wx_whisper_state *state, const int32_t *src_row, int n_rows,
+                             int len);
+void wx_whisper_reorder_slots(wx_whisper_state *state, const int32_t *src_slot, int n_slots);
+
+const wx_whisper_hparams *wx_whisper_state_hparams(const wx_whisper_state *state);
+
+#endif
