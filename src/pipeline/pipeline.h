@@ -49,6 +49,8 @@ typedef struct wx_segment {
 } wx_segment;
 
 typedef struct wx_stage_times {
+    double decode_audio;          /* seconds; wx_transcribe sets 0, the caller that decoded
+                                   * the audio fills it in */
     double mel, encode, decode;   /* seconds spent in each stage */
     double total;                 /* the whole wx_transcribe call */
 } wx_stage_times;
