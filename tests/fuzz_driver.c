@@ -100,8 +100,9 @@ static void mutate(buffer *b)
         break;
     case 5: {                                            /* duplicate a chunk */
         if (!n || b->n * 2 > b->cap) break;
-        size_t from = rng_below(n), len = 1 + rng_below(n - from), at = rng_below(n + 1);
-        memmove(b->p + at + len, b->p + at, n - at);
+        size_t from = rng_below(n), len = 1 + rng_below(n - from);
+        size_t tail = rng_below(n + 1), at = n - tail;     /* insert before the last `tail` */
+        memmove(b->p + at + len, b->p + at, tail);
         memmove(b->p + at, b->p + (from < at ? from : from + len), len);
         b->n = n + len;
         break;

@@ -1,5 +1,6 @@
 /* ct2_model.h — native reader for CTranslate2 model directories as faster-whisper ships
- * them: model.bin (binary format versions 1–6), config.json, and the vocabulary files.
+ * them: model.bin (binary format versions 1–6) and config.json (the vocabulary files are
+ * the tokenizer's).
  * Variables are indexed by name (aliases resolved); every size is checked against the file
  * length, so a truncated or corrupted file is an error naming the file, never a crash. */
 #ifndef WX_CT2_MODEL_H
@@ -25,13 +26,14 @@ typedef struct wx_ct2_var {
     int rank;                 /* 0 for scalars */
     int64_t dims[8];
     enum wx_ct2_dtype dtype;
-    const void *data;         /* points into the loaded file; nbytes long */
+    const void *data;         /* nbytes long, owned by the model, 64-byte aligned */
     size_t nbytes;
 } wx_ct2_var;
 
 typedef struct wx_ct2_model wx_ct2_model;
 
-/* Loads <dir>/model.bin and <dir>/config.json. */
+/* Loads <dir>/model.bin (mapped read-only, copied once) and <dir>/config.json; both must
+ * exist. Errors name the file and the problem. */
 wx_status wx_ct2_model_load(const char *dir, wx_ct2_model **out, wx_err *err);
 /* Parses a model.bin image already in memory (copied; the fuzz target's entry point). */
 wx_status wx_ct2_model_parse(const void *data, size_t size, const char *label,
@@ -52,7 +54,9 @@ int64_t wx_ct2_var_nelem(const wx_ct2_var *var);
 
 /* Reads a variable as float32 into dst (nelem floats): float32/float16/bfloat16 converted,
  * int8 dequantized with the per-row scale variable "<name>_scale" (CTranslate2's layout:
- * one scale per output row, value = q / scale), int16/int32 cast. */
+ * one scale per output row, value = q / scale; an int8 "...weight" without it is an error),
+ * int16 dequantized the same way when it has a scale (CTranslate2 writes one global scale),
+ * otherwise int8/int16/int32 cast. */
 wx_status wx_ct2_model_read_f32(const wx_ct2_model *model, const char *name, float *dst,
                                 int64_t nelem, wx_err *err);
 /* Reads an integer scalar (int8/int16/int32/float32 stored); returns `fallback` if absent. */
