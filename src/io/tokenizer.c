@@ -55,6 +55,7 @@ struct wx_tokenizer {
     uint32_t merge_mask;
     int32_t *added;          /* (n_added) ids matched literally in text before splitting */
     int n_added;
+    bool added_first[256];   /* bytes that start some added token */
     int32_t byte_id[256];    /* id of each byte's single-character token */
     char byte_char[256][3];  /* byte → UTF-8 of its alphabet character */
     int16_t char_byte[N_ALPHABET]; /* alphabet code point → byte, -1 if none */
@@ -242,11 +243,16 @@ static uint64_t pair_key(int32_t a, int32_t b)
     return ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
 }
 
+/* Fibonacci hashing: the high bits of key × 2^64/φ spread consecutive ids well. */
+static uint32_t hash_pair(uint64_t key)
+{
+    return (uint32_t)((key * 0x9e3779b97f4a7c15ull) >> 32);
+}
+
 static const merge_slot *merge_find(const wx_tokenizer *tok, int32_t a, int32_t b)
 {
     uint64_t key = pair_key(a, b);
-    uint32_t h = hash_bytes((const char *)&key, sizeof key);
-    for (uint32_t i = h & tok->merge_mask;; i = (i + 1) & tok->merge_mask) {
+    for (uint32_t i = hash_pair(key) & tok->merge_mask;; i = (i + 1) & tok->merge_mask) {
         const merge_slot *slot = &tok->merges[i];
         if (slot->pair == key) return slot;
         if (slot->pair == UINT64_MAX) return NULL;
@@ -257,8 +263,7 @@ static const merge_slot *merge_find(const wx_tokenizer *tok, int32_t a, int32_t 
 static void merge_insert(wx_tokenizer *tok, int32_t a, int32_t b, int32_t rank, int32_t new_id)
 {
     uint64_t key = pair_key(a, b);
-    uint32_t h = hash_bytes((const char *)&key, sizeof key);
-    uint32_t i = h & tok->merge_mask;
+    uint32_t i = hash_pair(key) & tok->merge_mask;
     while (tok->merges[i].pair != UINT64_MAX && tok->merges[i].pair != key)
         i = (i + 1) & tok->merge_mask;
     tok->merges[i] = (merge_slot){key, rank, new_id};
@@ -393,7 +398,10 @@ static wx_status added_load(wx_tokenizer *tok, json_t *added, wx_err *err)
                                  err);
         if (st != WX_OK) return st;
         tok->special[id] = json_flag(val, "special");
-        if (json_string_length(content) > 0) tok->added[tok->n_added++] = id;
+        if (json_string_length(content) > 0) {
+            tok->added[tok->n_added++] = id;
+            tok->added_first[(uint8_t)json_string_value(content)[0]] = true;
+        }
         if (json_flag(val, "lstrip") || json_flag(val, "rstrip") || json_flag(val, "single_word"))
             snprintf(tok->no_encode, sizeof tok->no_encode,
                      "%s: added token \"%.64s\" uses lstrip/rstrip/single_word, which Whisper's "
@@ -746,11 +754,11 @@ static size_t find_added(const wx_tokenizer *tok, const char *text, size_t from,
 {
     for (size_t p = from; p < len; p++) {
         *tok_len = 0;
+        if (!tok->added_first[(uint8_t)text[p]]) continue;
         for (int i = 0; i < tok->n_added; i++) {
             int32_t a = tok->added[i];
             size_t n = tok->token_len[a];
-            if (n > *tok_len && n <= len - p && text[p] == tok->tokens[a][0] &&
-                memcmp(text + p, tok->tokens[a], n) == 0) {
+            if (n > *tok_len && n <= len - p && memcmp(text + p, tok->tokens[a], n) == 0) {
                 *id = a;
                 *tok_len = n;
             }
