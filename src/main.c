@@ -1,5 +1,6 @@
-/* main.c — whisperx-worker's command line: flags and environment to a run mode (for now the
- * local test_input run). */
+/* main.c — whisperx-worker's command line: flags and environment to a run mode (queue loop
+ * when RUNPOD_WEBHOOK_GET_JOB is set, else one local test_input run). */
+#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,5 +59,9 @@ int main(int argc, char **argv)
         fputs(USAGE, stderr);
         return 2;
     }
-    return wx_worker_run_local(&config);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int rc = !config.test_input && getenv("RUNPOD_WEBHOOK_GET_JOB")
+        ? wx_worker_run_queue(&config) : wx_worker_run_local(&config);
+    curl_global_cleanup();
+    return rc;
 }
