@@ -771,6 +771,7 @@ static size_t find_added(const wx_tokenizer *tok, const char *text, size_t from,
 wx_status wx_tokenizer_encode(const wx_tokenizer *tok, const char *text, int32_t **ids,
                               int *n_ids, wx_err *err)
 {
+    assert(tok && text && ids && n_ids);
     *ids = NULL;
     *n_ids = 0;
     if (tok->no_encode[0]) return wx_fail(err, WX_ERR_UNSUPPORTED, "%s", tok->no_encode);
@@ -863,6 +864,7 @@ static bool decodable(const wx_tokenizer *tok, int32_t id, int skip_special)
 char *wx_tokenizer_decode(const wx_tokenizer *tok, const int32_t *ids, int n_ids,
                           int skip_special)
 {
+    assert(tok && (ids || n_ids <= 0));
     size_t cap = 0;
     for (int i = 0; i < n_ids; i++)
         if (decodable(tok, ids[i], skip_special)) cap += tok->token_len[ids[i]];
