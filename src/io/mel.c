@@ -3,7 +3,9 @@
  * autosort) of the even/odd samples packed as re/im, split into the 201 bins afterwards.
  * Frames are transformed BATCH at a time with the batch as the innermost array index, so
  * every butterfly is a short fixed-length loop the compiler vectorises. The mel filters
- * are stored as each filter's non-zero bin range only. */
+ * are stored as each filter's non-zero bin range only. log10 is a vectorised polynomial
+ * (≤ 1.2e-6 absolute error). Scratch (~64 KB) lives on the caller's stack: no shared state,
+ * so concurrent calls with distinct outputs are safe. */
 #include "mel.h"
 
 #include <assert.h>
@@ -170,7 +172,7 @@ static int load_frames(const wx_mel *mel, const float *samples, size_t n, int t0
  * radices already applied. Each butterfly multiplies by the twiddles, then a size-r DFT.
  * Inlined per radix (see fft_pass) so r is a constant and the loops over it unroll. */
 static inline void fft_pass_radix(const wx_mel *mel, int r, int ns, const batch_vec *in_re,
-                     const batch_vec *in_im, batch_vec *out_re, batch_vec *out_im)
+                                  const batch_vec *in_im, batch_vec *out_re, batch_vec *out_im)
 {
     int stride = N_HALF / r;
     int tw_step = N_HALF / (ns * r);
