@@ -394,6 +394,7 @@ typedef struct attn_case {
     int64_t nb, tq, tcap, kv_len, d;
     int n_head;
     bool causal, fused; /* fused: q, k, v are views of one (B, T, 3D) QKV tensor */
+    int64_t kb;         /* k/v batch items (B or a divisor: shared by B/kb beams); 0 = B */
 } attn_case;
 
 /* Checks `n_rows` random (batch, query) rows of out (all when n_rows ≤ 0). */
@@ -407,13 +408,13 @@ static void check_attention(const attn_case *c, const float *out, const float *q
     n_bad = 0;
     for (int64_t s = 0; s < total; s++) {
         int64_t row = n_rows > 0 ? (int64_t)(rng_u32() % (uint32_t)rows) : s;
-        int64_t b = row / c->tq, i = row % c->tq;
+        int64_t b = row / c->tq, i = row % c->tq, g = b / (c->nb / c->kb);
         int64_t vis = c->causal ? c->kv_len - c->tq + i + 1 : c->kv_len;
         for (int h = 0; h < c->n_head; h++) {
             const float *qr = q + (b * c->tq + i) * qs + h * dh;
             double mx = -INFINITY, sum = 0, smag = 0;
             for (int64_t j = 0; j < vis; j++) {
-                const float *kr = k + (b * c->tcap + j) * kvs + h * dh;
+                const float *kr = k + (g * c->tcap + j) * kvs + h * dh;
                 double dotv = 0, mag = 0;
                 for (int64_t e = 0; e < dh; e++) {
                     dotv += (double)qr[e] * kr[e];
@@ -427,7 +428,7 @@ static void check_attention(const attn_case *c, const float *out, const float *q
             for (int64_t e = 0; e < dh; e++) {
                 double ref = 0, abs_sum = 0;
                 for (int64_t j = 0; j < vis; j++) {
-                    double t = p[j] / sum * v[(b * c->tcap + j) * kvs + h * dh + e];
+                    double t = p[j] / sum * v[(g * c->tcap + j) * kvs + h * dh + e];
                     ref += t;
                     abs_sum += fabs(t);
                 }
@@ -444,14 +445,17 @@ static void check_attention(const attn_case *c, const float *out, const float *q
     free(p);
 }
 
-static void run_attention_case(wx_backend *be, const attn_case *c, int n_rows,
+static void run_attention_case(wx_backend *be, const attn_case *given, int n_rows,
                                const char *timing_label)
 {
+    attn_case cc = *given;
+    const attn_case *c = &cc;
+    if (cc.kb == 0 || cc.fused) cc.kb = cc.nb;
     int64_t d = c->d, qs = 3 * d, kvs = c->fused ? 3 * d : d;
-    int64_t qshape[3] = {c->nb, c->tq, 3 * d}, kvshape[3] = {c->nb, c->tcap, d};
+    int64_t qshape[3] = {c->nb, c->tq, 3 * d}, kvshape[3] = {c->kb, c->tcap, d};
     float *qh = random_array(c->nb * c->tq * 3 * d, -2, 2);
-    float *kh = c->fused ? NULL : random_array(c->nb * c->tcap * d, -2, 2);
-    float *vh = c->fused ? NULL : random_array(c->nb * c->tcap * d, -2, 2);
+    float *kh = c->fused ? NULL : random_array(c->kb * c->tcap * d, -2, 2);
+    float *vh = c->fused ? NULL : random_array(c->kb * c->tcap * d, -2, 2);
     wx_tensor *tqkv = tensor_from(be, qh, 3, qshape);
     wx_tensor *tk = c->fused ? NULL : tensor_from(be, kh, 3, kvshape);
     wx_tensor *tv = c->fused ? NULL : tensor_from(be, vh, 3, kvshape);
@@ -486,6 +490,7 @@ static void test_attention(wx_backend *be)
         c.n_head = rng_int(1, 6);
         c.d = c.n_head * (int64_t[]){1, 3, 8, 13, 64}[rng_int(0, 4)];
         c.nb = rng_int(1, 3);
+        c.kb = r % 4 == 1 ? 1 : 0; /* every fourth case shares k/v over the batch (beams) */
         c.causal = r % 2 == 1;
         c.fused = r % 3 == 0;
         c.tq = r % 5 == 4 ? rng_int(16, 40) : rng_int(1, 5); /* direct and sgemm paths */
@@ -498,13 +503,15 @@ static void test_attention(wx_backend *be)
         }
         run_attention_case(be, &c, 0, NULL);
     }
-    attn_case enc = {1, 1500, 1500, 1500, 384, 6, false, true};
+    attn_case enc = {1, 1500, 1500, 1500, 384, 6, false, true, 0};
     run_attention_case(be, &enc, 6, "attention 1500x1500 6 heads (tiny encoder)");
-    attn_case self = {5, 1, 448, 448, 384, 6, true, false};
+    attn_case self = {5, 1, 448, 448, 384, 6, true, false, 0};
     run_attention_case(be, &self, 0, "attention B5 Tq1 kv448 causal (decoder self)");
-    attn_case cross = {5, 1, 1500, 1500, 384, 6, false, false};
+    attn_case cross = {5, 1, 1500, 1500, 384, 6, false, false, 0};
     run_attention_case(be, &cross, 0, "attention B5 Tq1 kv1500 (decoder cross)");
-    attn_case prompt = {5, 20, 448, 20, 384, 6, true, false};
+    attn_case shared = {10, 1, 1500, 1500, 384, 6, false, false, 2};
+    run_attention_case(be, &shared, 0, "attention B10 Tq1 kv1500 shared by 5 beams");
+    attn_case prompt = {6, 20, 448, 20, 384, 6, true, false, 3};
     run_attention_case(be, &prompt, 0, NULL);
 }
 

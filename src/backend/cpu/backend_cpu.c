@@ -16,6 +16,7 @@
 #define ALIGN 64
 #define PAR_MIN_WORK 32768 /* below this many element-operations an op runs on one thread */
 #define MAX_TOPK 64
+#define LINEAR_SMALL_M 12 /* up to this many rows, linear streams the weights itself */
 #define ATTN_GEMM_MIN_TQ 16 /* queries per (batch, head) from which attention uses sgemm */
 
 typedef struct cpu_impl {
@@ -59,6 +60,10 @@ static float *f32(const wx_tensor *t)
 static int64_t last_dim(const wx_tensor *t) { return t->shape[t->ndim - 1]; }
 
 /* ---- 8-lane vector helpers --------------------------------------------------------- */
+
+/* All helpers are static inline, so the vector-argument ABI note GCC gives for builds
+ * without -mavx does not concern any external interface. */
+#pragma GCC diagnostic ignored "-Wpsabi"
 
 typedef float v8f __attribute__((vector_size(32)));
 typedef int32_t v8i __attribute__((vector_size(32)));
@@ -140,7 +145,7 @@ static inline v8f v8_gelu(v8f x)
     return v8_set1(0.5f) * x * (v8_set1(1.0f) + v8_erf(x * v8_set1(0.70710678118654752f)));
 }
 
-static float row_max(const float *restrict x, int64_t n)
+static inline float row_max(const float *restrict x, int64_t n)
 {
     v8f m = v8_set1(-INFINITY);
     int64_t i = 0;
@@ -149,7 +154,7 @@ static float row_max(const float *restrict x, int64_t n)
     return v8_hmax(m);
 }
 
-static float row_sum(const float *restrict x, int64_t n)
+static inline float row_sum(const float *restrict x, int64_t n)
 {
     v8f s0 = v8_set1(0.0f), s1 = v8_set1(0.0f);
     int64_t i = 0;
@@ -162,7 +167,7 @@ static float row_sum(const float *restrict x, int64_t n)
     return v8_hsum(s0 + s1);
 }
 
-static float dot(const float *restrict a, const float *restrict b, int64_t n)
+static inline float dot(const float *restrict a, const float *restrict b, int64_t n)
 {
     v8f s0 = v8_set1(0.0f), s1 = v8_set1(0.0f);
     int64_t i = 0;
@@ -176,7 +181,7 @@ static float dot(const float *restrict a, const float *restrict b, int64_t n)
 }
 
 /* y += alpha·x */
-static void axpy(float *restrict y, float alpha, const float *restrict x, int64_t n)
+static inline void axpy(float *restrict y, float alpha, const float *restrict x, int64_t n)
 {
     v8f a = v8_set1(alpha);
     int64_t i = 0;
@@ -184,7 +189,7 @@ static void axpy(float *restrict y, float alpha, const float *restrict x, int64_
     for (; i < n; i++) y[i] += alpha * x[i];
 }
 
-static void scale_row(float *restrict x, float alpha, int64_t n)
+static inline void scale_row(float *restrict x, float alpha, int64_t n)
 {
     v8f a = v8_set1(alpha);
     int64_t i = 0;
@@ -193,7 +198,7 @@ static void scale_row(float *restrict x, float alpha, int64_t n)
 }
 
 /* x[i] = exp(x[i] - shift); returns Σ x[i]. */
-static float exp_shift_sum(float *restrict x, float shift, int64_t n)
+static inline float exp_shift_sum(float *restrict x, float shift, int64_t n)
 {
     v8f s = v8_set1(0.0f), c = v8_set1(shift);
     int64_t i = 0;
@@ -286,10 +291,67 @@ static void fill_rows(float *restrict dst, const float *restrict bias, int64_t r
     }
 }
 
+typedef struct rows_x_weights_ctx {
+    const float *a;    /* (M, K) */
+    const float *w;    /* (N, K) */
+    const float *bias; /* (N) or NULL */
+    float *out;        /* (M, N) */
+    int64_t m, k, n;
+} rows_x_weights_ctx;
+
+/* out[r] = dot(a, w + r·k) for the 4 consecutive weight rows r < 4: a is loaded once. */
+static void dot4(const float *restrict a, const float *restrict w, int64_t k, float *out)
+{
+    v8f s0 = v8_set1(0.0f), s1 = s0, s2 = s0, s3 = s0;
+    int64_t i = 0;
+    for (; i + 8 <= k; i += 8) {
+        v8f x = v8_load(a + i);
+        s0 += x * v8_load(w + i);
+        s1 += x * v8_load(w + k + i);
+        s2 += x * v8_load(w + 2 * k + i);
+        s3 += x * v8_load(w + 3 * k + i);
+    }
+    if (i < k) {
+        v8f x = v8_load_tail(a + i, k - i, 0.0f);
+        s0 += x * v8_load_tail(w + i, k - i, 0.0f);
+        s1 += x * v8_load_tail(w + k + i, k - i, 0.0f);
+        s2 += x * v8_load_tail(w + 2 * k + i, k - i, 0.0f);
+        s3 += x * v8_load_tail(w + 3 * k + i, k - i, 0.0f);
+    }
+    out[0] = v8_hsum(s0);
+    out[1] = v8_hsum(s1);
+    out[2] = v8_hsum(s2);
+    out[3] = v8_hsum(s3);
+}
+
+/* Columns [4·begin, 4·end) of out (clipped to N): each block of 4 weight rows is read from
+ * memory once and reused from L1 for the M rows of a, so a decoder step streams the
+ * weights at memory speed. */
+static void linear_small_m_cols(void *p, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const rows_x_weights_ctx *c = p;
+    int64_t j_end = 4 * end < c->n ? 4 * end : c->n;
+    for (int64_t j = 4 * begin; j < j_end; j += 4) {
+        const float *wj = c->w + j * c->k;
+        for (int64_t i = 0; i < c->m; i++) {
+            const float *ai = c->a + i * c->k;
+            float *o = c->out + i * c->n + j;
+            if (j + 4 <= c->n) {
+                dot4(ai, wj, c->k, o);
+            } else {
+                for (int64_t r = 0; r < c->n - j; r++) o[r] = dot(ai, wj + r * c->k, c->k);
+            }
+        }
+        if (c->bias)
+            for (int64_t i = 0; i < c->m; i++)
+                for (int64_t r = j; r < j + 4 && r < c->n; r++) c->out[i * c->n + r] += c->bias[r];
+    }
+}
+
 static void cpu_linear(wx_backend *be, wx_tensor *out, const wx_tensor *a, const wx_tensor *w,
                        const wx_tensor *bias)
 {
-    (void)be;
     assert(w->ndim == 2 && "linear: w must be (N, K)");
     int64_t n = w->shape[0], k = w->shape[1];
     assert(last_dim(a) == k && "linear: a's last dim must equal w's K");
@@ -299,10 +361,9 @@ static void cpu_linear(wx_backend *be, wx_tensor *out, const wx_tensor *a, const
     float *o = f32(out);
     const float *bp = bias ? f32(bias) : NULL;
     if (m == 0 || n == 0) return;
-    if (m == 1) {
-        fill_rows(o, bp, 1, n);
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, (int)k, 1.0f, f32(w), (int)k, f32(a), 1,
-                    1.0f, o, 1);
+    if (m <= LINEAR_SMALL_M) {
+        rows_x_weights_ctx c = {f32(a), f32(w), bp, o, m, k, n};
+        run_parallel(be, (n + 3) / 4, 4 * m * k, linear_small_m_cols, &c);
         return;
     }
     fill_rows(o, bp, m, n);
@@ -436,7 +497,10 @@ static void layer_norm_rows(void *p, int64_t begin, int64_t end, int tid)
         float var = v8_hsum(acc);
         for (; i < d; i++) var += (x[i] - mean) * (x[i] - mean);
         float rstd = 1.0f / sqrtf(var / (float)d + c->eps);
-        for (i = 0; i < d; i++) o[i] = (x[i] - mean) * rstd * c->gamma[i] + c->beta[i];
+        v8f r8 = v8_set1(rstd);
+        for (i = 0; i + 8 <= d; i += 8)
+            v8_store(o + i, (v8_load(x + i) - m8) * r8 * v8_load(c->gamma + i) + v8_load(c->beta + i));
+        for (; i < d; i++) o[i] = (x[i] - mean) * rstd * c->gamma[i] + c->beta[i];
     }
 }
 
@@ -491,9 +555,11 @@ static void add_blocks(void *p, int64_t begin, int64_t end, int tid)
     while (i < stop) {
         int64_t j = i % c->nb;
         int64_t len = c->nb - j < stop - i ? c->nb - j : stop - i;
-        const float *restrict a = c->a + i, *restrict b = c->b + j;
+        const float *a = c->a + i, *b = c->b + j;
         float *o = c->out + i;
-        for (int64_t t = 0; t < len; t++) o[t] = a[t] + b[t];
+        int64_t t = 0;
+        for (; t + 8 <= len; t += 8) v8_store(o + t, v8_load(a + t) + v8_load(b + t));
+        for (; t < len; t++) o[t] = a[t] + b[t];
         i += len;
     }
 }
@@ -510,13 +576,16 @@ static void cpu_add(wx_backend *be, wx_tensor *out, const wx_tensor *a, const wx
 /* ---- attention ---------------------------------------------------------------------- */
 
 /* Layout (elements): q row t of batch b starts at q + b·(Tq·q_stride) + t·q_stride; k/v row j
- * of batch b at k + b·(Tcap·kv_stride) + j·kv_stride with Tcap = k->shape[1]; head h uses
- * columns [h·d_head, (h+1)·d_head) of each row; out is contiguous (B, Tq, D). */
+ * of kv batch g at k + g·(Tcap·kv_stride) + j·kv_stride with Tcap = k->shape[1]; head h uses
+ * columns [h·d_head, (h+1)·d_head) of each row; out is contiguous (B, Tq, D).
+ * k and v may also hold Bk < B batch items with B = Bk·G: q batches [g·G, (g+1)·G) (the G
+ * beams of one audio) then share kv batch g, which is read once for all of them. */
 typedef struct attn_ctx {
     const float *q, *k, *v;
     float *out;
-    float *scratch;          /* direct path: (n_threads, kv_len); gemm path: (Tq, kv_len) */
+    float *scratch;          /* direct: (n_threads, G·Tq, kv_len); gemm: (Tq, kv_len) */
     int64_t tq, tcap, d, dh, kv_len, q_stride, kv_stride;
+    int64_t group;           /* G: q batch items per kv batch item */
     int n_head;
     bool causal;
     float scale;
@@ -527,25 +596,49 @@ static int64_t visible_keys(const attn_ctx *c, int64_t i)
     return c->causal ? c->kv_len - c->tq + i + 1 : c->kv_len;
 }
 
-/* One (batch, head) pair per item, queries one at a time: the decoder path. */
+/* scores (G·Tq, kv_len) = scale·Q Kᵀ for one kv batch and head: each key row is loaded once
+ * for every query of the group. Entries past a row's visible keys are left unset. */
+static void direct_scores(const attn_ctx *c, int64_t g, int64_t h, float *restrict s)
+{
+    const float *k = c->k + g * c->tcap * c->kv_stride + h * c->dh;
+    const float *q = c->q + g * c->group * c->tq * c->q_stride + h * c->dh;
+    int64_t rows = c->group * c->tq;
+    for (int64_t j = 0; j < c->kv_len; j++) {
+        const float *kj = k + j * c->kv_stride;
+        for (int64_t r = 0; r < rows; r++)
+            if (j < visible_keys(c, r % c->tq))
+                s[r * c->kv_len + j] = dot(q + r * c->q_stride, kj, c->dh) * c->scale;
+    }
+}
+
+/* out rows of the group = softmax(scores) V, each value row loaded once for the group. */
+static void direct_weighted_values(const attn_ctx *c, int64_t g, int64_t h, float *restrict s)
+{
+    const float *v = c->v + g * c->tcap * c->kv_stride + h * c->dh;
+    float *out = c->out + g * c->group * c->tq * c->d + h * c->dh;
+    int64_t rows = c->group * c->tq;
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t n = visible_keys(c, r % c->tq);
+        float *sr = s + r * c->kv_len;
+        float sum = exp_shift_sum(sr, row_max(sr, n), n);
+        scale_row(sr, 1.0f / sum, n);
+        memset(out + r * c->d, 0, (size_t)c->dh * sizeof *out);
+    }
+    for (int64_t j = 0; j < c->kv_len; j++) {
+        const float *vj = v + j * c->kv_stride;
+        for (int64_t r = 0; r < rows; r++)
+            if (j < visible_keys(c, r % c->tq)) axpy(out + r * c->d, s[r * c->kv_len + j], vj, c->dh);
+    }
+}
+
+/* One (kv batch, head) pair per item: the decoder path (few queries per batch item). */
 static void attention_direct(void *p, int64_t begin, int64_t end, int tid)
 {
     const attn_ctx *c = p;
-    float *s = c->scratch + (int64_t)tid * c->kv_len;
-    for (int64_t bh = begin; bh < end; bh++) {
-        int64_t b = bh / c->n_head, h = bh % c->n_head;
-        const float *k = c->k + b * c->tcap * c->kv_stride + h * c->dh;
-        const float *v = c->v + b * c->tcap * c->kv_stride + h * c->dh;
-        for (int64_t i = 0; i < c->tq; i++) {
-            const float *q = c->q + (b * c->tq + i) * c->q_stride + h * c->dh;
-            float *o = c->out + (b * c->tq + i) * c->d + h * c->dh;
-            int64_t n = visible_keys(c, i);
-            for (int64_t j = 0; j < n; j++) s[j] = dot(q, k + j * c->kv_stride, c->dh) * c->scale;
-            float sum = exp_shift_sum(s, row_max(s, n), n);
-            memset(o, 0, (size_t)c->dh * sizeof *o);
-            for (int64_t j = 0; j < n; j++) axpy(o, s[j], v + j * c->kv_stride, c->dh);
-            scale_row(o, 1.0f / sum, c->dh);
-        }
+    float *s = c->scratch + (int64_t)tid * c->group * c->tq * c->kv_len;
+    for (int64_t gh = begin; gh < end; gh++) {
+        direct_scores(c, gh / c->n_head, gh % c->n_head, s);
+        direct_weighted_values(c, gh / c->n_head, gh % c->n_head, s);
     }
 }
 
@@ -562,10 +655,11 @@ static void attention_gemm(wx_backend *be, attn_ctx *c, int64_t nb)
 {
     c->scratch = scratch_get(be, (size_t)(c->tq * c->kv_len) * sizeof(float));
     for (int64_t b = 0; b < nb; b++) {
+        int64_t g = b / c->group;
         for (int h = 0; h < c->n_head; h++) {
             const float *q = c->q + b * c->tq * c->q_stride + h * c->dh;
-            const float *k = c->k + b * c->tcap * c->kv_stride + h * c->dh;
-            const float *v = c->v + b * c->tcap * c->kv_stride + h * c->dh;
+            const float *k = c->k + g * c->tcap * c->kv_stride + h * c->dh;
+            const float *v = c->v + g * c->tcap * c->kv_stride + h * c->dh;
             float *o = c->out + b * c->tq * c->d + h * c->dh;
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)c->tq, (int)c->kv_len,
                         (int)c->dh, c->scale, q, (int)c->q_stride, k, (int)c->kv_stride, 0.0f,
@@ -584,26 +678,26 @@ static void cpu_attention(wx_backend *be, wx_tensor *out, const wx_tensor *q, in
 {
     assert(q->ndim == 3 && k->ndim == 3 && v->ndim == 3 && out->ndim == 3 &&
            "attention: rank-3 q, k, v, out");
-    int64_t nb = q->shape[0], tq = q->shape[1], d = q->shape[2];
+    int64_t nb = q->shape[0], tq = q->shape[1], d = q->shape[2], kb = k->shape[0];
     assert(out->shape[0] == nb && out->shape[1] == tq && out->shape[2] == d &&
            "attention: out must be (B, Tq, D)");
-    assert(k->shape[0] == nb && v->shape[0] == nb && k->shape[2] == d && v->shape[2] == d &&
-           v->shape[1] == k->shape[1] && "attention: k and v must be (B, Tcap, D)");
+    assert(kb > 0 && nb % kb == 0 && v->shape[0] == kb && k->shape[2] == d && v->shape[2] == d &&
+           v->shape[1] == k->shape[1] && "attention: k and v must be (B or a divisor, Tcap, D)");
     assert(n_head > 0 && d % n_head == 0 && "attention: D must be a multiple of n_head");
     assert(q_stride >= d && kv_stride >= d && "attention: row strides must be ≥ D");
     assert(kv_len >= 1 && kv_len <= k->shape[1] && "attention: kv_len must be in [1, Tcap]");
     assert((!causal || kv_len >= tq) && "attention: causal needs kv_len ≥ Tq");
     assert(out->data != q->data && "attention: out must not alias q");
     attn_ctx c = {f32(q), f32(k), f32(v), f32(out), NULL, tq, k->shape[1], d, d / n_head,
-                  kv_len, q_stride, kv_stride, n_head, causal, 0.0f};
+                  kv_len, q_stride, kv_stride, nb / kb, n_head, causal, 0.0f};
     c.scale = 1.0f / sqrtf((float)c.dh);
-    if (tq < ATTN_GEMM_MIN_TQ) {
-        int n_threads = wx_threadpool_size(impl_of(be)->pool);
-        c.scratch = scratch_get(be, (size_t)(n_threads * kv_len) * sizeof(float));
-        run_parallel(be, nb * n_head, tq * kv_len * c.dh * 2, attention_direct, &c);
+    if (tq >= ATTN_GEMM_MIN_TQ) {
+        attention_gemm(be, &c, nb);
         return;
     }
-    attention_gemm(be, &c, nb);
+    int n_threads = wx_threadpool_size(impl_of(be)->pool);
+    c.scratch = scratch_get(be, (size_t)(n_threads * c.group * tq * kv_len) * sizeof(float));
+    run_parallel(be, kb * n_head, c.group * tq * kv_len * c.dh * 2, attention_direct, &c);
 }
 
 /* ---- embed, copy_rows, reorder ------------------------------------------------------- */
