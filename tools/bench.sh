@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# bench.sh — the one benchmark command: our engine (build/wx-bench) vs the faster-whisper
+# anchor (float32 and int8), on jfk.wav and a >= 5 min concatenation of the test recordings.
+#
+#   tools/bench.sh [--threads N] [--beam N] [--batch N]     (run from anywhere)
+#
+# Steps: (a) venv .cache/venv-tools from tools/requirements.txt (rebuilt when the file's
+# hash changes), (b) cmake Release build in build/, (c) tools/make_long_audio.py,
+# (d) each engine in its own process, one JSON line each (kept in .cache/bench/results.jsonl),
+# then a table. WX_BENCH=/path/to/cmd overrides the engine binary (e.g. a fake for testing).
+# Exits 1 (after running the anchors) when build/wx-bench is missing or fails.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+THREADS="$(nproc)"; BEAM=5; BATCH=8
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --threads) THREADS="$2"; shift 2 ;;
+    --beam)    BEAM="$2"; shift 2 ;;
+    --batch)   BATCH="$2"; shift 2 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    *) echo "bench.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+MODEL=models/tiny.en
+VENV=.cache/venv-tools
+PY="$VENV/bin/python"
+OUTDIR=.cache/bench
+mkdir -p "$OUTDIR"
+
+# (a) tools venv, keyed by the hash of tools/requirements.txt
+REQ_HASH="$(sha256sum tools/requirements.txt | cut -d' ' -f1)"
+if [[ ! -x "$PY" || "$(cat "$VENV/.req-hash" 2>/dev/null)" != "$REQ_HASH" ]]; then
+  echo "== creating $VENV from tools/requirements.txt" >&2
+  rm -rf "$VENV"
+  python3 -m venv "$VENV"
+  "$PY" -m pip install --quiet --disable-pip-version-check -r tools/requirements.txt
+  echo "$REQ_HASH" > "$VENV/.req-hash"
+fi
+
+[[ -f "$MODEL/model.bin" ]] || { echo "bench.sh: $MODEL/model.bin missing (fetch the models first)" >&2; exit 1; }
+
+# (b) C build (incremental; configure once)
+WX_BENCH="${WX_BENCH:-}"
+if [[ -z "$WX_BENCH" ]]; then
+  WX_BENCH=build/wx-bench
+  if [[ ! -f build/Makefile && ! -f build/build.ninja ]]; then
+    cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >&2 || echo "bench.sh: cmake configure failed" >&2
+  fi
+  if [[ -f build/Makefile || -f build/build.ninja ]]; then
+    cmake --build build -j "$(nproc)" >&2 || echo "bench.sh: cmake build failed" >&2
+  fi
+fi
+
+# (c) long input
+"$PY" tools/make_long_audio.py
+
+# (d) runs: one process per engine and audio
+RESULTS="$OUTDIR/results.jsonl"
+: > "$RESULTS"
+STATUS=0
+COMMON=(--model "$MODEL" --threads "$THREADS" --beam "$BEAM" --batch "$BATCH")
+for AUDIO in ../shared/data/jfk.wav "$OUTDIR/long.wav"; do
+  echo "== $AUDIO" >&2
+  if [[ -x "$WX_BENCH" ]]; then
+    if ! "$WX_BENCH" "${COMMON[@]}" --audio "$AUDIO" | tail -n 1 >> "$RESULTS"; then
+      echo "bench.sh: ERROR: $WX_BENCH failed on $AUDIO" >&2; STATUS=1
+    fi
+  else
+    echo "bench.sh: ERROR: $WX_BENCH not found or not executable (the integrator's target;" \
+         "did the cmake build fail?) — running the anchor only" >&2
+    STATUS=1
+  fi
+  for CT in float32 int8; do
+    "$PY" tools/bench_faster_whisper.py "${COMMON[@]}" --audio "$AUDIO" --compute-type "$CT" >> "$RESULTS"
+  done
+done
+
+# table
+echo "threads=$THREADS beam=$BEAM batch=$BATCH  (ratio = anchor wall / our wall; >1 means we are faster)"
+"$PY" - "$RESULTS" <<'EOF'
+import json, os, sys
+rows = []
+for line in open(sys.argv[1]):
+    line = line.strip()
+    if not line:
+        continue
+    try:
+        rows.append(json.loads(line))
+    except json.JSONDecodeError:
+        print(f"bench.sh: not a JSON line: {line[:120]!r}", file=sys.stderr)
+ours = {r["audio"]: r for r in rows if r.get("engine") == "whisperx-worker"}
+hdr = ["engine", "compute", "audio", "audio s", "wall s", "RTF", "dec_audio", "mel",
+       "encode", "decode", "RSS MB", "ratio", "same text"]
+out = []
+for r in rows:
+    st = r.get("stages", {})
+    our = ours.get(r["audio"])
+    ratio = same = "-"
+    if r.get("engine") != "whisperx-worker" and our:
+        ratio = f"x{r['wall_s'] / our['wall_s']:.2f}" if our.get("wall_s") else "-"
+        same = "yes" if r.get("text") == our.get("text") else "NO"
+    out.append([r.get("engine", "?"), r.get("compute_type", "?"), os.path.basename(r["audio"]),
+                f"{r.get('audio_s', 0):.1f}", f"{r.get('wall_s', 0):.3f}", f"{r.get('rtf', 0):.4f}"]
+               + [f"{st.get(k, 0):.3f}" for k in ("decode_audio", "mel", "encode", "decode")]
+               + [f"{r.get('peak_rss_mb', 0):.0f}", ratio, same])
+w = [max(len(str(x)) for x in col) for col in zip(hdr, *out)]
+for line in [hdr] + out:
+    print("  ".join(str(x).rjust(n) if i > 2 else str(x).ljust(n) for i, (x, n) in enumerate(zip(line, w))))
+EOF
+exit "$STATUS"
