@@ -28,7 +28,10 @@ static uint32_t rng_u32(void)
 }
 
 static int rng_int(int lo, int hi) { return lo + (int)(rng_u32() % (uint32_t)(hi - lo + 1)); }
-static float rng_uniform(float lo, float hi) { return lo + (hi - lo) * (float)(rng_u32() >> 8) / 16777216.0f; }
+static float rng_uniform(float lo, float hi)
+{
+    return lo + (hi - lo) * (float)(rng_u32() >> 8) / 16777216.0f;
+}
 
 static float *random_array(int64_t n, float lo, float hi)
 {
@@ -89,7 +92,8 @@ static void test_threadpool(void)
         for (int s = 0; s < 5; s++) {
             int hits[1001] = {0};
             count_ctx c = {hits};
-            for (int rep = 0; rep < 3; rep++) wx_threadpool_parallel_for(pool, sizes[s], count_items, &c);
+            for (int rep = 0; rep < 3; rep++)
+                wx_threadpool_parallel_for(pool, sizes[s], count_items, &c);
             int ok = 1;
             for (int64_t i = 0; i < sizes[s]; i++) ok &= hits[i] == 3;
             CHECK_MSG(ok, "threads %d n %lld", threads, (long long)sizes[s]);
@@ -249,8 +253,10 @@ static void test_conv1d(wx_backend *be)
     run_conv_case(be, 1, 3, 10, 4, 1, 1, 0, false, 0, NULL);
     run_conv_case(be, 3, 4, 13, 6, 5, 2, 2, true, 0, NULL);
     run_conv_case(be, 1, 2, 4, 3, 3, 3, 0, true, 0, NULL);
-    run_conv_case(be, 1, 80, 3000, 384, 3, 1, 1, true, 2000, "conv1d 80->384 k3 s1 T3000 (tiny conv1)");
-    run_conv_case(be, 1, 384, 3000, 384, 3, 2, 1, true, 2000, "conv1d 384->384 k3 s2 T3000 (tiny conv2)");
+    run_conv_case(be, 1, 80, 3000, 384, 3, 1, 1, true, 2000,
+                  "conv1d 80->384 k3 s1 T3000 (tiny conv1)");
+    run_conv_case(be, 1, 384, 3000, 384, 3, 2, 1, true, 2000,
+                  "conv1d 384->384 k3 s2 T3000 (tiny conv2)");
 }
 
 /* ---- transpose, layer_norm, gelu, add ------------------------------------------------ */
@@ -291,7 +297,8 @@ static void test_transpose(wx_backend *be)
 
 static void run_layer_norm_case(wx_backend *be, int64_t m, int64_t d, bool in_place)
 {
-    float *x = random_array(m * d, -3, 5), *g = random_array(d, -2, 2), *bt = random_array(d, -1, 1);
+    float *x = random_array(m * d, -3, 5), *g = random_array(d, -2, 2);
+    float *bt = random_array(d, -1, 1);
     int64_t xs[2] = {m, d}, gs[1] = {d};
     wx_tensor *tx = tensor_from(be, x, 2, xs), *tg = tensor_from(be, g, 1, gs),
               *tb = tensor_from(be, bt, 1, gs);
@@ -461,7 +468,8 @@ static void run_attention_case(wx_backend *be, const attn_case *given, int n_row
     wx_tensor *tv = c->fused ? NULL : tensor_from(be, vh, 3, kvshape);
     int64_t vshape[3] = {c->nb, c->tq, d};
     wx_tensor q = wx_tensor_view(tqkv, 0, 3, vshape);
-    wx_tensor kview = wx_tensor_view(tqkv, d, 3, vshape), vview = wx_tensor_view(tqkv, 2 * d, 3, vshape);
+    wx_tensor kview = wx_tensor_view(tqkv, d, 3, vshape);
+    wx_tensor vview = wx_tensor_view(tqkv, 2 * d, 3, vshape);
     const wx_tensor *k = c->fused ? &kview : tk, *v = c->fused ? &vview : tv;
     wx_tensor *to = tensor_from(be, NULL, 3, vshape);
     wx_op(be, attention, to, &q, qs, k, v, kvs, c->n_head, c->kv_len, c->causal);
@@ -552,7 +560,8 @@ static void test_copy_rows(wx_backend *be)
     for (int64_t b = 0; b < 2; b++)
         for (int64_t r = 0; r < 9; r++)
             for (int64_t j = 0; j < 5; j++) {
-                float want = r >= 4 && r < 7 ? src[(b * 4 + r - 4) * 15 + 5 + j] : dst[(b * 9 + r) * 5 + j];
+                float want = r >= 4 && r < 7 ? src[(b * 4 + r - 4) * 15 + 5 + j]
+                                             : dst[(b * 9 + r) * 5 + j];
                 ok &= out[(b * 9 + r) * 5 + j] == want;
             }
     CHECK(ok);
@@ -631,7 +640,8 @@ static void run_topk_case(wx_backend *be, int64_t nb, int64_t vocab, const int32
         for (int64_t j = 0; j < vocab; j++) {
             ref[j] = log_softmax ? row[j] - mx - log(sum) : row[j];
             if (isinf(ref[j])) ids_ok &= isinf(out[b * vocab + j]) && out[b * vocab + j] < 0;
-            else expect_near("logsoftmax", b * vocab + j, out[b * vocab + j], ref[j], elementwise_tol(ref[j]));
+            else expect_near("logsoftmax", b * vocab + j, out[b * vocab + j], ref[j],
+                             elementwise_tol(ref[j]));
         }
         for (int64_t j = 0; j < vocab; j++) sort_ids[j] = (int32_t)j;
         sort_vals = row;

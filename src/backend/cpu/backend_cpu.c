@@ -1,7 +1,7 @@
 /* backend_cpu.c — the CPU reference backend: tensors in host memory, GEMMs through OpenBLAS
  * (its own threads, called from the driving thread only), row-wise and element-wise work
  * split over a persistent thread pool, short loops written with GCC vector extensions so
- * that exp/erf/reductions run 8 lanes wide. One thread drives a backend at a time. */
+ * that exp/erf/reductions run 8 lanes wide (AVX) or 4. One thread drives a backend at a time. */
 #include <assert.h>
 #include <cblas.h>
 #include <math.h>
@@ -59,171 +59,176 @@ static float *f32(const wx_tensor *t)
 
 static int64_t last_dim(const wx_tensor *t) { return t->shape[t->ndim - 1]; }
 
-/* ---- 8-lane vector helpers --------------------------------------------------------- */
+/* ---- vector helpers (8 lanes with AVX, 4 without) --------------------------------- */
 
-/* All helpers are static inline, so the vector-argument ABI note GCC gives for builds
- * without -mavx does not concern any external interface. */
-#pragma GCC diagnostic ignored "-Wpsabi"
+#ifdef __AVX__
+#define VEC_BYTES 32
+#else
+#define VEC_BYTES 16
+#endif
+#define VL ((int64_t)(VEC_BYTES / sizeof(float)))
 
-typedef float v8f __attribute__((vector_size(32)));
-typedef int32_t v8i __attribute__((vector_size(32)));
+typedef float vf __attribute__((vector_size(VEC_BYTES)));
+typedef int32_t vi __attribute__((vector_size(VEC_BYTES)));
 
-static inline v8f v8_load(const float *p) { v8f v; memcpy(&v, p, sizeof v); return v; }
-static inline void v8_store(float *p, v8f v) { memcpy(p, &v, sizeof v); }
-static inline v8f v8_set1(float x) { return (v8f){x, x, x, x, x, x, x, x}; }
-static inline v8f v8_select(v8i mask, v8f a, v8f b)
+static inline vf vf_load(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
+static inline void vf_store(float *p, vf v) { memcpy(p, &v, sizeof v); }
+static inline vf vf_set1(float x) { vf v = {0}; return v + x; }
+static inline vf vf_select(vi mask, vf a, vf b)
 {
-    return (v8f)((mask & (v8i)a) | (~mask & (v8i)b));
+    return (vf)((mask & (vi)a) | (~mask & (vi)b));
 }
-static inline v8f v8_min(v8f a, v8f b) { return v8_select(a < b, a, b); }
-static inline v8f v8_max(v8f a, v8f b) { return v8_select(a > b, a, b); }
-static inline float v8_hsum(v8f v)
+static inline vf vf_min(vf a, vf b) { return vf_select(a < b, a, b); }
+static inline vf vf_max(vf a, vf b) { return vf_select(a > b, a, b); }
+static inline float vf_hsum(vf v)
 {
-    return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
+    float s = 0.0f;
+    for (int i = 0; i < VL; i++) s += v[i];
+    return s;
 }
-static inline float v8_hmax(v8f v)
+static inline float vf_hmax(vf v)
 {
     float m = v[0];
-    for (int i = 1; i < 8; i++) m = v[i] > m ? v[i] : m;
+    for (int i = 1; i < VL; i++) m = v[i] > m ? v[i] : m;
     return m;
 }
 
-/* Loads the n < 8 tail elements of p, the other lanes set to `fill`. */
-static inline v8f v8_load_tail(const float *p, int64_t n, float fill)
+/* Loads the n < VL tail elements of p, the other lanes set to `fill`. */
+static inline vf vf_load_tail(const float *p, int64_t n, float fill)
 {
-    v8f v = v8_set1(fill);
+    vf v = vf_set1(fill);
     for (int64_t i = 0; i < n; i++) v[i] = p[i];
     return v;
 }
-static inline void v8_store_tail(float *p, v8f v, int64_t n)
+static inline void vf_store_tail(float *p, vf v, int64_t n)
 {
     for (int64_t i = 0; i < n; i++) p[i] = v[i];
 }
 
 /* exp(x), Cephes' single-precision polynomial (≤ 2 ulp); exactly 0 below -87.3 (so -inf
  * gives 0), +inf-free above by clamping at 88.3. */
-static inline v8f v8_exp(v8f x)
+static inline vf vf_exp(vf x)
 {
-    const v8f magic = v8_set1(12582912.0f); /* 1.5·2^23: adding it rounds to an integer */
-    v8i underflow = x < v8_set1(-87.3f);
-    x = v8_min(x, v8_set1(88.3f));
-    x = v8_max(x, v8_set1(-87.3f));
-    v8f n = (x * v8_set1(1.44269504088896341f) + magic) - magic;
-    v8f r = x - n * v8_set1(0.693359375f) - n * v8_set1(-2.12194440e-4f);
-    v8f p = v8_set1(1.9875691500e-4f);
-    p = p * r + v8_set1(1.3981999507e-3f);
-    p = p * r + v8_set1(8.3334519073e-3f);
-    p = p * r + v8_set1(4.1665795894e-2f);
-    p = p * r + v8_set1(1.6666665459e-1f);
-    p = p * r + v8_set1(5.0000001201e-1f);
-    v8f y = p * r * r + r + v8_set1(1.0f);
-    v8i e = (__builtin_convertvector(n, v8i) + 127) << 23;
-    return v8_select(underflow, v8_set1(0.0f), y * (v8f)e);
+    const vf magic = vf_set1(12582912.0f); /* 1.5·2^23: adding it rounds to an integer */
+    vi underflow = x < vf_set1(-87.3f);
+    x = vf_min(x, vf_set1(88.3f));
+    x = vf_max(x, vf_set1(-87.3f));
+    vf n = (x * vf_set1(1.44269504088896341f) + magic) - magic;
+    vf r = x - n * vf_set1(0.693359375f) - n * vf_set1(-2.12194440e-4f);
+    vf p = vf_set1(1.9875691500e-4f);
+    p = p * r + vf_set1(1.3981999507e-3f);
+    p = p * r + vf_set1(8.3334519073e-3f);
+    p = p * r + vf_set1(4.1665795894e-2f);
+    p = p * r + vf_set1(1.6666665459e-1f);
+    p = p * r + vf_set1(5.0000001201e-1f);
+    vf y = p * r * r + r + vf_set1(1.0f);
+    vi e = (__builtin_convertvector(n, vi) + 127) << 23;
+    return vf_select(underflow, vf_set1(0.0f), y * (vf)e);
 }
 
 /* erf(x), the rational approximation used by Eigen and XLA (a few ulp; ±1 beyond ±4). */
-static inline v8f v8_erf(v8f x)
+static inline vf vf_erf(vf x)
 {
-    x = v8_max(v8_min(x, v8_set1(4.0f)), v8_set1(-4.0f));
-    v8f x2 = x * x;
-    v8f p = x2 * v8_set1(-2.72614225801306e-10f) + v8_set1(2.77068142495902e-08f);
-    p = x2 * p + v8_set1(-2.10102402082508e-06f);
-    p = x2 * p + v8_set1(-5.69250639462346e-05f);
-    p = x2 * p + v8_set1(-7.34990630326855e-04f);
-    p = x2 * p + v8_set1(-2.95459980854025e-03f);
-    p = x2 * p + v8_set1(-1.60960333262415e-02f);
+    x = vf_max(vf_min(x, vf_set1(4.0f)), vf_set1(-4.0f));
+    vf x2 = x * x;
+    vf p = x2 * vf_set1(-2.72614225801306e-10f) + vf_set1(2.77068142495902e-08f);
+    p = x2 * p + vf_set1(-2.10102402082508e-06f);
+    p = x2 * p + vf_set1(-5.69250639462346e-05f);
+    p = x2 * p + vf_set1(-7.34990630326855e-04f);
+    p = x2 * p + vf_set1(-2.95459980854025e-03f);
+    p = x2 * p + vf_set1(-1.60960333262415e-02f);
     p = x * p;
-    v8f q = x2 * v8_set1(-1.45660718464996e-05f) + v8_set1(-2.13374055278905e-04f);
-    q = x2 * q + v8_set1(-1.68282697438203e-03f);
-    q = x2 * q + v8_set1(-7.37332916720468e-03f);
-    q = x2 * q + v8_set1(-1.42647390514189e-02f);
+    vf q = x2 * vf_set1(-1.45660718464996e-05f) + vf_set1(-2.13374055278905e-04f);
+    q = x2 * q + vf_set1(-1.68282697438203e-03f);
+    q = x2 * q + vf_set1(-7.37332916720468e-03f);
+    q = x2 * q + vf_set1(-1.42647390514189e-02f);
     return p / q;
 }
 
-static inline v8f v8_gelu(v8f x)
+static inline vf vf_gelu(vf x)
 {
-    return v8_set1(0.5f) * x * (v8_set1(1.0f) + v8_erf(x * v8_set1(0.70710678118654752f)));
+    return vf_set1(0.5f) * x * (vf_set1(1.0f) + vf_erf(x * vf_set1(0.70710678118654752f)));
 }
 
 static inline float row_max(const float *restrict x, int64_t n)
 {
-    v8f m = v8_set1(-INFINITY);
+    vf m = vf_set1(-INFINITY);
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) m = v8_max(m, v8_load(x + i));
-    if (i < n) m = v8_max(m, v8_load_tail(x + i, n - i, -INFINITY));
-    return v8_hmax(m);
+    for (; i + VL <= n; i += VL) m = vf_max(m, vf_load(x + i));
+    if (i < n) m = vf_max(m, vf_load_tail(x + i, n - i, -INFINITY));
+    return vf_hmax(m);
 }
 
 static inline float row_sum(const float *restrict x, int64_t n)
 {
-    v8f s0 = v8_set1(0.0f), s1 = v8_set1(0.0f);
+    vf s0 = vf_set1(0.0f), s1 = vf_set1(0.0f);
     int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        s0 += v8_load(x + i);
-        s1 += v8_load(x + i + 8);
+    for (; i + 2 * VL <= n; i += 2 * VL) {
+        s0 += vf_load(x + i);
+        s1 += vf_load(x + i + VL);
     }
-    for (; i + 8 <= n; i += 8) s0 += v8_load(x + i);
-    if (i < n) s1 += v8_load_tail(x + i, n - i, 0.0f);
-    return v8_hsum(s0 + s1);
+    for (; i + VL <= n; i += VL) s0 += vf_load(x + i);
+    if (i < n) s1 += vf_load_tail(x + i, n - i, 0.0f);
+    return vf_hsum(s0 + s1);
 }
 
 static inline float dot(const float *restrict a, const float *restrict b, int64_t n)
 {
-    v8f s0 = v8_set1(0.0f), s1 = v8_set1(0.0f);
+    vf s0 = vf_set1(0.0f), s1 = vf_set1(0.0f);
     int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        s0 += v8_load(a + i) * v8_load(b + i);
-        s1 += v8_load(a + i + 8) * v8_load(b + i + 8);
+    for (; i + 2 * VL <= n; i += 2 * VL) {
+        s0 += vf_load(a + i) * vf_load(b + i);
+        s1 += vf_load(a + i + VL) * vf_load(b + i + VL);
     }
-    for (; i + 8 <= n; i += 8) s0 += v8_load(a + i) * v8_load(b + i);
-    if (i < n) s1 += v8_load_tail(a + i, n - i, 0.0f) * v8_load_tail(b + i, n - i, 0.0f);
-    return v8_hsum(s0 + s1);
+    for (; i + VL <= n; i += VL) s0 += vf_load(a + i) * vf_load(b + i);
+    if (i < n) s1 += vf_load_tail(a + i, n - i, 0.0f) * vf_load_tail(b + i, n - i, 0.0f);
+    return vf_hsum(s0 + s1);
 }
 
 /* y += alpha·x */
 static inline void axpy(float *restrict y, float alpha, const float *restrict x, int64_t n)
 {
-    v8f a = v8_set1(alpha);
+    vf a = vf_set1(alpha);
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) v8_store(y + i, v8_load(y + i) + a * v8_load(x + i));
+    for (; i + VL <= n; i += VL) vf_store(y + i, vf_load(y + i) + a * vf_load(x + i));
     for (; i < n; i++) y[i] += alpha * x[i];
 }
 
 static inline void scale_row(float *restrict x, float alpha, int64_t n)
 {
-    v8f a = v8_set1(alpha);
+    vf a = vf_set1(alpha);
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) v8_store(x + i, v8_load(x + i) * a);
+    for (; i + VL <= n; i += VL) vf_store(x + i, vf_load(x + i) * a);
     for (; i < n; i++) x[i] *= alpha;
 }
 
 /* x[i] = exp(x[i] - shift); returns Σ x[i]. */
 static inline float exp_shift_sum(float *restrict x, float shift, int64_t n)
 {
-    v8f s = v8_set1(0.0f), c = v8_set1(shift);
+    vf s = vf_set1(0.0f), c = vf_set1(shift);
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        v8f e = v8_exp(v8_load(x + i) - c);
-        v8_store(x + i, e);
+    for (; i + VL <= n; i += VL) {
+        vf e = vf_exp(vf_load(x + i) - c);
+        vf_store(x + i, e);
         s += e;
     }
     if (i < n) {
-        v8f e = v8_exp(v8_load_tail(x + i, n - i, -INFINITY) - c);
-        v8_store_tail(x + i, e, n - i);
+        vf e = vf_exp(vf_load_tail(x + i, n - i, -INFINITY) - c);
+        vf_store_tail(x + i, e, n - i);
         s += e;
     }
-    return v8_hsum(s);
+    return vf_hsum(s);
 }
 
 /* Σ exp(x[i] - shift), x unchanged. */
 static double exp_shift_total(const float *restrict x, float shift, int64_t n)
 {
-    v8f s = v8_set1(0.0f), c = v8_set1(shift);
+    vf s = vf_set1(0.0f), c = vf_set1(shift);
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) s += v8_exp(v8_load(x + i) - c);
-    if (i < n) s += v8_exp(v8_load_tail(x + i, n - i, -INFINITY) - c);
+    for (; i + VL <= n; i += VL) s += vf_exp(vf_load(x + i) - c);
+    if (i < n) s += vf_exp(vf_load_tail(x + i, n - i, -INFINITY) - c);
     double total = 0.0;
-    for (int l = 0; l < 8; l++) total += s[l];
+    for (int l = 0; l < VL; l++) total += s[l];
     return total;
 }
 
@@ -302,26 +307,26 @@ typedef struct rows_x_weights_ctx {
 /* out[r] = dot(a, w + r·k) for the 4 consecutive weight rows r < 4: a is loaded once. */
 static void dot4(const float *restrict a, const float *restrict w, int64_t k, float *out)
 {
-    v8f s0 = v8_set1(0.0f), s1 = s0, s2 = s0, s3 = s0;
+    vf s0 = vf_set1(0.0f), s1 = s0, s2 = s0, s3 = s0;
     int64_t i = 0;
-    for (; i + 8 <= k; i += 8) {
-        v8f x = v8_load(a + i);
-        s0 += x * v8_load(w + i);
-        s1 += x * v8_load(w + k + i);
-        s2 += x * v8_load(w + 2 * k + i);
-        s3 += x * v8_load(w + 3 * k + i);
+    for (; i + VL <= k; i += VL) {
+        vf x = vf_load(a + i);
+        s0 += x * vf_load(w + i);
+        s1 += x * vf_load(w + k + i);
+        s2 += x * vf_load(w + 2 * k + i);
+        s3 += x * vf_load(w + 3 * k + i);
     }
     if (i < k) {
-        v8f x = v8_load_tail(a + i, k - i, 0.0f);
-        s0 += x * v8_load_tail(w + i, k - i, 0.0f);
-        s1 += x * v8_load_tail(w + k + i, k - i, 0.0f);
-        s2 += x * v8_load_tail(w + 2 * k + i, k - i, 0.0f);
-        s3 += x * v8_load_tail(w + 3 * k + i, k - i, 0.0f);
+        vf x = vf_load_tail(a + i, k - i, 0.0f);
+        s0 += x * vf_load_tail(w + i, k - i, 0.0f);
+        s1 += x * vf_load_tail(w + k + i, k - i, 0.0f);
+        s2 += x * vf_load_tail(w + 2 * k + i, k - i, 0.0f);
+        s3 += x * vf_load_tail(w + 3 * k + i, k - i, 0.0f);
     }
-    out[0] = v8_hsum(s0);
-    out[1] = v8_hsum(s1);
-    out[2] = v8_hsum(s2);
-    out[3] = v8_hsum(s3);
+    out[0] = vf_hsum(s0);
+    out[1] = vf_hsum(s1);
+    out[2] = vf_hsum(s2);
+    out[3] = vf_hsum(s3);
 }
 
 /* Columns [4·begin, 4·end) of out (clipped to N): each block of 4 weight rows is read from
@@ -488,18 +493,19 @@ static void layer_norm_rows(void *p, int64_t begin, int64_t end, int tid)
         const float *x = c->x + row * d;
         float *o = c->out + row * d;
         float mean = row_sum(x, d) / (float)d;
-        v8f acc = v8_set1(0.0f), m8 = v8_set1(mean);
+        vf acc = vf_set1(0.0f), mv = vf_set1(mean);
         int64_t i = 0;
-        for (; i + 8 <= d; i += 8) {
-            v8f t = v8_load(x + i) - m8;
+        for (; i + VL <= d; i += VL) {
+            vf t = vf_load(x + i) - mv;
             acc += t * t;
         }
-        float var = v8_hsum(acc);
+        float var = vf_hsum(acc);
         for (; i < d; i++) var += (x[i] - mean) * (x[i] - mean);
         float rstd = 1.0f / sqrtf(var / (float)d + c->eps);
-        v8f r8 = v8_set1(rstd);
-        for (i = 0; i + 8 <= d; i += 8)
-            v8_store(o + i, (v8_load(x + i) - m8) * r8 * v8_load(c->gamma + i) + v8_load(c->beta + i));
+        vf rv = vf_set1(rstd);
+        for (i = 0; i + VL <= d; i += VL)
+            vf_store(o + i, (vf_load(x + i) - mv) * rv * vf_load(c->gamma + i) +
+                                vf_load(c->beta + i));
         for (; i < d; i++) o[i] = (x[i] - mean) * rstd * c->gamma[i] + c->beta[i];
     }
 }
@@ -530,8 +536,8 @@ static void gelu_blocks(void *p, int64_t begin, int64_t end, int tid)
     const gelu_ctx *c = p;
     int64_t i = begin * ELEM_BLOCK, stop = end * ELEM_BLOCK < c->n ? end * ELEM_BLOCK : c->n;
     float *restrict x = c->x;
-    for (; i + 8 <= stop; i += 8) v8_store(x + i, v8_gelu(v8_load(x + i)));
-    if (i < stop) v8_store_tail(x + i, v8_gelu(v8_load_tail(x + i, stop - i, 0.0f)), stop - i);
+    for (; i + VL <= stop; i += VL) vf_store(x + i, vf_gelu(vf_load(x + i)));
+    if (i < stop) vf_store_tail(x + i, vf_gelu(vf_load_tail(x + i, stop - i, 0.0f)), stop - i);
 }
 
 static void cpu_gelu(wx_backend *be, wx_tensor *x)
@@ -558,7 +564,7 @@ static void add_blocks(void *p, int64_t begin, int64_t end, int tid)
         const float *a = c->a + i, *b = c->b + j;
         float *o = c->out + i;
         int64_t t = 0;
-        for (; t + 8 <= len; t += 8) v8_store(o + t, v8_load(a + t) + v8_load(b + t));
+        for (; t + VL <= len; t += VL) vf_store(o + t, vf_load(a + t) + vf_load(b + t));
         for (; t < len; t++) o[t] = a[t] + b[t];
         i += len;
     }
@@ -627,7 +633,8 @@ static void direct_weighted_values(const attn_ctx *c, int64_t g, int64_t h, floa
     for (int64_t j = 0; j < c->kv_len; j++) {
         const float *vj = v + j * c->kv_stride;
         for (int64_t r = 0; r < rows; r++)
-            if (j < visible_keys(c, r % c->tq)) axpy(out + r * c->d, s[r * c->kv_len + j], vj, c->dh);
+            if (j < visible_keys(c, r % c->tq))
+                axpy(out + r * c->d, s[r * c->kv_len + j], vj, c->dh);
     }
 }
 
@@ -816,9 +823,9 @@ static void topk_rows(void *p, int64_t begin, int64_t end, int tid)
         if (c->log_softmax) {
             float mx = row_max(x, c->vocab);
             float shift = mx + (float)log(exp_shift_total(x, mx, c->vocab));
-            v8f s8 = v8_set1(shift);
+            vf sv = vf_set1(shift);
             int64_t j = 0;
-            for (; j + 8 <= c->vocab; j += 8) v8_store(x + j, v8_load(x + j) - s8);
+            for (; j + VL <= c->vocab; j += VL) vf_store(x + j, vf_load(x + j) - sv);
             for (; j < c->vocab; j++) x[j] -= shift;
         }
         if (c->k > 0) row_topk(x, c->vocab, c->k, c->top_ids + b * c->k, c->top_vals + b * c->k);
