@@ -1,5 +1,5 @@
 /* main.c — whisperx-worker's command line: flags and environment to a run mode (queue loop
- * when RUNPOD_WEBHOOK_GET_JOB is set, else one local test_input run). */
+ * when RUNPOD_WEBHOOK_GET_JOB is set, local API with --rp_serve_api, else one local run). */
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +9,8 @@
 #include "worker/worker.h"
 
 static const char USAGE[] =
-    "usage: whisperx-worker [--test_input JSON] [--model_dir DIR] [--device auto|cpu|cuda]\n"
+    "usage: whisperx-worker [--test_input JSON] [--rp_serve_api [--rp_api_host HOST]\n"
+    "       [--rp_api_port PORT]] [--model_dir DIR] [--device auto|cpu|cuda]\n"
     "       [--threads N] [--rp_log_level ERROR|WARN|INFO|DEBUG] [--version]\n";
 
 static const char *env_or(const char *name, const char *fallback)
@@ -31,23 +32,27 @@ static const char *flag_value(int argc, char **argv, int *i, const char *name)
     return NULL;
 }
 
-static int parse_args(int argc, char **argv, wx_worker_config *c)
+static int parse_args(int argc, char **argv, wx_worker_config *c, int *serve_api)
 {
     const char *v;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--version")) { printf("whisperx-worker %s\n", WX_VERSION); exit(0); }
+        if (!strcmp(argv[i], "--rp_serve_api")) *serve_api = 1;
+        else if (!strcmp(argv[i], "--version")) { printf("whisperx-worker %s\n", WX_VERSION); exit(0); }
         else if ((v = flag_value(argc, argv, &i, "--test_input"))) c->test_input = v;
         else if ((v = flag_value(argc, argv, &i, "--model_dir"))) c->model_dir = v;
         else if ((v = flag_value(argc, argv, &i, "--device"))) c->device = v;
         else if ((v = flag_value(argc, argv, &i, "--threads"))) c->n_threads = atoi(v);
+        else if ((v = flag_value(argc, argv, &i, "--rp_api_host"))) c->api_host = v;
+        else if ((v = flag_value(argc, argv, &i, "--rp_api_port"))) c->api_port = atoi(v);
         else if ((v = flag_value(argc, argv, &i, "--rp_log_level")) && !wx_log_set_level(v)) continue;
         else return -1;
     }
-    return 0;
+    return c->api_port >= 0 && c->api_port < 65536 ? 0 : -1;
 }
 
 int main(int argc, char **argv)
 {
+    int serve_api = 0;
     wx_worker_config config = {
         .model_dir = env_or("WX_MODEL_DIR", "models/tiny.en"),
         .device = env_or("WX_DEVICE", "auto"),
@@ -55,13 +60,14 @@ int main(int argc, char **argv)
         .api_host = "127.0.0.1",
         .api_port = 8000,
     };
-    if (parse_args(argc, argv, &config) != 0) {
+    if (parse_args(argc, argv, &config, &serve_api) != 0) {
         fputs(USAGE, stderr);
         return 2;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    int rc = !config.test_input && getenv("RUNPOD_WEBHOOK_GET_JOB")
-        ? wx_worker_run_queue(&config) : wx_worker_run_local(&config);
+    int rc = serve_api ? wx_worker_run_api(&config)
+           : !config.test_input && getenv("RUNPOD_WEBHOOK_GET_JOB") ? wx_worker_run_queue(&config)
+           : wx_worker_run_local(&config);
     curl_global_cleanup();
     return rc;
 }

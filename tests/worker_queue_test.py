@@ -258,15 +258,20 @@ def vm_rss_kb(pid):
 
 
 def scenario_leak(fake, port):
+    """WX_LEAK_JOBS jobs (default 50): every fifth transcribes a 1 s clip, the others take the
+    error paths (schema, base64, non-audio bytes, empty audio), so every path is repeated."""
     n = int(os.environ.get("WX_LEAK_JOBS", "50"))
     uri = data_uri(1.0)
+    failing = [{"audio_file": uri, "foo": 1}, {"audio_file": "data:audio/wav;base64,@@"},
+               {"audio_file": base64.b64encode(b"not audio " * 100).decode()},
+               {"audio_file": "data:audio/wav;base64,"}]
     for i in range(n):
-        fake.add_job("j-%03d" % i, {"audio_file": uri} if i % 5 else {"audio_file": uri, "foo": 1})
+        fake.add_job("j-%03d" % i, {"audio_file": uri} if i % 5 == 0 else failing[i % 5 - 1])
     worker = Worker(fake, port, {"RUNPOD_PING_INTERVAL": "1000"})
     rss = {}
     for i in range(n):
         body = fake.wait_result("j-%03d" % i, 120)
-        check(body is not None and (("error" in body) == (i % 5 == 0)), "job %d result %r" % (i, body))
+        check(body is not None and (("error" in body) == (i % 5 != 0)), "job %d result %r" % (i, body))
         if i in (n // 5, n - 1):
             rss[i] = vm_rss_kb(worker.proc.pid)
     rc, _ = worker.stop()
