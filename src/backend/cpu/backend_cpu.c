@@ -371,7 +371,7 @@ static void cpu_linear(wx_backend *be, wx_tensor *out, const wx_tensor *a, const
         run_parallel(be, (n + 3) / 4, 4 * m * k, linear_small_m_cols, &c);
         return;
     }
-    fill_rows(o, bp, m, n);
+    fill_rows(o, bp, m, n); /* beta = 1 below adds the product onto the bias */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)k, 1.0f, f32(a),
                 (int)k, f32(w), (int)k, 1.0f, o, (int)n);
 }
@@ -900,7 +900,7 @@ wx_backend *wx_backend_cpu_create(int n_threads, wx_err *err)
     be->impl = im;
     im->pool = wx_threadpool_create(n_threads);
     if (!im->pool) goto nomem;
-    openblas_set_num_threads(n_threads);
+    openblas_set_num_threads(n_threads); /* process-wide: the last backend created sets it */
     return be;
 nomem:
     cpu_destroy(be);
