@@ -1,0 +1,227 @@
+"""worker_api_test.py - the local HTTP API (--rp_serve_api) over real HTTP on 127.0.0.1:
+readiness while the model loads, /runsync, /run with concurrent /status polling, the /v2
+routes, /cancel, errors, /metrics, and RunPod's own client when the runpod package is
+installed. Standard library only; every wait is bounded."""
+
+import base64
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import wave
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+JFK = os.path.join(ROOT, "tests", "data", "jfk.wav")
+FAILURES = []
+
+
+def check(cond, what):
+    if not cond:
+        FAILURES.append(what)
+        print("CHECK failed: " + what, file=sys.stderr)
+
+
+def clip_uri(seconds):
+    with wave.open(JFK, "rb") as src:
+        frames = src.readframes(int(src.getframerate() * seconds))
+        params = src.getparams()
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as dst:
+        dst.setparams(params)
+        dst.writeframes(frames)
+    return "data:audio/wav;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+class Api:
+    def __init__(self, port):
+        self.base = "http://127.0.0.1:%d" % port
+
+    def call(self, method, path, body=None, raw=None, timeout=120):
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(self.base + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode()
+
+    def json(self, method, path, body=None, raw=None, timeout=120):
+        status, text = self.call(method, path, body, raw, timeout)
+        try:
+            return status, json.loads(text)
+        except ValueError:
+            return status, {"unparsed": text}
+
+
+def start_worker():
+    env = dict(os.environ)
+    proc = subprocess.Popen([os.environ["WX_WORKER_BIN"], "--rp_serve_api", "--rp_api_port", "0"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    port = [None]
+    log = []
+    ready = threading.Event()
+
+    def pump():
+        for line in proc.stderr:
+            log.append(line)
+            m = re.search(r"listening on http://[^:]+:(\d+)", line)
+            if m:
+                port[0] = int(m.group(1))
+                ready.set()
+        ready.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    ready.wait(30)
+    return proc, port[0], log
+
+
+def wait_status(api, job_id, final, timeout=120):
+    deadline = time.time() + timeout
+    body = {}
+    while time.time() < deadline:
+        _, body = api.json("GET", "/status/" + job_id)
+        if body.get("status") in final:
+            return body
+        time.sleep(0.05)
+    return body
+
+
+def test_readiness(api):
+    status, body = api.json("GET", "/health")
+    state = body.get("models", {}).get("whisper", {}).get("state")
+    check(status in (200, 503) and state in ("loading", "ready"), "health while loading: %s %r" % (status, body))
+    check(isinstance(body.get("jobs"), dict) and "inQueue" in body["jobs"], "health carries job counts")
+    deadline = time.time() + 60
+    while time.time() < deadline and api.json("GET", "/health")[0] != 200:
+        time.sleep(0.05)
+    status, body = api.json("GET", "/health")
+    check(status == 200 and body["models"]["whisper"]["state"] == "ready", "model becomes ready: %r" % body)
+
+
+def test_runsync(api):
+    status, body = api.json("POST", "/runsync", {"input": {"audio_file": "tests/data/jfk.wav",
+                                                           "output_format": "vtt"}})
+    check(status == 200 and body.get("status") == "COMPLETED", "runsync completes: %r" % body)
+    out = body.get("output", {})
+    text = " ".join(s["text"] for s in out.get("segments", []))
+    check("ask not" in text.lower(), "runsync transcript: %r" % text)
+    check(out.get("vtt", "").startswith("WEBVTT"), "vtt rendering present")
+    check(body.get("id", "").startswith("sync-") and "executionTime" in body and "delayTime" in body,
+          "runsync id and timings")
+    status, body = api.json("POST", "/v2/ep-local/runsync", {"input": {"audio_file": clip_uri(1.0)}})
+    check(status == 200 and body.get("status") == "COMPLETED", "/v2/{endpoint}/runsync: %r" % body)
+
+
+def test_concurrent_run(api):
+    ids, lock = [], threading.Lock()
+
+    def submit():
+        status, body = api.json("POST", "/run", {"input": {"audio_file": clip_uri(1.0)}})
+        check(status == 200 and body.get("status") == "IN_QUEUE", "run answers IN_QUEUE: %r" % body)
+        with lock:
+            ids.append(body.get("id"))
+
+    threads = [threading.Thread(target=submit) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    check(len(set(ids)) == 4, "four distinct ids: %r" % ids)
+    seen = {}
+
+    def poll(job_id):
+        seen[job_id] = wait_status(api, job_id, ("COMPLETED", "FAILED"))
+
+    pollers = [threading.Thread(target=poll, args=(i,)) for i in ids]
+    for t in pollers:
+        t.start()
+    for t in pollers:
+        t.join(180)
+    check(all(seen.get(i, {}).get("status") == "COMPLETED" for i in ids), "all concurrent jobs complete")
+    _, body = api.json("POST", "/v2/ep-local/status/" + ids[0])
+    check(body.get("status") == "COMPLETED" and "output" in body, "POST /v2/{endpoint}/status/{id}")
+
+
+def test_errors(api):
+    status, body = api.json("GET", "/status/no-such-id")
+    check(status == 404 and "error" in body, "unknown id: 404")
+    status, body = api.json("POST", "/run", raw=b"{not json")
+    check(status == 400 and "error" in body, "invalid JSON body: 400")
+    status, body = api.json("POST", "/run", {"nope": 1})
+    check(status == 400 and "input" in body.get("error", ""), "body without input: 400")
+    status, body = api.json("POST", "/runsync", {"input": {"audio_file": "x", "batch_size": "8"}})
+    check(body.get("status") == "FAILED" and
+          "batch_size should be <class 'int'> type, not <class 'str'>." in body.get("error", []),
+          "validation errors as a list: %r" % body)
+    status, _ = api.json("GET", "/nowhere")
+    check(status == 404, "unknown route: 404")
+
+
+def test_cancel(api):
+    _, first = api.json("POST", "/run", {"input": {"audio_file": "tests/data/jfk.wav"}})
+    _, second = api.json("POST", "/run", {"input": {"audio_file": "tests/data/jfk.wav"}})
+    status, body = api.json("POST", "/cancel/" + second["id"])
+    check(status == 200 and body.get("status") == "CANCELLED", "cancel a queued job: %r" % body)
+    api.json("POST", "/cancel/" + first["id"])
+    body = wait_status(api, first["id"], ("CANCELLED", "COMPLETED", "FAILED"))
+    check(body.get("status") in ("CANCELLED", "COMPLETED"), "cancel a running job: %r" % body)
+    check(wait_status(api, second["id"], ("CANCELLED",), 5).get("status") == "CANCELLED",
+          "a cancelled queued job never runs")
+
+
+def test_metrics(api):
+    status, text = api.call("GET", "/metrics")
+    check(status == 200, "metrics answers 200")
+    m = re.search(r'wx_jobs_total\{outcome="completed"\} (\d+)', text)
+    check(m and int(m.group(1)) >= 6, "completed jobs counted")
+    check('wx_stage_seconds_bucket{stage="encode",le="+Inf"}' in text, "stage histograms")
+    m = re.search(r"wx_audio_seconds_total ([\d.]+)", text)
+    check(m and float(m.group(1)) > 10, "audio seconds counted")
+
+
+def test_runpod_client(api):
+    try:
+        import runpod  # noqa: F401
+    except ImportError:
+        print("runpod package not installed: the official-client check is skipped")
+        return
+    runpod.api_key = "local"
+    runpod.endpoint_url_base = api.base + "/v2"
+    out = runpod.Endpoint("ep-local").run_sync({"audio_file": clip_uri(1.0)}, timeout=120)
+    check(isinstance(out, dict) and "segments" in out, "runpod.Endpoint.run_sync: %r" % out)
+
+
+def main():
+    start = time.time()
+    proc, port, log = start_worker()
+    check(port is not None, "the API announces its port")
+    if port:
+        api = Api(port)
+        for test in (test_readiness, test_runsync, test_concurrent_run, test_errors, test_cancel,
+                     test_metrics, test_runpod_client):
+            test(api)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        rc = proc.wait(120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        rc = proc.wait()
+    check(rc == 0, "API exits 0 on SIGTERM, got %s" % rc)
+    text = "".join(log)
+    check("LeakSanitizer" not in text and "ERROR: AddressSanitizer" not in text,
+          "no sanitizer report:\n" + text[-3000:])
+    print("worker_api_test: %d failures, %.1f s" % (len(FAILURES), time.time() - start))
+    return 1 if FAILURES else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

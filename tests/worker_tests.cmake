@@ -1,0 +1,18 @@
+# worker_tests.cmake — ctest registrations for the runtime's Python-driven tests: a fake RunPod
+# queue and the local HTTP API, both on 127.0.0.1, driving the real whisperx-worker binary.
+# Included from CMakeLists.txt after the whisperx-worker target; needs python3 (stdlib only).
+find_package(Python3 COMPONENTS Interpreter)
+if(Python3_Interpreter_FOUND)
+  set(WX_WORKER_TEST_ENV
+    "WX_MODEL_DIR=${WX_MODEL_DIR};WX_DATA_DIR=${WX_DATA_DIR};WX_WORKER_BIN=$<TARGET_FILE:whisperx-worker>;OPENBLAS_NUM_THREADS=1;WX_THREADS=2")
+  foreach(scenario protocol limits sigterm leak)
+    add_test(NAME worker_queue_${scenario}
+             COMMAND ${Python3_EXECUTABLE} ${CMAKE_SOURCE_DIR}/tests/worker_queue_test.py ${scenario}
+             WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+    set_tests_properties(worker_queue_${scenario} PROPERTIES TIMEOUT 300 ENVIRONMENT "${WX_WORKER_TEST_ENV}")
+  endforeach()
+  add_test(NAME worker_api
+           COMMAND ${Python3_EXECUTABLE} ${CMAKE_SOURCE_DIR}/tests/worker_api_test.py
+           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(worker_api PROPERTIES TIMEOUT 300 ENVIRONMENT "${WX_WORKER_TEST_ENV}")
+endif()
