@@ -11,7 +11,6 @@
 #include <pthread.h>
 
 /* (n_mels, 201) filterbank of a wx_mel; defined in mel.c (see the report on mel.h). */
-const float *wx_mel_filters(const wx_mel *mel);
 
 #define N_BINS 201
 

@@ -19,6 +19,8 @@ typedef struct wx_mel wx_mel;   /* filterbank, window and FFT plan; reusable, im
 wx_status wx_mel_create(int n_mels, wx_mel **out, wx_err *err);
 void wx_mel_free(wx_mel *mel);
 int wx_mel_n_mels(const wx_mel *mel);
+/* The Slaney mel filterbank, (n_mels, 201) row-major (for tests and GPU front ends). */
+const float *wx_mel_filters(const wx_mel *mel);
 
 /* out (n_mels, 3000): features of samples[0, n) (n ≤ 480000) zero-padded to 30 s.
  * Thread-safe for distinct out buffers. */
