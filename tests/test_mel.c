@@ -10,8 +10,6 @@
 
 #include <pthread.h>
 
-/* (n_mels, 201) filterbank of a wx_mel; defined in mel.c (see the report on mel.h). */
-
 #define N_BINS 201
 
 /* Filters are float32 casts of the same float64 formula: tolerance 1e-6 absolute on
