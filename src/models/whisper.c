@@ -35,7 +35,8 @@ typedef struct wx_whisper_layer {
 struct wx_whisper {
     wx_backend *be;
     wx_whisper_hparams hp;
-    wx_ct2_model *ct2;            /* kept for config.json */
+    wx_ct2_model *ct2;            /* the file, only while loading */
+    wx_ct2_config config;         /* owned copy of config.json's arrays */
     wx_tensor *conv1_w, *conv1_b; /* (D, n_mels, 3), (D) */
     wx_tensor *conv2_w, *conv2_b; /* (D, D, 3), (D) */
     wx_tensor *enc_pos;           /* (n_audio_ctx, D) */
@@ -263,6 +264,34 @@ static wx_status load_weights(wx_whisper *m, wx_err *err)
     return WX_OK;
 }
 
+/* Copies n int32 values (n may be 0) into a new allocation; false when out of memory. */
+static bool copy_ids(int32_t **dst, const int32_t *src, int n)
+{
+    *dst = malloc((size_t)(n > 0 ? n : 1) * sizeof *src);
+    if (*dst && n > 0) memcpy(*dst, src, (size_t)n * sizeof *src);
+    return *dst != NULL;
+}
+
+/* Keeps config.json's arrays so the file image (a host copy of every weight) can go. */
+static wx_status copy_config(wx_whisper *m, wx_err *err)
+{
+    const wx_ct2_config *c = wx_ct2_model_config(m->ct2);
+    wx_ct2_config *d = &m->config;
+    d->n_suppress_ids = c->n_suppress_ids;
+    d->n_suppress_ids_begin = c->n_suppress_ids_begin;
+    d->n_lang_ids = c->n_lang_ids;
+    d->n_alignment_heads = c->n_alignment_heads;
+    d->alignment_heads = malloc((size_t)(c->n_alignment_heads + 1) * sizeof *d->alignment_heads);
+    if (!copy_ids(&d->suppress_ids, c->suppress_ids, c->n_suppress_ids) ||
+        !copy_ids(&d->suppress_ids_begin, c->suppress_ids_begin, c->n_suppress_ids_begin) ||
+        !copy_ids(&d->lang_ids, c->lang_ids, c->n_lang_ids) || !d->alignment_heads)
+        return wx_fail(err, WX_ERR_NOMEM, "out of memory copying config.json");
+    if (c->n_alignment_heads > 0)
+        memcpy(d->alignment_heads, c->alignment_heads,
+               (size_t)c->n_alignment_heads * sizeof *d->alignment_heads);
+    return WX_OK;
+}
+
 wx_status wx_whisper_load(const char *model_dir, wx_backend *backend, wx_whisper **out,
                           wx_err *err)
 {
@@ -272,6 +301,9 @@ wx_status wx_whisper_load(const char *model_dir, wx_backend *backend, wx_whisper
     wx_status st = wx_ct2_model_load(model_dir, &m->ct2, err);
     if (st == WX_OK) st = read_hparams(m, err);
     if (st == WX_OK) st = load_weights(m, err);
+    if (st == WX_OK) st = copy_config(m, err);
+    wx_ct2_model_free(m->ct2);
+    m->ct2 = NULL;
     if (st != WX_OK) {
         wx_whisper_free(m);
         return st;
@@ -287,12 +319,16 @@ void wx_whisper_free(wx_whisper *m)
     free(m->all);
     free(m->enc);
     free(m->dec);
+    free(m->config.suppress_ids);
+    free(m->config.suppress_ids_begin);
+    free(m->config.lang_ids);
+    free(m->config.alignment_heads);
     wx_ct2_model_free(m->ct2);
     free(m);
 }
 
 const wx_whisper_hparams *wx_whisper_get_hparams(const wx_whisper *m) { return &m->hp; }
-const wx_ct2_config *wx_whisper_get_config(const wx_whisper *m) { return wx_ct2_model_config(m->ct2); }
+const wx_ct2_config *wx_whisper_get_config(const wx_whisper *m) { return &m->config; }
 
 /* ---- per-job state ---------------------------------------------------------------- */
 
@@ -324,6 +360,25 @@ static void free_per_layer(wx_backend *be, wx_tensor **ts, int n)
     free(ts);
 }
 
+static int decoder_capacity(const wx_whisper_hparams *hp, int max_prompt)
+{
+    return max_prompt + MAX_NEW_TOKENS < hp->n_text_ctx ? max_prompt + MAX_NEW_TOKENS : hp->n_text_ctx;
+}
+
+size_t wx_whisper_state_bytes(const wx_whisper *m, int max_slots, int max_rows, int max_prompt)
+{
+    const wx_whisper_hparams *hp = &m->hp;
+    size_t d = (size_t)hp->d_model, n_ctx = (size_t)hp->n_audio_ctx, layers = (size_t)hp->n_text_layer;
+    size_t scratch = (size_t)max_slots * (size_t)max_prompt > (size_t)max_rows
+                         ? (size_t)max_slots * (size_t)max_prompt : (size_t)max_rows;
+    size_t floats = (size_t)hp->n_mels * 2 * n_ctx + d * 2 * n_ctx   /* mel, conv1 */
+                    + n_ctx * d * (1 + 1 + 1 + 3 + 4)                /* conv2, x, h, qkv, ffn */
+                    + layers * (size_t)max_slots * n_ctx * 2 * d       /* cross K/V */
+                    + layers * 2 * (size_t)max_rows * (size_t)decoder_capacity(hp, max_prompt) * d
+                    + scratch * d * 10 + (size_t)max_rows * (d + (size_t)hp->n_vocab);
+    return floats * sizeof(float);
+}
+
 wx_status wx_whisper_state_create(wx_whisper *m, int max_slots, int max_rows, int max_prompt,
                                   wx_whisper_state **out, wx_err *err)
 {
@@ -338,7 +393,7 @@ wx_status wx_whisper_state_create(wx_whisper *m, int max_slots, int max_rows, in
     s->max_slots = max_slots;
     s->max_rows = max_rows;
     s->max_tokens = max_prompt;
-    s->t_cap = max_prompt + MAX_NEW_TOKENS < hp->n_text_ctx ? max_prompt + MAX_NEW_TOKENS : hp->n_text_ctx;
+    s->t_cap = decoder_capacity(hp, max_prompt);
     s->scratch_rows = (int64_t)max_slots * max_prompt > max_rows ? (int64_t)max_slots * max_prompt : max_rows;
     s->mel = alloc3(be, 1, hp->n_mels, frames);
     s->conv1_out = alloc3(be, 1, d, frames);

@@ -36,6 +36,9 @@ const wx_ct2_config *wx_whisper_get_config(const wx_whisper *model);
 wx_status wx_whisper_state_create(wx_whisper *model, int max_slots, int max_rows,
                                   int max_prompt, wx_whisper_state **out, wx_err *err);
 void wx_whisper_state_free(wx_whisper_state *state);
+/* Backend bytes wx_whisper_state_create would allocate for these sizes. */
+size_t wx_whisper_state_bytes(const wx_whisper *model, int max_slots, int max_rows,
+                              int max_prompt);
 
 /* Runs the encoder on one chunk's log-mel (n_mels, 3000), host memory, and stores each
  * decoder layer's cross-attention keys and values for that chunk in slot `slot`. */

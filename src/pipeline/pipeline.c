@@ -17,6 +17,7 @@
 
 #define DEFAULT_BATCH 8
 #define DEFAULT_BEAM 5
+#define DEFAULT_STATE_MB 2048   /* decoder state budget; WX_STATE_MB overrides */
 
 struct wx_engine {
     wx_backend *backend;
@@ -116,6 +117,24 @@ const char *wx_engine_device(const wx_engine *e) { return e->backend->ops->name;
 const char *wx_engine_model_name(const wx_engine *e) { return e->model_name; }
 bool wx_engine_is_multilingual(const wx_engine *e) { return e->multilingual; }
 
+static int max_prompt_tokens(const wx_engine *e)
+{
+    return wx_whisper_get_hparams(e->whisper)->n_text_ctx / 2 + 4;
+}
+
+/* The batch a job can have: what it asks for, at most its number of windows, and at most
+ * what fits in the decoder-state budget (WX_STATE_MB, default 2 GiB). */
+static int usable_batch(const wx_engine *e, int requested, int n_windows, int beam)
+{
+    const char *env = getenv("WX_STATE_MB");
+    double budget = (env && atof(env) > 0 ? atof(env) : DEFAULT_STATE_MB) * 1048576.0;
+    int batch = requested < n_windows ? requested : n_windows;
+    while (batch > 1 &&
+           (double)wx_whisper_state_bytes(e->whisper, batch, batch * beam, max_prompt_tokens(e)) > budget)
+        batch--;
+    return batch > 0 ? batch : 1;
+}
+
 /* Makes sure the decoder state holds `slots` chunks of `beam` rows and the longest prompt. */
 static wx_status ensure_state(wx_engine *e, int slots, int beam, wx_err *err)
 {
@@ -123,7 +142,7 @@ static wx_status ensure_state(wx_engine *e, int slots, int beam, wx_err *err)
     if (e->state && e->state_slots >= slots && e->state_rows >= rows) return WX_OK;
     wx_whisper_state_free(e->state);
     e->state = NULL;
-    int max_prompt = wx_whisper_get_hparams(e->whisper)->n_text_ctx / 2 + 4;
+    int max_prompt = max_prompt_tokens(e);
     wx_status st = wx_whisper_state_create(e->whisper, slots, rows, max_prompt, &e->state, err);
     if (st != WX_OK) return st;
     e->state_slots = slots;
@@ -294,8 +313,8 @@ wx_status wx_transcribe(wx_engine *e, const float *samples, size_t n_samples,
     wx_beam_params bp;
     fill_beam_params(e, o, &bp);
     int n_windows = (int)((n_samples + WX_CHUNK_SAMPLES - 1) / WX_CHUNK_SAMPLES);
-    int batch = o->batch_size > 0 ? o->batch_size : DEFAULT_BATCH;
-    if (batch > n_windows) batch = n_windows > 0 ? n_windows : 1;
+    int batch = usable_batch(e, o->batch_size > 0 ? o->batch_size : DEFAULT_BATCH, n_windows,
+                             bp.beam_size);
     out->batch_size_used = batch;
     wx_status st = ensure_state(e, batch, bp.beam_size, err);
     if (st != WX_OK) return st;
