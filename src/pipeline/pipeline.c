@@ -41,6 +41,7 @@ void wx_transcribe_options_default(wx_transcribe_options *o)
     o->patience = 1.0f;
     o->length_penalty = 1.0f;
     o->suppress_blank = true;
+    o->language_detection_max_tries = 5;
 }
 
 static wx_status lookup_token(wx_engine *e, const char *tok, int32_t *id, wx_err *err)
@@ -163,19 +164,14 @@ static void language_code(wx_engine *e, int32_t id, char *code, size_t size)
     }
 }
 
-/* Encodes the first 30 s and reads the language distribution after <|startoftranscript|>. */
-static void detect_language(wx_engine *e, const float *samples, size_t n, wx_transcript *out)
+/* Encodes the 30 s window at sample `start` and reads the language distribution after
+ * <|startoftranscript|> (CTranslate2's detect_language): the best code and its probability. */
+static float detect_window(wx_engine *e, const float *samples, size_t n, size_t start,
+                           float *logits, char *code, size_t code_size)
 {
     const wx_ct2_config *cfg = wx_whisper_get_config(e->whisper);
-    const wx_whisper_hparams *hp = wx_whisper_get_hparams(e->whisper);
-    float *logits = malloc((size_t)hp->n_vocab * sizeof *logits);
-    if (!logits || cfg->n_lang_ids == 0) {
-        snprintf(out->language, sizeof out->language, "en");
-        out->language_probability = 0.0f;
-        free(logits);
-        return;
-    }
-    wx_mel_compute(e->mel, samples, n < WX_CHUNK_SAMPLES ? n : WX_CHUNK_SAMPLES, e->mel_buf);
+    size_t len = n - start < WX_CHUNK_SAMPLES ? n - start : WX_CHUNK_SAMPLES;
+    wx_mel_compute(e->mel, samples + start, len, e->mel_buf);
     wx_whisper_encode(e->state, e->mel_buf, 0);
     wx_whisper_decode(e->state, &e->sot, 1, 1, 1, 0);
     wx_whisper_logits(e->state, 0, logits);
@@ -186,9 +182,44 @@ static void detect_language(wx_engine *e, const float *samples, size_t n, wx_tra
         if (v > max) { max = v; best = i; }
     }
     for (int i = 0; i < cfg->n_lang_ids; i++) sum += expf(logits[cfg->lang_ids[i]] - max);
-    language_code(e, cfg->lang_ids[best], out->language, sizeof out->language);
-    out->language_probability = 1.0f / sum;
+    language_code(e, cfg->lang_ids[best], code, code_size);
+    return 1.0f / sum;
+}
+
+/* Language of the audio. With min_prob > 0 and more than 30 s of audio, as the seed worker
+ * (kodxana/whisperx-worker) does: up to max_tries windows spread evenly over the audio
+ * (first at 0, last ending at the end), stopping at the first whose top language reaches
+ * min_prob, else the most probable detection. Otherwise the first 30 s, as WhisperX. */
+static wx_status detect_language(wx_engine *e, const float *samples, size_t n,
+                                 const wx_transcribe_options *o, wx_transcript *out, wx_err *err)
+{
+    const wx_whisper_hparams *hp = wx_whisper_get_hparams(e->whisper);
+    if (wx_whisper_get_config(e->whisper)->n_lang_ids == 0)
+        return wx_fail(err, WX_ERR_FORMAT, "the model's config.json lists no lang_ids, so the "
+                       "language cannot be detected: pass a language");
+    float *logits = malloc((size_t)hp->n_vocab * sizeof *logits);
+    if (!logits) return wx_fail(err, WX_ERR_NOMEM, "out of memory");
+    long total_ms = (long)(n * 1000 / WX_SAMPLE_RATE), window_ms = 30000;
+    int tries = 1;
+    if (o->language_detection_min_prob > 0 && total_ms > window_ms) {
+        tries = o->language_detection_max_tries > 0 ? o->language_detection_max_tries : 1;
+        if (tries > total_ms / window_ms) tries = (int)(total_ms / window_ms);
+    }
+    long spacing = tries > 1 ? (total_ms - window_ms) / (tries - 1) : 0;
+    out->language_probability = -1.0f;
+    for (int i = 0; i < tries; i++) {
+        long start_ms = i == tries - 1 && tries > 1 ? total_ms - window_ms : i * spacing;
+        char code[16];
+        float p = detect_window(e, samples, n, (size_t)start_ms * WX_SAMPLE_RATE / 1000, logits,
+                                code, sizeof code);
+        if (p > out->language_probability) {
+            out->language_probability = p;
+            snprintf(out->language, sizeof out->language, "%s", code);
+        }
+        if (p >= o->language_detection_min_prob) break;
+    }
     free(logits);
+    return WX_OK;
 }
 
 /* [<|startofprev|> prompt-tokens] <|startoftranscript|> [<|lang|> <|task|>] <|notimestamps|>,
@@ -324,15 +355,19 @@ wx_status wx_transcribe(wx_engine *e, const float *samples, size_t n_samples,
     out->language_probability = 1.0f;
     if (!e->multilingual) {
         lang = "en";
-    } else if (!lang || !*lang) {
+    } else if ((!lang || !*lang) && n_samples > 0) {
         report(progress, progress_user, "language_detection", 0.0);
-        detect_language(e, samples, n_samples, out);
+        st = detect_language(e, samples, n_samples, o, out, err);
         lang = out->language;
     }
-    snprintf(out->language, sizeof out->language, "%s", lang);
+    if (lang && lang != out->language) snprintf(out->language, sizeof out->language, "%s", lang);
+    if (!out->language[0]) { /* no audio to detect from: nothing will be decoded either */
+        snprintf(out->language, sizeof out->language, "en");
+        out->language_probability = 0.0f;
+    }
     int32_t prompt[wx_whisper_get_hparams(e->whisper)->n_text_ctx];
     int prompt_len = 0;
-    st = build_prompt(e, o, lang, prompt, &prompt_len, err);
+    if (st == WX_OK) st = build_prompt(e, o, out->language, prompt, &prompt_len, err);
     for (int first = 0; st == WX_OK && first < n_windows; first += batch) {
         if (o->cancel && *o->cancel) {
             st = wx_fail(err, WX_ERR_INVALID_INPUT, "cancelled");

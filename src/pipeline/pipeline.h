@@ -34,6 +34,8 @@ typedef struct wx_transcribe_options {
     float length_penalty;        /* 1: plain average (CTranslate2's default) */
     int max_new_tokens;          /* ≤ 0: 224 */
     bool suppress_blank;         /* WhisperX default: true */
+    float language_detection_min_prob;  /* > 0: retry detection on further 30 s windows */
+    int language_detection_max_tries;   /* windows tried at most (seed worker: 5) */
     volatile const int *cancel;  /* polled between stages and chunks; non-zero aborts */
 } wx_transcribe_options;
 
