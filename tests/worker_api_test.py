@@ -117,8 +117,10 @@ def test_runsync(api):
     check(out.get("vtt", "").startswith("WEBVTT"), "vtt rendering present")
     check(body.get("id", "").startswith("sync-") and "executionTime" in body and "delayTime" in body,
           "runsync id and timings")
-    status, body = api.json("POST", "/v2/ep-local/runsync", {"input": {"audio_file": clip_uri(1.0)}})
-    check(status == 200 and body.get("status") == "COMPLETED", "/v2/{endpoint}/runsync: %r" % body)
+    status, body = api.json("POST", "/v2/ep-local/runsync", {"input": {"audio_file": clip_uri(1.0),
+                                                                       "foo": 1}})
+    check(status == 200 and body.get("status") == "FAILED" and body.get("error") ==
+          ["Unexpected input. foo is not a valid input option."], "/v2/{endpoint}/runsync: %r" % body)
 
 
 def test_concurrent_run(api):
@@ -130,12 +132,12 @@ def test_concurrent_run(api):
         with lock:
             ids.append(body.get("id"))
 
-    threads = [threading.Thread(target=submit) for _ in range(4)]
+    threads = [threading.Thread(target=submit) for _ in range(3)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(30)
-    check(len(set(ids)) == 4, "four distinct ids: %r" % ids)
+    check(len(set(ids)) == 3, "three distinct ids: %r" % ids)
     seen = {}
 
     def poll(job_id):
@@ -182,7 +184,7 @@ def test_metrics(api):
     status, text = api.call("GET", "/metrics")
     check(status == 200, "metrics answers 200")
     m = re.search(r'wx_jobs_total\{outcome="completed"\} (\d+)', text)
-    check(m and int(m.group(1)) >= 6, "completed jobs counted")
+    check(m and int(m.group(1)) >= 4, "completed jobs counted")
     check('wx_stage_seconds_bucket{stage="encode",le="+Inf"}' in text, "stage histograms")
     m = re.search(r"wx_audio_seconds_total ([\d.]+)", text)
     check(m and float(m.group(1)) > 10, "audio seconds counted")

@@ -144,8 +144,9 @@ def scenario_protocol(fake, port):
     for job_id, job_input, _ in bad:
         fake.add_job(job_id, job_input)
     fake.add_job("j-after", {"audio_file": data_uri(1.5)})
-    fake.add_job("j-retry", {"audio_file": data_uri(1.5)}, done_statuses=[500, 503, 200])
-    fake.add_job("j-4xx", {"audio_file": data_uri(1.5)}, done_statuses=[413, 200])
+    # The post path is the same for outputs and errors: these two fail validation, fast.
+    fake.add_job("j-retry", {"audio_file": data_uri(1.5), "beam_size": "5"}, done_statuses=[500, 503, 200])
+    fake.add_job("j-4xx", {"audio_file": data_uri(1.5), "beam_size": "5"}, done_statuses=[413, 200])
 
     worker = Worker(fake, port, {"RUNPOD_ALLOW_PRIVATE_DOWNLOAD_URLS": "true",
                                  "WX_DOWNLOAD_TIMEOUT": "2", "RUNPOD_MAX_DOWNLOAD_BYTES": "2000000"})
@@ -161,7 +162,7 @@ def scenario_protocol(fake, port):
     for job_id, _, pattern in bad:
         expect_error(fake, job_id, pattern)
     expect_output(fake, "j-after")
-    expect_output(fake, "j-retry", timeout=60)
+    expect_error(fake, "j-retry", r"beam_size should be")
     wait_until(lambda: len(fake.results("j-4xx")) >= 2, 60)
     time.sleep(1.0)  # anything posted late would show up now
     rc, log = worker.stop()
@@ -198,7 +199,8 @@ def scenario_protocol(fake, port):
         gaps = [retry[1]["time"] - retry[0]["time"], retry[2]["time"] - retry[1]["time"]]
         check(1.8 <= gaps[0] <= 4 and 2.8 <= gaps[1] <= 5, "retry waits 2 s then 3 s: %s" % gaps)
     four = fake.results("j-4xx")
-    check(len(four) == 2 and "output" in four[0][1] and "HTTP 413" in four[1][1].get("error", ""),
+    check(len(four) == 2 and isinstance(four[0][1].get("error"), list)
+          and "HTTP 413" in four[1][1].get("error", ""),
           "a 4xx on the result is followed by a short error post")
 
     pings = fake.record("ping")
@@ -257,30 +259,35 @@ def vm_rss_kb(pid):
     return 0
 
 
+def is_sanitized():
+    with open(os.environ["WX_WORKER_BIN"], "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 def scenario_leak(fake, port):
-    """WX_LEAK_JOBS jobs (default 50): every fifth transcribes a 1 s clip, the others take the
-    error paths (schema, base64, non-audio bytes, empty audio), so every path is repeated."""
+    """WX_LEAK_JOBS jobs (default 50): every fifth transcribes a 1 s clip (every 25th under ASan,
+    whose leak report needs no repetition), the others take the error paths (schema, base64,
+    non-audio bytes, empty audio)."""
     n = int(os.environ.get("WX_LEAK_JOBS", "50"))
+    every = 25 if is_sanitized() else 5
     uri = data_uri(1.0)
     failing = [{"audio_file": uri, "foo": 1}, {"audio_file": "data:audio/wav;base64,@@"},
                {"audio_file": base64.b64encode(b"not audio " * 100).decode()},
                {"audio_file": "data:audio/wav;base64,"}]
     for i in range(n):
-        fake.add_job("j-%03d" % i, {"audio_file": uri} if i % 5 == 0 else failing[i % 5 - 1])
+        fake.add_job("j-%03d" % i, {"audio_file": uri} if i % every == 0 else failing[i % 4])
     worker = Worker(fake, port, {"RUNPOD_PING_INTERVAL": "1000"})
     rss = {}
     for i in range(n):
         body = fake.wait_result("j-%03d" % i, 120)
-        check(body is not None and (("error" in body) == (i % 5 != 0)), "job %d result %r" % (i, body))
+        check(body is not None and (("error" in body) == (i % every != 0)), "job %d result %r" % (i, body))
         if i in (n // 5, n - 1):
             rss[i] = vm_rss_kb(worker.proc.pid)
     rc, _ = worker.stop()
     check(rc == 0, "worker exits 0 after %d jobs, got %s" % (n, rc))
     grow = rss.get(n - 1, 0) - rss.get(n // 5, 0)
     print("RSS after job %d: %s kB, after job %d: %s kB" % (n // 5, rss.get(n // 5), n - 1, rss.get(n - 1)))
-    with open(os.environ["WX_WORKER_BIN"], "rb") as f:
-        sanitized = b"__asan_init" in f.read()
-    check(sanitized or grow < 16 * 1024, "resident memory stable across jobs (grew %d kB)" % grow)
+    check(is_sanitized() or grow < 16 * 1024, "resident memory stable across jobs (grew %d kB)" % grow)
 
 
 def main():

@@ -1,0 +1,127 @@
+/* test_job_render.c — result rendering (segments JSON, SRT, VTT, TXT, timestamps) and the
+ * audio-source decoders that need no network (base64 variants, data: URIs, refusals). */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "job/render.h"
+#include "job/source.h"
+#include "wx_test.h"
+
+static void test_timestamps(void)
+{
+    char buf[32];
+    wx_render_timestamp(0, ',', buf, sizeof buf);
+    CHECK(!strcmp(buf, "00:00:00,000"));
+    wx_render_timestamp(3723.4567, '.', buf, sizeof buf);
+    CHECK(!strcmp(buf, "01:02:03.457"));
+    wx_render_timestamp(59.9996, ',', buf, sizeof buf);
+    CHECK(!strcmp(buf, "00:01:00,000"));
+}
+
+static void test_renderings(void)
+{
+    wx_segment segs[2] = {{.start = 0.0, .end = 2.5, .text = " Hello there."},
+                          {.start = 2.5, .end = 4.0004, .text = " Bye."}};
+    wx_transcript tr = {.segments = segs, .n_segments = 2};
+    char *srt = wx_render_text(&tr, "srt");
+    CHECK(!strcmp(srt, "1\n00:00:00,000 --> 00:00:02,500\nHello there.\n\n"
+                       "2\n00:00:02,500 --> 00:00:04,000\nBye.\n\n"));
+    char *vtt = wx_render_text(&tr, "vtt");
+    CHECK(!strcmp(vtt, "WEBVTT\n\n00:00:00.000 --> 00:00:02.500\nHello there.\n\n"
+                       "00:00:02.500 --> 00:00:04.000\nBye.\n\n"));
+    char *txt = wx_render_text(&tr, "txt");
+    CHECK(!strcmp(txt, "Hello there.\nBye.\n"));
+    CHECK(wx_render_text(&tr, "json") == NULL);
+    free(srt);
+    free(vtt);
+    free(txt);
+    json_t *j = wx_render_segments(&tr);
+    CHECK(json_array_size(j) == 2);
+    CHECK_NEAR(json_real_value(json_object_get(json_array_get(j, 1), "end")), 4.0, 1e-12);
+    CHECK(!strcmp(json_string_value(json_object_get(json_array_get(j, 0), "text")), " Hello there."));
+    json_decref(j);
+    wx_transcript empty = {0};
+    char *none = wx_render_text(&empty, "vtt");
+    CHECK(!strcmp(none, "WEBVTT\n\n"));
+    free(none);
+}
+
+static int decodes_to(const char *b64, const char *expected)
+{
+    unsigned char *data = NULL;
+    size_t size = 0;
+    wx_err err;
+    int ok = wx_source_decode_base64(b64, strlen(b64), 1 << 20, &data, &size, &err) == WX_OK &&
+             size == strlen(expected) && !memcmp(data, expected, size);
+    free(data);
+    return ok;
+}
+
+static wx_status decode_status(const char *b64, size_t max_bytes)
+{
+    unsigned char *data = NULL;
+    size_t size = 0;
+    wx_err err;
+    wx_status st = wx_source_decode_base64(b64, strlen(b64), max_bytes, &data, &size, &err);
+    free(data);
+    return st;
+}
+
+static void test_base64(void)
+{
+    CHECK(decodes_to("aGVsbG8=", "hello"));
+    CHECK(decodes_to("aGVsbG8", "hello"));
+    CHECK(decodes_to("aGVs\nbG8h", "hell" "o!"));
+    CHECK(decodes_to("Pz8_", "??\x3f"));
+    CHECK(decodes_to("Pz8/", "??\x3f"));
+    CHECK(decode_status("aGVsbG8=x", 100) == WX_ERR_INVALID_INPUT);
+    CHECK(decode_status("a", 100) == WX_ERR_INVALID_INPUT);
+    CHECK(decode_status("a===", 100) == WX_ERR_INVALID_INPUT);
+    CHECK(decode_status("@@@", 100) == WX_ERR_INVALID_INPUT);
+    CHECK(decode_status("", 100) == WX_ERR_INVALID_INPUT);
+    CHECK(decode_status("aGVsbG8gd29ybGQ=", 4) == WX_ERR_INVALID_INPUT);
+}
+
+static wx_status load_status(const char *audio_file, int allow_local, char *msg, size_t size)
+{
+    wx_source_policy policy;
+    wx_source_info info;
+    wx_audio audio;
+    wx_err err = {{0}};
+    wx_source_policy_from_env(&policy, allow_local);
+    wx_status st = wx_source_load_audio(audio_file, &policy, &audio, &info, &err);
+    wx_audio_free(&audio);
+    snprintf(msg, size, "%s", err.msg);
+    return st;
+}
+
+static void test_sources(void)
+{
+    char msg[512];
+    CHECK(load_status("ftp://example.com/a.wav", 0, msg, sizeof msg) == WX_ERR_INVALID_INPUT);
+    CHECK(strstr(msg, "scheme ftp") != NULL);
+    CHECK(load_status("data:audio/wav,plain", 0, msg, sizeof msg) == WX_ERR_INVALID_INPUT);
+    CHECK(strstr(msg, "only base64 data: URIs") != NULL);
+    CHECK(load_status("data:audio/wav;base64,%%%", 0, msg, sizeof msg) == WX_ERR_INVALID_INPUT);
+    CHECK(load_status("tests/data/jfk.wav", 0, msg, sizeof msg) != WX_OK);
+    CHECK(load_status("tests/data/missing.wav", 1, msg, sizeof msg) == WX_ERR_INVALID_INPUT);
+    CHECK(strstr(msg, "neither a readable file") != NULL);
+    wx_source_policy policy;
+    wx_source_info info;
+    wx_audio audio;
+    wx_err err;
+    wx_source_policy_from_env(&policy, 1);
+    CHECK(wx_source_load_audio("tests/data/jfk.wav", &policy, &audio, &info, &err) == WX_OK);
+    CHECK(audio.n_samples == 176000 && !strcmp(info.kind, "path"));
+    wx_audio_free(&audio);
+}
+
+int main(void)
+{
+    test_timestamps();
+    test_renderings();
+    test_base64();
+    test_sources();
+    return wx_test_finish("test_job_render");
+}

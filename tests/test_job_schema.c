@@ -1,0 +1,171 @@
+/* test_job_schema.c — the job input schema: defaults, the SDK validator's exact messages,
+ * environment overrides and their precedence, constraints, warnings, token masking and the
+ * effective_input echo. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "job/schema.h"
+#include "wx_test.h"
+
+static json_t *errors_for(const char *input_json)
+{
+    json_t *raw = json_loads(input_json, 0, NULL);
+    wx_job_input in;
+    json_t *errors = NULL;
+    wx_err err;
+    if (wx_job_input_parse(raw, &in, &errors, &err) == WX_OK)
+        wx_job_input_free(&in);
+    json_decref(raw);
+    return errors;
+}
+
+static int has_error(const json_t *errors, const char *msg)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(errors, i, v)
+        if (!strcmp(json_string_value(v), msg))
+            return 1;
+    return 0;
+}
+
+static int parse_ok(const char *input_json, wx_job_input *in)
+{
+    json_t *raw = json_loads(input_json, 0, NULL), *errors = NULL;
+    wx_err err;
+    wx_status st = wx_job_input_parse(raw, in, &errors, &err);
+    json_decref(raw);
+    json_decref(errors);
+    return st == WX_OK;
+}
+
+static void test_defaults(void)
+{
+    wx_job_input in;
+    CHECK(parse_ok("{\"audio_file\": \"x.wav\"}", &in));
+    CHECK(json_integer_value(json_object_get(in.values, "batch_size")) == 64);
+    CHECK(json_integer_value(json_object_get(in.values, "beam_size")) == 5);
+    CHECK_NEAR(json_real_value(json_object_get(in.values, "vad_onset")), 0.5, 0);
+    CHECK_NEAR(json_real_value(json_object_get(in.values, "vad_offset")), 0.363, 0);
+    CHECK(json_is_null(json_object_get(in.values, "language")));
+    CHECK(!strcmp(wx_job_input_string(&in, "output_format"), "json"));
+    CHECK(json_object_size(in.values) == (size_t)wx_job_schema_size());
+    CHECK(json_array_size(in.warnings) == 0);
+    wx_transcribe_options opts;
+    wx_job_input_to_options(&in, &opts);
+    CHECK(opts.batch_size == 64 && opts.beam_size == 5 && opts.language == NULL);
+    wx_job_input_free(&in);
+}
+
+static void test_sdk_messages(void)
+{
+    json_t *e = errors_for("{\"language\": \"en\"}");
+    CHECK(has_error(e, "audio_file is a required input."));
+    json_decref(e);
+    e = errors_for("{\"audio_file\": \"x\", \"foo\": 1}");
+    CHECK(json_array_size(e) == 1 && has_error(e, "Unexpected input. foo is not a valid input option."));
+    json_decref(e);
+    e = errors_for("{\"audio_file\": \"x\", \"batch_size\": \"8\", \"temperature\": \"hot\", "
+                   "\"debug\": 1, \"language\": 5, \"min_speakers\": 1.5}");
+    CHECK(has_error(e, "batch_size should be <class 'int'> type, not <class 'str'>."));
+    CHECK(has_error(e, "temperature should be <class 'float'> type, not <class 'str'>."));
+    CHECK(has_error(e, "debug should be <class 'bool'> type, not <class 'int'>."));
+    CHECK(has_error(e, "language should be <class 'str'> type, not <class 'int'>."));
+    CHECK(has_error(e, "min_speakers should be <class 'int'> type, not <class 'float'>."));
+    CHECK(json_array_size(e) == 5);
+    json_decref(e);
+    e = errors_for("{\"audio_file\": null, \"beam_size\": null, \"vad_onset\": true, \"model\": []}");
+    CHECK(has_error(e, "audio_file should be <class 'str'> type, not <class 'NoneType'>."));
+    CHECK(has_error(e, "beam_size should be <class 'int'> type, not <class 'NoneType'>."));
+    CHECK(has_error(e, "vad_onset should be <class 'float'> type, not <class 'bool'>."));
+    CHECK(has_error(e, "model should be <class 'str'> type, not <class 'list'>."));
+    json_decref(e);
+    e = errors_for("{\"audio_file\": \"x\", \"output_format\": \"pdf\", \"batch_size\": 0}");
+    CHECK(has_error(e, "output_format does not meet the constraints."));
+    CHECK(has_error(e, "batch_size does not meet the constraints."));
+    json_decref(e);
+    wx_job_input in;
+    json_t *errors = NULL;
+    wx_err err;
+    json_t *not_object = json_array();
+    CHECK(wx_job_input_parse(not_object, &in, &errors, &err) == WX_ERR_INVALID_INPUT && !errors);
+    CHECK(strstr(err.msg, "<class 'list'>") != NULL);
+    json_decref(not_object);
+}
+
+static void test_coercion_and_nulls(void)
+{
+    wx_job_input in;
+    CHECK(parse_ok("{\"audio_file\": \"x\", \"temperature\": 1, \"language\": null}", &in));
+    CHECK(json_is_real(json_object_get(in.values, "temperature")));
+    CHECK(json_array_size(in.warnings) == 1);
+    wx_job_input_free(&in);
+}
+
+static void test_environment(void)
+{
+    wx_job_input in;
+    setenv("BATCH_SIZE", "16", 1);
+    setenv("LANGUAGE", "fr", 1);
+    setenv("HF_TOKEN", "hf_fallbacktoken", 1);
+    CHECK(parse_ok("{\"audio_file\": \"x\", \"language\": null}", &in));
+    CHECK(json_integer_value(json_object_get(in.values, "batch_size")) == 16);
+    CHECK(json_is_null(json_object_get(in.values, "language")));   /* request wins, even null */
+    CHECK(!strcmp(wx_job_input_string(&in, "huggingface_access_token"), "hf_fallbacktoken"));
+    wx_job_input_free(&in);
+    setenv("HUGGINGFACE_ACCESS_TOKEN", "hf_primarytoken1", 1);
+    CHECK(parse_ok("{\"audio_file\": \"x\", \"batch_size\": 8}", &in));
+    CHECK(json_integer_value(json_object_get(in.values, "batch_size")) == 8);
+    CHECK(!strcmp(wx_job_input_string(&in, "language"), "fr"));
+    CHECK(!strcmp(wx_job_input_string(&in, "huggingface_access_token"), "hf_primarytoken1"));
+    wx_job_input_free(&in);
+    setenv("BATCH_SIZE", "lots", 1);
+    json_t *e = errors_for("{\"audio_file\": \"x\"}");
+    CHECK(has_error(e, "BATCH_SIZE should be <class 'int'> type, not <class 'str'>."));
+    json_decref(e);
+    unsetenv("BATCH_SIZE");
+    unsetenv("LANGUAGE");
+    unsetenv("HF_TOKEN");
+    unsetenv("HUGGINGFACE_ACCESS_TOKEN");
+}
+
+static void test_warnings_and_effective(void)
+{
+    wx_job_input in;
+    CHECK(parse_ok("{\"audio_file\": \"x\", \"vad_onset\": 0.4, \"diarization\": true, "
+                   "\"align_output\": false, \"model\": \"large-v3\", "
+                   "\"huggingface_access_token\": \"hf_abcdefghijkl\"}", &in));
+    wx_job_input_check_model(&in, "tiny.en");
+    CHECK(json_array_size(in.warnings) == 3);
+    CHECK(strstr(json_string_value(json_array_get(in.warnings, 0)), "vad_onset is accepted but not applied"));
+    json_t *eff = wx_job_input_effective(&in);
+    CHECK(!json_object_get(eff, "audio_file"));
+    CHECK(!strcmp(json_string_value(json_object_get(eff, "huggingface_access_token")), "hf_a…ijkl"));
+    json_decref(eff);
+    wx_job_input_free(&in);
+}
+
+static void test_mask(void)
+{
+    char *m = wx_job_mask_token("abcdefgh");
+    CHECK(!strcmp(m, "****"));
+    free(m);
+    m = wx_job_mask_token("abcdefghi");
+    CHECK(!strcmp(m, "abcd…fghi"));
+    free(m);
+    m = wx_job_mask_token("");
+    CHECK(!strcmp(m, "****"));
+    free(m);
+}
+
+int main(void)
+{
+    test_defaults();
+    test_sdk_messages();
+    test_coercion_and_nulls();
+    test_environment();
+    test_warnings_and_effective();
+    test_mask();
+    return wx_test_finish("test_job_schema");
+}
