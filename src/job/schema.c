@@ -19,7 +19,6 @@ enum key_type { KEY_STR, KEY_INT, KEY_FLOAT, KEY_BOOL };
 #define NO_ALIGN "word alignment (wav2vec2) is not in this build yet"
 #define NO_DIARIZE "speaker diarization is not in this build yet"
 #define NO_FALLBACK "temperature fallback is not in this build yet; decoding runs once at temperature 0"
-#define NO_LANG_RETRY "language detection runs once, on the first 30 s of audio"
 
 typedef struct key_spec {
     const char *name;
@@ -60,8 +59,8 @@ static const key_spec SCHEMA[] = {
     {"audio_file", KEY_STR, NULL, NULL, non_empty},
     {"model", KEY_STR, "null", NULL, NULL},
     {"language", KEY_STR, "null", NULL, NULL},
-    {"language_detection_min_prob", KEY_FLOAT, "0.0", NO_LANG_RETRY, unit_interval},
-    {"language_detection_max_tries", KEY_INT, "5", NO_LANG_RETRY, positive_int},
+    {"language_detection_min_prob", KEY_FLOAT, "0.0", NULL, unit_interval},
+    {"language_detection_max_tries", KEY_INT, "5", NULL, positive_int},
     {"initial_prompt", KEY_STR, "null", NULL, NULL},
     {"batch_size", KEY_INT, "64", NULL, batch_range},
     {"beam_size", KEY_INT, "5", NULL, beam_range},
@@ -327,6 +326,8 @@ void wx_job_input_to_options(const wx_job_input *input, wx_transcribe_options *o
     opts->batch_size = (int)input_real(input, "batch_size");
     opts->beam_size = (int)input_real(input, "beam_size");
     opts->length_penalty = (float)input_real(input, "length_penalty");
+    opts->language_detection_min_prob = (float)input_real(input, "language_detection_min_prob");
+    opts->language_detection_max_tries = (int)input_real(input, "language_detection_max_tries");
 }
 
 void wx_job_input_check_model(wx_job_input *input, const char *loaded_model)

@@ -74,6 +74,14 @@ static void pause_unless_stopping(double seconds)
     }
 }
 
+/* Sleeps the whole time even when a signal arrives (retries must not be cut short). */
+static void sleep_fully(double seconds)
+{
+    struct timespec left = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+    while (nanosleep(&left, &left) != 0)
+        ;
+}
+
 static long env_long(const char *name, long fallback)
 {
     const char *v = getenv(name);
@@ -146,7 +154,7 @@ static long post_with_retries(const char *url, const char *body, const char *job
         if (attempt > 0) {
             wx_log(WX_LOG_WARN, job_id, "result post failed (status %ld), retrying in %.0f s",
                    status, waits[attempt - 1]);
-            sleep((unsigned)waits[attempt - 1]);
+            sleep_fully(waits[attempt - 1]);
         }
         if (post_once(url, body, job_id, POST_TIMEOUT_S, &status) == WX_OK && status < 500)
             return status;
