@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(build-essential cmake pkg-config python3 python3-pip
           libsndfile1-dev libsoxr-dev libopenblas-dev libpcre2-dev libjansson-dev
-          libcurl4-openssl-dev libutf8proc-dev libmicrohttpd-dev)
+          libcurl4-openssl-dev libutf8proc-dev libmicrohttpd-dev zlib1g-dev)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -128,8 +128,71 @@ static void check_transcript(wx_engine *e, const wx_fixture *fx, const char *key
                   (const char *)text->data);
         /* Sum of ~25–100 log-probs from logits within 1e-2: 1e-3 on the average. */
         CHECK_NEAR(s->avg_logprob, ((float *)avg->data)[0], 1e-3);
+        snprintf(name, sizeof name, "%s.no_speech_prob", key);
+        const wx_fixture_array *nsp = wx_fixture_get(fx, name);
+        /* A softmax probability from logits within 5e-4: 1e-3 absolute. */
+        if (nsp) CHECK_NEAR(s->no_speech_prob, ((float *)nsp->data)[0], 1e-3);
     }
     wx_transcript_free(&tr);
+}
+
+/* Temperature fallback: with a log-prob threshold no decode can meet, every temperature is
+ * tried (sampling is seeded, so twice gives the same text); adding a no-speech threshold of
+ * 0 drops the segment as silence. Without the increment, thresholds are ignored (WhisperX). */
+static void test_fallback(wx_engine *e, const wx_audio *jfk)
+{
+    wx_transcribe_options o;
+    wx_transcript a, b, c;
+    wx_err err;
+    wx_transcribe_options_default(&o);
+    o.log_prob_threshold = 0.0f;
+    o.no_speech_threshold = 1.0f;
+    o.temperature_increment = 0.4f;
+    CHECK(wx_transcribe(e, jfk->samples, jfk->n_samples, &o, NULL, NULL, &a, &err) == WX_OK);
+    CHECK(wx_transcribe(e, jfk->samples, jfk->n_samples, &o, NULL, NULL, &b, &err) == WX_OK);
+    CHECK(a.n_segments == 1 && b.n_segments == 1);
+    if (a.n_segments == 1 && b.n_segments == 1) {
+        printf("fallback kept temperature %.1f: %s\n", a.segments[0].temperature, a.segments[0].text);
+        CHECK(strcmp(a.segments[0].text, b.segments[0].text) == 0);
+        CHECK(a.segments[0].compression_ratio > 0.5f && a.segments[0].compression_ratio < 2.4f);
+    }
+    wx_transcript_free(&a);
+    wx_transcript_free(&b);
+    o.no_speech_threshold = 0.0f;
+    CHECK(wx_transcribe(e, jfk->samples, jfk->n_samples, &o, NULL, NULL, &c, &err) == WX_OK);
+    CHECK(c.n_segments == 0);
+    wx_transcript_free(&c);
+    o.temperature_increment = 0.0f;
+    CHECK(wx_transcribe(e, jfk->samples, jfk->n_samples, &o, NULL, NULL, &c, &err) == WX_OK);
+    CHECK(c.n_segments == 1);
+    wx_transcript_free(&c);
+}
+
+/* Audio longer than 30 s: consecutive windows, one segment each, in order, batched. */
+static void test_windows(wx_engine *e, const wx_audio *sample, const wx_audio *jfk)
+{
+    size_t n = 2 * WX_CHUNK_SAMPLES + jfk->n_samples;
+    float *x = calloc(n, sizeof *x);
+    memcpy(x, sample->samples, (sample->n_samples < WX_CHUNK_SAMPLES ? sample->n_samples : WX_CHUNK_SAMPLES) * sizeof *x);
+    memcpy(x + 2 * WX_CHUNK_SAMPLES, jfk->samples, jfk->n_samples * sizeof *x);
+    wx_transcribe_options o;
+    wx_transcript tr;
+    wx_err err;
+    wx_transcribe_options_default(&o);
+    o.beam_size = 1;
+    CHECK(wx_transcribe(e, x, n, &o, NULL, NULL, &tr, &err) == WX_OK);
+    CHECK(tr.n_segments == 3 && tr.batch_size_used == 3);
+    if (tr.n_segments == 3) {
+        CHECK(tr.segments[0].start == 0.0 && tr.segments[0].end == 30.0);
+        CHECK(tr.segments[2].start == 60.0 && fabs(tr.segments[2].end - 71.0) < 1e-9);
+        CHECK(strstr(tr.segments[0].text, "Hello.") != NULL);
+        CHECK(strstr(tr.segments[2].text, "fellow Americans") != NULL);
+    }
+    wx_transcript_free(&tr);
+    CHECK(wx_transcribe(e, x, 0, &o, NULL, NULL, &tr, &err) == WX_OK);
+    CHECK(tr.n_segments == 0);
+    wx_transcript_free(&tr);
+    free(x);
 }
 
 int main(void)
@@ -154,6 +217,8 @@ int main(void)
     size_t n30 = sample.n_samples < WX_CHUNK_SAMPLES ? sample.n_samples : WX_CHUNK_SAMPLES;
     check_transcript(e, &fx, "sample.beam5", sample.samples, n30, 5);
     check_transcript(e, &fx, "sample.greedy", sample.samples, n30, 1);
+    test_fallback(e, &jfk);
+    test_windows(e, &sample, &jfk);
 done:
     wx_engine_free(e);
     wx_audio_free(&jfk);

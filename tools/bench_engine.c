@@ -31,13 +31,20 @@ static int parse_args(int argc, char **argv, bench_args *a)
     return a->audio ? 0 : -1;
 }
 
-/* Joined segment texts, as the anchor joins its chunk texts. */
+/* Segment texts stripped and joined with one space, as the anchor joins its chunk texts. */
 static char *joined_text(const wx_transcript *tr)
 {
     size_t n = 1;
-    for (int i = 0; i < tr->n_segments; i++) n += strlen(tr->segments[i].text);
+    for (int i = 0; i < tr->n_segments; i++) n += strlen(tr->segments[i].text) + 1;
     char *s = calloc(n, 1);
-    for (int i = 0; s && i < tr->n_segments; i++) strcat(s, tr->segments[i].text);
+    for (int i = 0; s && i < tr->n_segments; i++) {
+        const char *t = tr->segments[i].text;
+        while (*t == ' ') t++;
+        size_t len = strlen(t);
+        while (len && t[len - 1] == ' ') len--;
+        if (*s) strcat(s, " ");
+        strncat(s, t, len);
+    }
     return s;
 }
 

@@ -6,6 +6,7 @@
 #include "whisper.h"
 
 #include <assert.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -564,6 +565,24 @@ static void decoder_cross_attention(wx_whisper_state *s, int li, int64_t n_slots
     residual_linear(be, &x, &tmp, &o2, w->out_w, w->out_b);
 }
 
+/* logits (rows, V) = final_norm(x[:, pos]) · embeddingᵀ for the decoder output x of the last
+ * decode (rows × n_tokens). The position is gathered as a (rows, 1, D) view with row stride
+ * n_tokens·D. */
+static void project_position(wx_whisper_state *s, int64_t rows, int n_tokens, int pos)
+{
+    wx_whisper *m = s->model;
+    wx_backend *be = m->be;
+    int64_t d = m->hp.d_model;
+    wx_tensor src = view3(s->x, (int64_t)pos * d, rows, 1, d);
+    wx_tensor last = view3(s->last, 0, rows, 1, d);
+    wx_op(be, copy_rows, &last, 0, &src, (int64_t)n_tokens * d, 1);
+    wx_tensor last2 = rows_view(s->last, rows, d);
+    wx_op(be, layer_norm, &last2, &last2, m->dec_ln_g, m->dec_ln_b, LN_EPS);
+    wx_tensor logits = rows_view(s->logits, rows, m->hp.n_vocab);
+    wx_op(be, linear, &logits, &last2, m->tok_emb, NULL);
+    s->n_logit_rows = (int)rows;
+}
+
 void wx_whisper_decode(wx_whisper_state *s, const int32_t *tokens, int n_slots,
                        int rows_per_slot, int n_tokens, int past)
 {
@@ -581,15 +600,7 @@ void wx_whisper_decode(wx_whisper_state *s, const int32_t *tokens, int n_slots,
         wx_tensor f = rows_view(s->ffn, rows * n_tokens, 4 * d);
         ffn_block(be, &m->dec[i].ffn, &x2, &h, &f);
     }
-    /* Last position of each row: a (rows, 1, D) view with row stride n_tokens·D. */
-    wx_tensor last_src = view3(s->x, (int64_t)(n_tokens - 1) * d, rows, 1, d);
-    wx_tensor last = view3(s->last, 0, rows, 1, d);
-    wx_op(be, copy_rows, &last, 0, &last_src, (int64_t)n_tokens * d, 1);
-    wx_tensor last2 = rows_view(s->last, rows, d);
-    wx_op(be, layer_norm, &last2, &last2, m->dec_ln_g, m->dec_ln_b, LN_EPS);
-    wx_tensor logits = rows_view(s->logits, rows, m->hp.n_vocab);
-    wx_op(be, linear, &logits, &last2, m->tok_emb, NULL);
-    s->n_logit_rows = (int)rows;
+    project_position(s, rows, n_tokens, n_tokens - 1);
 }
 
 void wx_whisper_logprobs_topk(wx_whisper_state *s, int n_rows, const int32_t *suppress,
@@ -599,6 +610,26 @@ void wx_whisper_logprobs_topk(wx_whisper_state *s, int n_rows, const int32_t *su
     assert(n_rows <= s->n_logit_rows);
     wx_tensor logits = rows_view(s->logits, n_rows, s->model->hp.n_vocab);
     wx_op(be, suppress_logsoftmax_topk, &logits, suppress, n_suppress, true, k, top_ids, top_vals);
+}
+
+void wx_whisper_token_prob_at(wx_whisper_state *s, int n_rows, int n_tokens, int pos,
+                              int32_t token, float *probs)
+{
+    int64_t v = s->model->hp.n_vocab;
+    assert(pos >= 0 && pos < n_tokens && token >= 0 && token < v);
+    project_position(s, n_rows, n_tokens, pos);
+    float *row = malloc((size_t)v * sizeof *row);
+    for (int r = 0; row && r < n_rows; r++) {
+        wx_whisper_logits(s, r, row);
+        float max = row[0];
+        for (int64_t i = 1; i < v; i++) max = row[i] > max ? row[i] : max;
+        double sum = 0;
+        for (int64_t i = 0; i < v; i++) sum += exp((double)(row[i] - max));
+        probs[r] = (float)(exp((double)(row[token] - max)) / sum);
+    }
+    if (!row)
+        for (int r = 0; r < n_rows; r++) probs[r] = NAN;
+    free(row);
 }
 
 void wx_whisper_logits(wx_whisper_state *s, int row, float *dst)

@@ -56,6 +56,11 @@ void wx_whisper_decode(wx_whisper_state *state, const int32_t *tokens, int n_slo
  * the k best (ids, log-probs) per row, best first: top_ids/top_vals (n_rows, k). */
 void wx_whisper_logprobs_topk(wx_whisper_state *state, int n_rows, const int32_t *suppress,
                               int n_suppress, int k, int32_t *top_ids, float *top_vals);
+/* Softmax probability of `token` at prompt position `pos` of each row of the last decode
+ * (rows × n_tokens, as passed to it): probs (n_rows). Overwrites the kept logits, so call it
+ * after the top-k of the step. Used for the no-speech probability at <|startoftranscript|>. */
+void wx_whisper_token_prob_at(wx_whisper_state *state, int n_rows, int n_tokens, int pos,
+                              int32_t token, float *probs);
 /* Copies raw logits (n_vocab) of one row of the last decode to host memory. */
 void wx_whisper_logits(wx_whisper_state *state, int row, float *dst);
 

@@ -46,6 +46,7 @@ typedef struct search {
     int32_t *new_seq;       /* (rows, max_len) scratch */
     float *new_cum;
     int32_t *new_tokens;
+    wx_beam_result *results;  /* (n_chunks) caller's */
 } search;
 
 static int cmp_candidate(const void *a, const void *b)
@@ -245,6 +246,15 @@ static wx_status search_init(search *s, wx_whisper_state *state, int n_chunks, i
     return WX_OK;
 }
 
+/* P(no speech) at <|startoftranscript|> for each chunk, from the prompt pass (step 0). */
+static void record_no_speech(search *s, int rows)
+{
+    float probs[rows];
+    wx_whisper_token_prob_at(s->state, rows, s->prompt_len, s->p->sot_index, s->p->no_speech_id,
+                             probs);
+    for (int i = 0; i < rows; i++) s->results[s->active[i]].no_speech_prob = probs[i];
+}
+
 /* Runs the decoder for this step and fetches each row's top candidates. Step 0 feeds the
  * whole prompt with one row per chunk (CTranslate2 expands beams after the first step). */
 static void run_step(search *s, int step, const int32_t *prompt)
@@ -258,6 +268,7 @@ static void run_step(search *s, int step, const int32_t *prompt)
         wx_whisper_decode(s->state, s->row_tokens, rows, 1, s->prompt_len, 0);
         wx_whisper_logprobs_topk(s->state, rows, s->suppress_first, s->n_suppress_first,
                                  s->n_cand, s->top_ids, s->top_vals);
+        if (s->p->no_speech_id >= 0) record_no_speech(s, rows);
         return;
     }
     rows = s->n_active * s->beam;
@@ -273,6 +284,7 @@ wx_status wx_beam_search(wx_whisper_state *state, int n_chunks, const int32_t *p
     search s;
     memset(results, 0, (size_t)n_chunks * sizeof *results);
     wx_status st = search_init(&s, state, n_chunks, prompt_len, params, err);
+    s.results = results;
     for (int step = 0; st == WX_OK && s.n_active > 0; step++) {
         if (cancel && *cancel) {
             st = wx_fail(err, WX_ERR_INVALID_INPUT, "cancelled");
@@ -295,4 +307,133 @@ void wx_beam_result_free(wx_beam_result *r)
     free(r->tokens);
     r->tokens = NULL;
     r->n_tokens = 0;
+}
+
+/* ---- temperature sampling ------------------------------------------------------------ */
+
+static uint64_t next_random(uint64_t *state)
+{
+    uint64_t x = *state;   /* xorshift64* */
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* Samples an id from logits (vocab) after suppression, at temperature t; returns its
+ * untempered log-probability in *logprob. */
+static int32_t sample_token(float *logits, int vocab, const int32_t *suppress, int n_suppress,
+                            float t, uint64_t *rng, float *logprob)
+{
+    for (int i = 0; i < n_suppress; i++) logits[suppress[i]] = -INFINITY;
+    float max = -INFINITY;
+    for (int i = 0; i < vocab; i++) max = logits[i] > max ? logits[i] : max;
+    double sum = 0, sum_t = 0;
+    for (int i = 0; i < vocab; i++) {
+        sum += exp((double)(logits[i] - max));
+        sum_t += exp((double)(logits[i] - max) / t);
+    }
+    double u = (double)(next_random(rng) >> 11) * 0x1.0p-53 * sum_t, acc = 0;
+    int32_t id = 0;
+    for (int i = 0; i < vocab; i++) {
+        double w = exp((double)(logits[i] - max) / t);
+        if (w == 0) continue;
+        id = i;
+        acc += w;
+        if (acc >= u) break;
+    }
+    *logprob = (float)((double)(logits[id] - max) - log(sum));
+    return id;
+}
+
+typedef struct sample_row {
+    int32_t *tokens;   /* (max_len) */
+    int n_tokens;
+    double cum;
+    bool done;
+} sample_row;
+
+static int max_new_tokens(const wx_whisper_state *state, int prompt_len, const wx_beam_params *p)
+{
+    int n_ctx = wx_whisper_state_hparams(state)->n_text_ctx;
+    int max_len = n_ctx / 2 < n_ctx - (prompt_len - 1) ? n_ctx / 2 : n_ctx - (prompt_len - 1);
+    return p->max_new_tokens > 0 && p->max_new_tokens < max_len ? p->max_new_tokens : max_len;
+}
+
+/* One sampling step over all rows from the logits of the last decode. */
+static void sample_step(wx_whisper_state *state, sample_row *rows, int n_rows, int step,
+                        int max_len, bool first, const int32_t *suppress, int n_suppress,
+                        const wx_beam_params *p, float t, uint64_t *rng, float *logits,
+                        int32_t *next)
+{
+    int vocab = wx_whisper_state_hparams(state)->n_vocab;
+    for (int r = 0; r < n_rows; r++) {
+        sample_row *row = &rows[r];
+        next[r] = p->eot;
+        if (row->done) continue;
+        wx_whisper_logits(state, first ? 0 : r, logits);
+        float lp;
+        int32_t id = sample_token(logits, vocab, suppress, n_suppress, t, rng, &lp);
+        row->cum += lp;
+        if (id != p->eot) row->tokens[row->n_tokens++] = id;
+        row->done = id == p->eot || step + 1 == max_len;
+        next[r] = id;
+    }
+}
+
+static int best_sample(const sample_row *rows, int n, float length_penalty, float *score)
+{
+    int best = 0;
+    for (int r = 0; r < n; r++) {
+        float len = (float)rows[r].n_tokens;
+        float sc = (float)rows[r].cum / (len > 0 ? powf(len, length_penalty) : 1.0f);
+        if (r == 0 || sc > *score) { best = r; *score = sc; }
+    }
+    return best;
+}
+
+wx_status wx_sample_search(wx_whisper_state *state, const int32_t *prompt, int prompt_len,
+                           const wx_beam_params *p, float temperature, int best_of,
+                           uint64_t seed, volatile const int *cancel, wx_beam_result *result,
+                           wx_err *err)
+{
+    int max_len = max_new_tokens(state, prompt_len, p);
+    int vocab = wx_whisper_state_hparams(state)->n_vocab;
+    uint64_t rng = seed ? seed : 0x9E3779B97F4A7C15ULL;
+    sample_row *rows = calloc((size_t)best_of, sizeof *rows);
+    float *logits = malloc((size_t)vocab * sizeof *logits);
+    int32_t *next = calloc((size_t)best_of, sizeof *next), *src = calloc((size_t)best_of, sizeof *src);
+    int32_t *first = calloc((size_t)(p->n_suppress + p->n_suppress_begin + 1), sizeof *first);
+    wx_status st = WX_OK;
+    memset(result, 0, sizeof *result);
+    if (!rows || !logits || !next || !src || !first) { st = wx_fail(err, WX_ERR_NOMEM, "out of memory"); goto done; }
+    for (int r = 0; r < best_of; r++)
+        if (!(rows[r].tokens = malloc((size_t)max_len * sizeof(int32_t)))) {
+            st = wx_fail(err, WX_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+    memcpy(first, p->suppress, (size_t)p->n_suppress * sizeof *first);
+    memcpy(first + p->n_suppress, p->suppress_begin, (size_t)p->n_suppress_begin * sizeof *first);
+    wx_whisper_decode(state, prompt, 1, 1, prompt_len, 0);
+    sample_step(state, rows, best_of, 0, max_len, true, first, p->n_suppress + p->n_suppress_begin,
+                p, temperature, &rng, logits, next);
+    wx_whisper_reorder_rows(state, src, best_of, prompt_len);   /* src is all zeros */
+    for (int step = 1; step < max_len; step++) {
+        bool alive = false;
+        for (int r = 0; r < best_of; r++) alive |= !rows[r].done;
+        if (!alive) break;
+        if (cancel && *cancel) { st = wx_fail(err, WX_ERR_INVALID_INPUT, "cancelled"); goto done; }
+        wx_whisper_decode(state, next, 1, best_of, 1, prompt_len + step - 1);
+        sample_step(state, rows, best_of, step, max_len, false, p->suppress, p->n_suppress, p,
+                    temperature, &rng, logits, next);
+    }
+    int best = best_sample(rows, best_of, p->length_penalty, &result->score);
+    result->tokens = rows[best].tokens;
+    result->n_tokens = rows[best].n_tokens;
+    rows[best].tokens = NULL;
+done:
+    for (int r = 0; rows && r < best_of; r++) free(rows[r].tokens);
+    free(rows); free(logits); free(next); free(src); free(first);
+    return st;
 }

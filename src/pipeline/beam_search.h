@@ -19,12 +19,15 @@ typedef struct wx_beam_params {
     const int32_t *suppress; int n_suppress;            /* every step */
     const int32_t *suppress_begin; int n_suppress_begin; /* first step only */
     int32_t eot;
+    int32_t no_speech_id;     /* < 0: no no-speech probability */
+    int sot_index;            /* position of <|startoftranscript|> in the prompt */
 } wx_beam_params;
 
 typedef struct wx_beam_result {
     int32_t *tokens;          /* malloc'd, without prompt and EOS */
     int n_tokens;
     float score;              /* length-normalised, as CTranslate2's result.scores[0] */
+    float no_speech_prob;     /* P(no_speech_id) at <|startoftranscript|>; 0 when not asked */
 } wx_beam_result;
 
 /* Decodes the chunks already encoded in slots [0, n_chunks) of state with one shared prompt.
@@ -34,5 +37,14 @@ wx_status wx_beam_search(wx_whisper_state *state, int n_chunks, const int32_t *p
                          int prompt_len, const wx_beam_params *params,
                          volatile const int *cancel, wx_beam_result *results, wx_err *err);
 void wx_beam_result_free(wx_beam_result *result);
+
+/* Temperature sampling for one chunk encoded in slot 0 (CTranslate2's greedy search with a
+ * random sampler over the whole vocabulary): best_of independent samples at `temperature`,
+ * the best by length-normalised score (a sum of untempered log-probabilities). The state
+ * needs best_of rows. `seed` makes the draw reproducible. */
+wx_status wx_sample_search(wx_whisper_state *state, const int32_t *prompt, int prompt_len,
+                           const wx_beam_params *params, float temperature, int best_of,
+                           uint64_t seed, volatile const int *cancel, wx_beam_result *result,
+                           wx_err *err);
 
 #endif

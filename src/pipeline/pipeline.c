@@ -4,6 +4,7 @@
 #include "pipeline.h"
 
 #include <math.h>
+#include <zlib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,10 @@ struct wx_engine {
     float *mel_buf;               /* (n_mels, 3000) host */
     char model_name[128];
     int32_t sot, eot, sot_prev, no_timestamps, transcribe, translate;
+    int32_t no_speech;            /* <|nospeech|> or <|nocaptions|>; -1 if neither */
     bool multilingual;
+    int32_t *suppress_numerals;   /* config suppress_ids ∪ tokens with digits, %, $, £ */
+    int n_suppress_numerals;
 };
 
 void wx_transcribe_options_default(wx_transcribe_options *o)
@@ -42,6 +46,10 @@ void wx_transcribe_options_default(wx_transcribe_options *o)
     o->length_penalty = 1.0f;
     o->suppress_blank = true;
     o->language_detection_max_tries = 5;
+    o->compression_ratio_threshold = 2.4f;
+    o->log_prob_threshold = -1.0f;
+    o->no_speech_threshold = 0.6f;
+    o->best_of = 5;
 }
 
 static wx_status lookup_token(wx_engine *e, const char *tok, int32_t *id, wx_err *err)
@@ -61,8 +69,31 @@ static wx_status resolve_special_tokens(wx_engine *e, wx_err *err)
         (st = lookup_token(e, "<|transcribe|>", &e->transcribe, err)) ||
         (st = lookup_token(e, "<|translate|>", &e->translate, err)))
         return st;
+    e->no_speech = wx_tokenizer_token_id(e->tokenizer, "<|nospeech|>");
+    if (e->no_speech < 0) e->no_speech = wx_tokenizer_token_id(e->tokenizer, "<|nocaptions|>");
     /* CTranslate2: a Whisper vocabulary of 51865 or more tokens is multilingual. */
     e->multilingual = wx_whisper_get_hparams(e->whisper)->n_vocab >= 51865;
+    return WX_OK;
+}
+
+/* WhisperX's find_numeral_symbol_tokens: ids below <|endoftext|> whose text (leading space
+ * removed) has a digit, '%', '$' or '£'; merged with the model's suppress_ids. */
+static wx_status collect_numeral_tokens(wx_engine *e, wx_err *err)
+{
+    const wx_ct2_config *cfg = wx_whisper_get_config(e->whisper);
+    e->suppress_numerals = malloc(((size_t)e->eot + (size_t)cfg->n_suppress_ids) * sizeof(int32_t));
+    if (!e->suppress_numerals) return wx_fail(err, WX_ERR_NOMEM, "out of memory");
+    int n = 0;
+    memcpy(e->suppress_numerals, cfg->suppress_ids, (size_t)cfg->n_suppress_ids * sizeof(int32_t));
+    n = cfg->n_suppress_ids;
+    for (int32_t id = 0; id < e->eot; id++) {
+        char *text = wx_tokenizer_decode(e->tokenizer, &id, 1, 0);
+        if (!text) return wx_fail(err, WX_ERR_NOMEM, "out of memory");
+        const char *t = text[0] == ' ' ? text + 1 : text;
+        if (strpbrk(t, "0123456789%$") || strstr(t, "\xc2\xa3")) e->suppress_numerals[n++] = id;
+        free(text);
+    }
+    e->n_suppress_numerals = n;
     return WX_OK;
 }
 
@@ -89,6 +120,7 @@ wx_status wx_engine_load(const wx_engine_config *c, wx_engine **out, wx_err *err
     if (st == WX_OK) st = wx_whisper_load(c->model_dir, e->backend, &e->whisper, err);
     if (st == WX_OK) st = wx_tokenizer_load(c->model_dir, &e->tokenizer, err);
     if (st == WX_OK) st = resolve_special_tokens(e, err);
+    if (st == WX_OK) st = collect_numeral_tokens(e, err);
     if (st == WX_OK) st = wx_mel_create(wx_whisper_get_hparams(e->whisper)->n_mels, &e->mel, err);
     if (st == WX_OK) {
         e->mel_buf = malloc((size_t)wx_mel_n_mels(e->mel) * WX_CHUNK_FRAMES * sizeof(float));
@@ -111,6 +143,7 @@ void wx_engine_free(wx_engine *e)
     wx_mel_free(e->mel);
     if (e->backend) e->backend->ops->destroy(e->backend);
     free(e->mel_buf);
+    free(e->suppress_numerals);
     free(e);
 }
 
@@ -268,52 +301,170 @@ static void report(wx_progress_fn fn, void *user, const char *stage, double prog
     if (fn) fn(user, stage, progress);
 }
 
-/* Fills segment i of out from a decoded chunk. */
-static wx_status make_segment(wx_engine *e, wx_beam_result *r, float length_penalty,
-                              double start, double end, wx_segment *seg, wx_err *err)
+/* A stretch of the audio decoded as one 30 s chunk: samples [begin, end). */
+typedef struct chunk {
+    size_t begin, end;
+} chunk;
+
+/* Everything one job's decoding needs besides the engine. */
+typedef struct job {
+    const float *samples;
+    const wx_transcribe_options *o;
+    wx_beam_params bp;
+    const int32_t *prompt;
+    int prompt_len;
+    bool fallback;
+    wx_transcript *out;
+} job;
+
+/* faster-whisper's get_compression_ratio: UTF-8 length over zlib-compressed length. */
+static float compression_ratio(const char *text)
 {
-    seg->start = round(start * 1000.0) / 1000.0;
-    seg->end = round(end * 1000.0) / 1000.0;
+    uLong n = (uLong)strlen(text), cap = compressBound(n);
+    Bytef *buf = malloc(cap ? cap : 1);
+    if (!buf || n == 0) {
+        free(buf);
+        return 0.0f;
+    }
+    uLongf size = cap;
+    float ratio = compress2(buf, &size, (const Bytef *)text, n, Z_DEFAULT_COMPRESSION) == Z_OK
+                      ? (float)n / (float)size : 0.0f;
+    free(buf);
+    return ratio;
+}
+
+/* Turns a decoded chunk into a segment: text, faster-whisper's avg_logprob
+ * (cum = score · len^length_penalty; avg = cum / (len + 1)), compression ratio. */
+static wx_status fill_segment(wx_engine *e, const job *j, wx_beam_result *r, float temperature,
+                              wx_segment *seg, wx_err *err)
+{
+    memset(seg, 0, sizeof *seg);
     seg->text = wx_tokenizer_decode(e->tokenizer, r->tokens, r->n_tokens, 1);
     if (!seg->text) return wx_fail(err, WX_ERR_NOMEM, "out of memory decoding text");
-    /* faster-whisper: cum_logprob = score · len^length_penalty; avg = cum / (len + 1). */
     float len = (float)r->n_tokens;
-    seg->avg_logprob = r->score * powf(len, length_penalty) / (len + 1.0f);
+    seg->avg_logprob = r->score * powf(len, j->bp.length_penalty) / (len + 1.0f);
+    seg->no_speech_prob = r->no_speech_prob;
+    seg->compression_ratio = compression_ratio(seg->text);
+    seg->temperature = temperature;
     seg->tokens = r->tokens;
     seg->n_tokens = r->n_tokens;
     r->tokens = NULL;
     return WX_OK;
 }
 
-/* Encodes and decodes windows [first, first + count) into out->segments. */
-static wx_status transcribe_batch(wx_engine *e, const float *samples, size_t n_samples,
-                                  int first, int count, const int32_t *prompt, int prompt_len,
-                                  const wx_beam_params *bp, const wx_transcribe_options *o,
-                                  wx_transcript *out, wx_err *err)
+static void segment_clear(wx_segment *s)
 {
-    for (int j = 0; j < count; j++) {
-        size_t off = (size_t)(first + j) * WX_CHUNK_SAMPLES;
-        size_t len = n_samples - off < WX_CHUNK_SAMPLES ? n_samples - off : WX_CHUNK_SAMPLES;
+    free(s->text);
+    free(s->tokens);
+    memset(s, 0, sizeof *s);
+}
+
+static bool logprob_too_low(const wx_transcribe_options *o, const wx_segment *s)
+{
+    return o->log_prob_threshold > -1e9f && s->avg_logprob < o->log_prob_threshold;
+}
+
+/* faster-whisper's generate_with_fallback test. */
+static bool needs_fallback(const wx_transcribe_options *o, const wx_segment *s)
+{
+    bool bad = (o->compression_ratio_threshold > 0 &&
+                s->compression_ratio > o->compression_ratio_threshold) || logprob_too_low(o, s);
+    bool silence = o->no_speech_threshold > -1e9f && s->no_speech_prob > o->no_speech_threshold &&
+                   logprob_too_low(o, s);
+    return bad && !silence;
+}
+
+/* Re-decodes a chunk by sampling at rising temperatures until it passes; keeps the first
+ * that passes, else the best avg_logprob among those under the compression threshold (or
+ * among all), as faster-whisper. *seg holds the beam-search result on entry. */
+static wx_status fallback_chunk(wx_engine *e, const job *j, const chunk *c, uint64_t seed,
+                                wx_segment *seg, wx_err *err)
+{
+    const wx_transcribe_options *o = j->o;
+    wx_mel_compute(e->mel, j->samples + c->begin, c->end - c->begin, e->mel_buf);
+    wx_whisper_encode(e->state, e->mel_buf, 0);
+    float no_speech = seg->no_speech_prob;
+    float t = o->temperature > 0 ? o->temperature : o->temperature_increment;
+    for (; t <= 1.0f + 1e-6f; t += o->temperature_increment) {
+        wx_beam_result r;
+        wx_segment cand;
+        wx_status st = wx_sample_search(e->state, j->prompt, j->prompt_len, &j->bp, t,
+                                        o->best_of > 0 ? o->best_of : 5, seed, o->cancel, &r, err);
+        if (st == WX_OK) st = fill_segment(e, j, &r, t, &cand, err);
+        wx_beam_result_free(&r);
+        if (st != WX_OK) return st;
+        cand.no_speech_prob = no_speech;
+        bool cand_ok_ratio = o->compression_ratio_threshold <= 0 ||
+                             cand.compression_ratio <= o->compression_ratio_threshold;
+        bool seg_ok_ratio = o->compression_ratio_threshold <= 0 ||
+                            seg->compression_ratio <= o->compression_ratio_threshold;
+        bool better = (cand_ok_ratio && !seg_ok_ratio) ||
+                      (cand_ok_ratio == seg_ok_ratio && cand.avg_logprob > seg->avg_logprob);
+        bool done = !needs_fallback(o, &cand);
+        if (done || better) {
+            segment_clear(seg);
+            *seg = cand;
+        } else {
+            segment_clear(&cand);
+        }
+        if (done) break;
+    }
+    return WX_OK;
+}
+
+/* openai/whisper's no-speech rule: drop when P(no speech) is high and the text unlikely. */
+static bool is_silence(const wx_transcribe_options *o, const wx_segment *s)
+{
+    return o->no_speech_threshold > -1e9f && s->no_speech_prob > o->no_speech_threshold &&
+           logprob_too_low(o, s);
+}
+
+/* Appends the segment of chunk c unless the fallback rules drop it as silence. */
+static wx_status add_segment(wx_engine *e, const job *j, const chunk *c, int index,
+                             wx_beam_result *r, wx_err *err)
+{
+    wx_transcript *out = j->out;
+    wx_segment *seg = &out->segments[out->n_segments];
+    wx_status st = fill_segment(e, j, r, 0.0f, seg, err);
+    if (st == WX_OK && j->fallback && needs_fallback(j->o, seg)) {
+        double t = wx_now();
+        st = fallback_chunk(e, j, c, 0x5EEDULL + (uint64_t)index, seg, err);
+        out->times.decode += wx_now() - t;
+    }
+    if (st != WX_OK || (j->fallback && is_silence(j->o, seg))) {
+        segment_clear(seg);
+        return st;
+    }
+    seg->start = round((double)c->begin / WX_SAMPLE_RATE * 1000.0) / 1000.0;
+    seg->end = round((double)c->end / WX_SAMPLE_RATE * 1000.0) / 1000.0;
+    out->n_segments++;
+    return WX_OK;
+}
+
+/* Encodes chunks [first, first + count) into decoder slots, decodes them together and
+ * appends their segments in order. */
+static wx_status transcribe_batch(wx_engine *e, const job *j, const chunk *chunks, int first,
+                                  int count, wx_err *err)
+{
+    wx_transcript *out = j->out;
+    for (int k = 0; k < count; k++) {
+        const chunk *c = &chunks[first + k];
         double t0 = wx_now();
-        wx_mel_compute(e->mel, samples + off, len, e->mel_buf);
+        wx_mel_compute(e->mel, j->samples + c->begin, c->end - c->begin, e->mel_buf);
         double t1 = wx_now();
-        wx_whisper_encode(e->state, e->mel_buf, j);
+        wx_whisper_encode(e->state, e->mel_buf, k);
         out->times.mel += t1 - t0;
         out->times.encode += wx_now() - t1;
     }
     double t1 = wx_now();
     wx_beam_result results[count];
-    wx_status st = wx_beam_search(e->state, count, prompt, prompt_len, bp, o->cancel, results, err);
+    wx_status st = wx_beam_search(e->state, count, j->prompt, j->prompt_len, &j->bp,
+                                  j->o->cancel, results, err);
     out->times.decode += wx_now() - t1;
     if (st != WX_OK) return st;
-    for (int j = 0; j < count; j++) {
-        int i = first + j;
-        double start = (double)i * 30.0;
-        double end = fmin((double)(i + 1) * 30.0, (double)n_samples / WX_SAMPLE_RATE);
-        if (st == WX_OK) st = make_segment(e, &results[j], bp->length_penalty, start, end,
-                                           &out->segments[i], err);
-        if (st == WX_OK) out->n_segments = i + 1;
-        wx_beam_result_free(&results[j]);
+    for (int k = 0; k < count; k++) {
+        if (st == WX_OK) st = add_segment(e, j, &chunks[first + k], first + k, &results[k], err);
+        wx_beam_result_free(&results[k]);
     }
     return st;
 }
@@ -326,13 +477,47 @@ static void fill_beam_params(wx_engine *e, const wx_transcribe_options *o, wx_be
     bp->patience = o->patience > 0 ? o->patience : 1.0f;
     bp->length_penalty = o->length_penalty;
     bp->max_new_tokens = o->max_new_tokens;
-    bp->suppress = cfg->suppress_ids;
-    bp->n_suppress = cfg->n_suppress_ids;
+    bp->suppress = o->suppress_numerals ? e->suppress_numerals : cfg->suppress_ids;
+    bp->n_suppress = o->suppress_numerals ? e->n_suppress_numerals : cfg->n_suppress_ids;
     if (o->suppress_blank) {
         bp->suppress_begin = cfg->suppress_ids_begin;
         bp->n_suppress_begin = cfg->n_suppress_ids_begin;
     }
     bp->eot = e->eot;
+    bp->no_speech_id = e->no_speech;
+}
+
+/* Consecutive 30 s windows over the audio (the chunking until VAD cuts it). */
+static chunk *window_chunks(size_t n_samples, int *n_chunks)
+{
+    int n = (int)((n_samples + WX_CHUNK_SAMPLES - 1) / WX_CHUNK_SAMPLES);
+    chunk *c = calloc((size_t)(n ? n : 1), sizeof *c);
+    for (int i = 0; c && i < n; i++) {
+        c[i].begin = (size_t)i * WX_CHUNK_SAMPLES;
+        c[i].end = c[i].begin + WX_CHUNK_SAMPLES < n_samples ? c[i].begin + WX_CHUNK_SAMPLES : n_samples;
+    }
+    *n_chunks = n;
+    return c;
+}
+
+/* Language and prompt of the job: given, English-only, or detected. */
+static wx_status prepare_language(wx_engine *e, const float *samples, size_t n_samples,
+                                  const wx_transcribe_options *o, wx_progress_fn progress,
+                                  void *progress_user, wx_transcript *out, wx_err *err)
+{
+    out->language_probability = 1.0f;
+    if (!e->multilingual) {
+        snprintf(out->language, sizeof out->language, "en");
+    } else if (o->language && *o->language) {
+        snprintf(out->language, sizeof out->language, "%s", o->language);
+    } else if (n_samples > 0) {
+        report(progress, progress_user, "language_detection", 0.0);
+        return detect_language(e, samples, n_samples, o, out, err);
+    } else { /* nothing to detect from, and nothing will be decoded */
+        snprintf(out->language, sizeof out->language, "en");
+        out->language_probability = 0.0f;
+    }
+    return WX_OK;
 }
 
 wx_status wx_transcribe(wx_engine *e, const float *samples, size_t n_samples,
@@ -341,43 +526,36 @@ wx_status wx_transcribe(wx_engine *e, const float *samples, size_t n_samples,
 {
     double t_start = wx_now();
     memset(out, 0, sizeof *out);
-    wx_beam_params bp;
-    fill_beam_params(e, o, &bp);
-    int n_windows = (int)((n_samples + WX_CHUNK_SAMPLES - 1) / WX_CHUNK_SAMPLES);
-    int batch = usable_batch(e, o->batch_size > 0 ? o->batch_size : DEFAULT_BATCH, n_windows,
-                             bp.beam_size);
-    out->batch_size_used = batch;
-    wx_status st = ensure_state(e, batch, bp.beam_size, err);
-    if (st != WX_OK) return st;
-    out->segments = calloc((size_t)(n_windows ? n_windows : 1), sizeof *out->segments);
-    if (!out->segments) return wx_fail(err, WX_ERR_NOMEM, "out of memory");
-    const char *lang = o->language;
-    out->language_probability = 1.0f;
-    if (!e->multilingual) {
-        lang = "en";
-    } else if ((!lang || !*lang) && n_samples > 0) {
-        report(progress, progress_user, "language_detection", 0.0);
-        st = detect_language(e, samples, n_samples, o, out, err);
-        lang = out->language;
-    }
-    if (lang && lang != out->language) snprintf(out->language, sizeof out->language, "%s", lang);
-    if (!out->language[0]) { /* no audio to detect from: nothing will be decoded either */
-        snprintf(out->language, sizeof out->language, "en");
-        out->language_probability = 0.0f;
-    }
+    job j = {.samples = samples, .o = o, .out = out,
+             .fallback = o->temperature_increment > 0};
+    fill_beam_params(e, o, &j.bp);
+    int n_chunks = 0;
+    chunk *chunks = window_chunks(n_samples, &n_chunks);
     int32_t prompt[wx_whisper_get_hparams(e->whisper)->n_text_ctx];
-    int prompt_len = 0;
-    if (st == WX_OK) st = build_prompt(e, o, out->language, prompt, &prompt_len, err);
-    for (int first = 0; st == WX_OK && first < n_windows; first += batch) {
+    wx_status st = WX_OK;
+    int batch = usable_batch(e, o->batch_size > 0 ? o->batch_size : DEFAULT_BATCH, n_chunks,
+                             j.bp.beam_size);
+    int rows_per_slot = j.fallback && o->best_of > j.bp.beam_size ? o->best_of : j.bp.beam_size;
+    out->batch_size_used = batch;
+    out->segments = calloc((size_t)(n_chunks ? n_chunks : 1), sizeof *out->segments);
+    if (!chunks || !out->segments) st = wx_fail(err, WX_ERR_NOMEM, "out of memory");
+    if (st == WX_OK) st = ensure_state(e, batch, rows_per_slot, err);
+    if (st == WX_OK) st = prepare_language(e, samples, n_samples, o, progress, progress_user, out, err);
+    if (st == WX_OK && n_chunks > 0)
+        st = build_prompt(e, o, out->language, prompt, &j.prompt_len, err);
+    j.prompt = prompt;
+    for (int i = 0; i < j.prompt_len; i++)
+        if (prompt[i] == e->sot) j.bp.sot_index = i;
+    for (int first = 0; st == WX_OK && first < n_chunks; first += batch) {
         if (o->cancel && *o->cancel) {
             st = wx_fail(err, WX_ERR_INVALID_INPUT, "cancelled");
             break;
         }
-        report(progress, progress_user, "transcribe", (double)first / n_windows);
-        int count = n_windows - first < batch ? n_windows - first : batch;
-        st = transcribe_batch(e, samples, n_samples, first, count, prompt, prompt_len, &bp, o,
-                              out, err);
+        report(progress, progress_user, "transcribe", (double)first / n_chunks);
+        int count = n_chunks - first < batch ? n_chunks - first : batch;
+        st = transcribe_batch(e, &j, chunks, first, count, err);
     }
+    free(chunks);
     out->times.total = wx_now() - t_start;
     if (st != WX_OK) wx_transcript_free(out);
     return st;

@@ -36,6 +36,20 @@ typedef struct wx_transcribe_options {
     bool suppress_blank;         /* WhisperX default: true */
     float language_detection_min_prob;  /* > 0: retry detection on further 30 s windows */
     int language_detection_max_tries;   /* windows tried at most (seed worker: 5) */
+    bool suppress_numerals;      /* WhisperX: also suppress tokens with digits, %, $, £ */
+    /* Temperature fallback, beyond WhisperX's batched mode (which has none): with
+     * temperature_increment > 0, a chunk whose compression ratio exceeds
+     * compression_ratio_threshold or whose avg_logprob is below log_prob_threshold is
+     * decoded again by sampling best_of candidates at temperature, temperature + increment,
+     * ... ≤ 1, and a chunk whose no-speech probability exceeds no_speech_threshold while its
+     * avg_logprob is below log_prob_threshold is dropped (openai/whisper's transcribe). A
+     * threshold ≤ −1e9 (or ≤ 0 for the ratio) is off. */
+    float temperature;
+    float temperature_increment;
+    float compression_ratio_threshold;
+    float log_prob_threshold;
+    float no_speech_threshold;
+    int best_of;
     volatile const int *cancel;  /* polled between stages and chunks; non-zero aborts */
 } wx_transcribe_options;
 
@@ -46,6 +60,9 @@ typedef struct wx_segment {
     double start, end;   /* seconds */
     char *text;          /* UTF-8, leading space as Whisper emits it */
     float avg_logprob;
+    float no_speech_prob;      /* at <|startoftranscript|> */
+    float compression_ratio;   /* of the text, as faster-whisper computes it (zlib) */
+    float temperature;         /* of the decode that was kept (0: beam search) */
     int *tokens;         /* decoded ids, without the prompt */
     int n_tokens;
 } wx_segment;

@@ -1,0 +1,60 @@
+/* pyannet.h — pyannote.audio's PyanNet segmentation model, the network behind WhisperX's
+ * default VAD: SincNet (instance-normalised waveform, 80 parametric sinc band-pass filters of
+ * 251 taps at stride 10, |·|, then conv blocks of max-pool 3, instance norm, leaky ReLU),
+ * a multi-layer bidirectional LSTM, linear layers with leaky ReLU and a sigmoid classifier.
+ * Loads <dir>/config.json + <dir>/model.safetensors (builder/convert_pyannote_vad.py) and runs
+ * batches of equal-length windows through the backend interface. */
+#ifndef WX_PYANNET_H
+#define WX_PYANNET_H
+
+#include <stdbool.h>
+
+#include "../backend/backend.h"
+
+#define WX_PYANNET_MAX_LSTM 8
+#define WX_PYANNET_MAX_LINEAR 4
+
+typedef struct wx_pyannet_config {
+    int sample_rate;
+    int window_samples;          /* samples of one inference window (5 s) */
+    int n_filters, sinc_taps, sinc_stride;
+    float min_low_hz, min_band_hz;
+    int conv_channels[3], conv_kernels[3];
+    int pool;                    /* max-pool kernel = stride of each SincNet block */
+    float slope;                 /* leaky ReLU negative slope */
+    float norm_eps;              /* instance-norm epsilon */
+    int lstm_hidden, lstm_layers;
+    int linear_hidden, linear_layers;
+    int num_classes;
+    int rf_size, rf_step;        /* receptive field of one output frame, in samples */
+} wx_pyannet_config;
+
+typedef struct wx_pyannet wx_pyannet;
+
+/* Host buffers for a forward pass's intermediate activations (each optional), for the
+ * layer-by-layer parity test. Shapes for B windows of n samples, F output frames. */
+typedef struct wx_pyannet_taps {
+    float *waveform_norm;        /* (B, 1, n) */
+    float *block[3];             /* (B, C_i, T_i) after each SincNet block */
+    float *lstm;                 /* (B, F, 2·hidden) */
+    float *linear;               /* (B, F, linear_hidden) after the last linear + leaky ReLU */
+} wx_pyannet_taps;
+
+/* Reads the config and weights and uploads them to be (which must provide the VAD ops). */
+wx_status wx_pyannet_load(const char *dir, wx_backend *be, wx_pyannet **out, wx_err *err);
+void wx_pyannet_free(wx_pyannet *model);
+
+const wx_pyannet_config *wx_pyannet_config_of(const wx_pyannet *model);
+
+/* Output frames for a window of n samples; 0 when n is shorter than the receptive field. */
+int wx_pyannet_num_frames(const wx_pyannet *model, int n_samples);
+
+/* The SincNet filterbank computed from the learned cut-offs, (n_filters, sinc_taps). */
+void wx_pyannet_sinc_filters(const wx_pyannet *model, float *filters);
+
+/* scores (B, F, num_classes) = sigmoid outputs for windows (B, n_samples), both on the host.
+ * taps may be NULL. */
+wx_status wx_pyannet_forward(wx_pyannet *model, const float *windows, int batch, int n_samples,
+                             float *scores, const wx_pyannet_taps *taps, wx_err *err);
+
+#endif
