@@ -20,6 +20,7 @@
 #define TAKE_TIMEOUT_S 90
 #define POST_TIMEOUT_S 30
 #define PROGRESS_TIMEOUT_S 10
+#define PROGRESS_STEP 0.1   /* within a stage, post again once progress moved this much */
 #define RATE_LIMIT_WAIT_S 5.0
 #define NO_JOB_WAIT_S 0.5
 #define MAX_BACKOFF_S 30.0
@@ -41,6 +42,7 @@ typedef struct progress_ctx {
     queue *q;
     const char *job_id;
     char last_stage[32];
+    double last_progress;
 } progress_ctx;
 
 static void on_signal(int sig)
@@ -207,9 +209,10 @@ cleanup:
 static void post_progress(void *user, const char *stage, double progress)
 {
     progress_ctx *ctx = user;
-    if (!strcmp(stage, ctx->last_stage))
+    if (!strcmp(stage, ctx->last_stage) && progress < ctx->last_progress + PROGRESS_STEP)
         return;
     snprintf(ctx->last_stage, sizeof ctx->last_stage, "%s", stage);
+    ctx->last_progress = progress;
     json_t *update = json_pack("{s:s, s:{s:s, s:f}}", "status", "IN_PROGRESS", "output",
                                "stage", stage, "progress", progress);
     char *body = update ? json_dumps(update, WX_JSON_FLAGS) : NULL;
@@ -224,7 +227,7 @@ static void post_progress(void *user, const char *stage, double progress)
 
 static void run_job(queue *q, const char *job_id, const json_t *input)
 {
-    progress_ctx ctx = {.q = q, .job_id = job_id};
+    progress_ctx ctx = {.q = q, .job_id = job_id, .last_progress = -1};
     wx_job_hooks hooks = {.progress = post_progress, .progress_user = &ctx};
     wx_job_report report;
     wx_heartbeat_set_job(q->heartbeat, job_id);
