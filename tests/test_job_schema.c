@@ -97,9 +97,15 @@ static void test_sdk_messages(void)
 static void test_coercion_and_nulls(void)
 {
     wx_job_input in;
-    CHECK(parse_ok("{\"audio_file\": \"x\", \"temperature\": 1, \"language\": null}", &in));
+    CHECK(parse_ok("{\"audio_file\": \"x\", \"temperature\": 1, \"language\": null, "
+                   "\"vad_offset\": 0}", &in));
     CHECK(json_is_real(json_object_get(in.values, "temperature")));
+    CHECK(json_is_real(json_object_get(in.values, "vad_offset")));
     CHECK(json_array_size(in.warnings) == 1);
+    wx_transcribe_options opts;
+    wx_job_input_to_options(&in, &opts);
+    CHECK_NEAR(opts.temperature, 1.0, 0);
+    CHECK_NEAR(opts.temperature_increment, 0.2, 1e-7);
     wx_job_input_free(&in);
 }
 

@@ -18,7 +18,6 @@ enum key_type { KEY_STR, KEY_INT, KEY_FLOAT, KEY_BOOL };
 #define NO_VAD "voice activity detection is not in this build yet"
 #define NO_ALIGN "word alignment (wav2vec2) is not in this build yet"
 #define NO_DIARIZE "speaker diarization is not in this build yet"
-#define NO_FALLBACK "temperature fallback is not in this build yet; decoding runs once at temperature 0"
 
 typedef struct key_spec {
     const char *name;
@@ -64,8 +63,8 @@ static const key_spec SCHEMA[] = {
     {"initial_prompt", KEY_STR, "null", NULL, NULL},
     {"batch_size", KEY_INT, "64", NULL, batch_range},
     {"beam_size", KEY_INT, "5", NULL, beam_range},
-    {"temperature", KEY_FLOAT, "0.0", NO_FALLBACK, non_negative},
-    {"temperature_increment_on_fallback", KEY_FLOAT, "0.2", NO_FALLBACK, non_negative},
+    {"temperature", KEY_FLOAT, "0.0", NULL, non_negative},
+    {"temperature_increment_on_fallback", KEY_FLOAT, "0.2", NULL, non_negative},
     {"compute_type", KEY_STR, "\"float16\"", "the compute precision is chosen by the backend", NULL},
     {"vad_onset", KEY_FLOAT, "0.5", NO_VAD, unit_interval},
     {"vad_offset", KEY_FLOAT, "0.363", NO_VAD, unit_interval},
@@ -81,9 +80,9 @@ static const key_spec SCHEMA[] = {
     {"min_speakers", KEY_INT, "null", NO_DIARIZE, positive_int},
     {"max_speakers", KEY_INT, "null", NO_DIARIZE, positive_int},
     {"length_penalty", KEY_FLOAT, "1.0", NULL, finite_real},
-    {"no_speech_threshold", KEY_FLOAT, "0.6", NO_FALLBACK, finite_real},
-    {"log_prob_threshold", KEY_FLOAT, "-1.0", NO_FALLBACK, finite_real},
-    {"compression_ratio_threshold", KEY_FLOAT, "2.4", NO_FALLBACK, finite_real},
+    {"no_speech_threshold", KEY_FLOAT, "0.6", NULL, finite_real},
+    {"log_prob_threshold", KEY_FLOAT, "-1.0", NULL, finite_real},
+    {"compression_ratio_threshold", KEY_FLOAT, "2.4", NULL, finite_real},
     {"debug", KEY_BOOL, "false", NULL, NULL},
 };
 
@@ -328,6 +327,11 @@ void wx_job_input_to_options(const wx_job_input *input, wx_transcribe_options *o
     opts->length_penalty = (float)input_real(input, "length_penalty");
     opts->language_detection_min_prob = (float)input_real(input, "language_detection_min_prob");
     opts->language_detection_max_tries = (int)input_real(input, "language_detection_max_tries");
+    opts->temperature = (float)input_real(input, "temperature");
+    opts->temperature_increment = (float)input_real(input, "temperature_increment_on_fallback");
+    opts->no_speech_threshold = (float)input_real(input, "no_speech_threshold");
+    opts->log_prob_threshold = (float)input_real(input, "log_prob_threshold");
+    opts->compression_ratio_threshold = (float)input_real(input, "compression_ratio_threshold");
 }
 
 void wx_job_input_check_model(wx_job_input *input, const char *loaded_model)
