@@ -1,0 +1,29 @@
+/* emu_internal.h — what the emulator's sources share (internal): the error and report
+ * state behind cudaGetLastError and wxemu::last_report, and the registries of device
+ * allocations and streams that copies, launches and cuBLAS calls are checked against. */
+#ifndef WX_EMU_INTERNAL_H
+#define WX_EMU_INTERNAL_H
+
+#include "cuda_emu.h"
+
+namespace wxemu {
+
+/* A fault CUDA would not survive or a broken launch rule: abort mode prints "wx-emu: msg"
+ * and aborts; record mode keeps msg as the last report. Sets the last error to code,
+ * sticky (returned by every later sync) for in-kernel faults. */
+void report_failure(cudaError_t code, const char *msg);
+/* An error a CUDA call returns as a code: explained on stderr (kept silently in record
+ * mode), stored as the last error, returned. */
+cudaError_t call_error(cudaError_t code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The sticky error, or cudaSuccess. */
+cudaError_t sticky_error();
+
+/* Whether [p, p + bytes) lies inside one live cudaMalloc allocation. */
+bool is_device_range(const void *p, size_t bytes);
+/* Whether stream is the default stream or a live cudaStreamCreate stream. */
+bool is_live_stream(cudaStream_t stream);
+
+} /* namespace wxemu */
+
+#endif
