@@ -1,0 +1,79 @@
+# cmake/cuda.cmake — the CUDA backend (kernels/*.cu + src/backend/cuda/*.cu). With nvcc:
+# the `wxcuda` library for sm_80/86/89/90 plus PTX, linked into wxcore (WX_HAVE_CUDA), and
+# the GPU op suite (skips without a device). With the emulator target `wxemu` (always): the
+# same sources compiled as C++ into `wxcuda_emu`, and the emulated op and model suites run
+# against the CPU backend.
+include(CheckLanguage)
+
+file(GLOB WX_CUDA_SOURCES CONFIGURE_DEPENDS
+  ${CMAKE_SOURCE_DIR}/kernels/*.cu ${CMAKE_SOURCE_DIR}/src/backend/cuda/*.cu)
+set(WX_CUDA_TEST_ENV
+  "WX_MODEL_DIR=${WX_MODEL_DIR};WX_DATA_DIR=${WX_DATA_DIR};OPENBLAS_NUM_THREADS=1")
+
+check_language(CUDA)
+if(CMAKE_CUDA_COMPILER)
+  if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+    set(CMAKE_CUDA_ARCHITECTURES "80-real;86-real;89-real;90-real;90-virtual")
+  endif()
+  enable_language(CUDA)
+  find_package(CUDAToolkit REQUIRED)
+  add_library(wxcuda STATIC ${WX_CUDA_SOURCES})
+  # The top-level flags are for the host compilers (-Wall, -march): nvcc gets its own.
+  set_property(TARGET wxcuda PROPERTY COMPILE_OPTIONS "")
+  target_compile_options(wxcuda PRIVATE -O3 --use_fast_math=false -Xcompiler=-Wall,-Wextra
+    -D_GNU_SOURCE)
+  set_target_properties(wxcuda PROPERTIES CUDA_STANDARD 17 CUDA_STANDARD_REQUIRED ON)
+  target_include_directories(wxcuda PUBLIC ${CMAKE_SOURCE_DIR}/src)
+  target_link_libraries(wxcuda PUBLIC wxcore CUDA::cublas CUDA::cudart)
+  target_compile_definitions(wxcore PUBLIC WX_HAVE_CUDA)
+  target_link_libraries(wxcore PUBLIC wxcuda CUDA::cublas CUDA::cudart)
+
+  # The op suite on the real device: exits 77 (ctest SKIP) without one.
+  add_executable(test_cuda_ops_gpu tests/cuda/test_cuda_ops.cpp)
+  target_link_libraries(test_cuda_ops_gpu PRIVATE wxcore)
+  target_include_directories(test_cuda_ops_gpu PRIVATE tests)
+  add_test(NAME test_cuda_ops_gpu COMMAND test_cuda_ops_gpu WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(test_cuda_ops_gpu PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77
+    ENVIRONMENT "${WX_CUDA_TEST_ENV}")
+  add_executable(test_cuda_model_gpu tests/cuda/test_cuda_model.cpp)
+  target_link_libraries(test_cuda_model_gpu PRIVATE wxcore)
+  target_include_directories(test_cuda_model_gpu PRIVATE tests)
+  add_test(NAME test_cuda_model_gpu COMMAND test_cuda_model_gpu WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(test_cuda_model_gpu PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77
+    ENVIRONMENT "${WX_CUDA_TEST_ENV}")
+endif()
+
+if(TARGET wxemu)
+  # Each .cu is compiled by the host C++ compiler through a one-line wrapper, so that the
+  # same source file can also belong to wxcuda with LANGUAGE CUDA.
+  set(WX_CUDA_EMU_SOURCES)
+  foreach(src ${WX_CUDA_SOURCES})
+    file(RELATIVE_PATH rel ${CMAKE_SOURCE_DIR} ${src})
+    string(REPLACE "/" "_" flat ${rel})
+    set(wrapper ${CMAKE_BINARY_DIR}/cuda_emu/${flat}.cpp)
+    file(CONFIGURE OUTPUT ${wrapper} CONTENT "#include \"${src}\"\n")
+    list(APPEND WX_CUDA_EMU_SOURCES ${wrapper})
+  endforeach()
+  # The model, weights and CPU backend without wxcore's link to the real CUDA runtime.
+  file(GLOB WX_CUDA_EMU_CORE CONFIGURE_DEPENDS
+    src/base/*.c src/io/*.c src/backend/*.c src/backend/cpu/*.c src/models/*.c
+    src/pipeline/beam_search.c)
+  add_library(wxcore_emu STATIC ${WX_CUDA_EMU_CORE})
+  target_include_directories(wxcore_emu PUBLIC src)
+  target_compile_definitions(wxcore_emu PUBLIC WX_VERSION="${PROJECT_VERSION}")
+  target_link_libraries(wxcore_emu PUBLIC PkgConfig::DEPS Threads::Threads m)
+
+  add_library(wxcuda_emu STATIC ${WX_CUDA_EMU_SOURCES})
+  target_compile_definitions(wxcuda_emu PUBLIC WX_CUDA_EMU)
+  target_compile_features(wxcuda_emu PUBLIC cxx_std_17)
+  target_include_directories(wxcuda_emu PUBLIC src)
+  target_link_libraries(wxcuda_emu PUBLIC wxemu wxcore_emu)
+
+  foreach(name test_cuda_ops test_cuda_model)
+    add_executable(${name}_emu tests/cuda/${name}.cpp)
+    target_link_libraries(${name}_emu PRIVATE wxcuda_emu wxcore_emu)
+    target_include_directories(${name}_emu PRIVATE tests)
+    add_test(NAME ${name}_emu COMMAND ${name}_emu WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+    set_tests_properties(${name}_emu PROPERTIES TIMEOUT 600 ENVIRONMENT "${WX_CUDA_TEST_ENV}")
+  endforeach()
+endif()

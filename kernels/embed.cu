@@ -1,0 +1,46 @@
+/* embed.cu — decoder input: token embedding row + learned position row.
+ * Launch: one 256-thread block per output row (B·T rows: 5 beams × 1 token per step),
+ * threads striding over D; no shared memory. The B·T ids (host) are copied to scratch
+ * first, one small async copy.
+ * Bound: memory (a gather): large-v3 step, 5 rows × 1280 × 3 × 4 B = 77 KB — launch
+ * latency (a few µs) dominates, not bandwidth. */
+#include "embed.cuh"
+
+#define EM_THREADS 256
+
+__global__ void __launch_bounds__(EM_THREADS)
+embed_kernel(float *out, const int32_t *ids, const float *table, const float *pos, int64_t t,
+             int64_t d, int64_t pos_offset)
+{
+    int64_t r = blockIdx.x;
+    const float *e = table + (int64_t)ids[r] * d;
+    const float *p = pos + (pos_offset + r % t) * d;
+    for (int64_t j = threadIdx.x; j < d; j += blockDim.x) out[r * d + j] = e[j] + p[j];
+}
+WX_KERNEL_BOUNDS(embed_kernel, EM_THREADS)
+
+void wxk_embed(float *out, const int32_t *ids, const float *table, const float *pos,
+               int64_t rows, int64_t t, int64_t d, int64_t pos_offset, cudaStream_t stream)
+{
+    if (rows == 0) return;
+    WX_LAUNCH(embed_kernel, dim3((unsigned)rows), dim3(EM_THREADS), 0, stream, out, ids, table,
+              pos, t, d, pos_offset);
+    WX_CUDA_CHECK_LAUNCH("embed");
+}
+
+void wxk_op_embed(const wxk_ctx *c, wx_tensor *out, const int32_t *ids, const wx_tensor *table,
+                  const wx_tensor *pos, int64_t pos_offset)
+{
+    assert(out->ndim == 3 && table->ndim == 2 && pos->ndim == 2 && "embed: ranks 3, 2, 2");
+    int64_t nb = out->shape[0], t = out->shape[1], d = out->shape[2];
+    assert(table->shape[1] == d && pos->shape[1] == d && "embed: tables must be (*, D)");
+    assert(pos_offset >= 0 && pos_offset + t <= pos->shape[0] && "embed: positions out of range");
+    for (int64_t i = 0; i < nb * t; i++)
+        assert(ids[i] >= 0 && ids[i] < table->shape[0] && "embed: token id out of range");
+    if (nb * t == 0) return;
+    int32_t *dev_ids = (int32_t *)c->scratch(c->owner, (size_t)(nb * t) * sizeof(int32_t));
+    WX_CUDA_CHECK("embed", cudaMemcpyAsync(dev_ids, ids, (size_t)(nb * t) * sizeof(int32_t),
+                                           cudaMemcpyHostToDevice, c->stream));
+    wxk_embed(wxk_f32_mut(out, "embed"), dev_ids, wxk_f32(table, "embed"), wxk_f32(pos, "embed"),
+              nb * t, t, d, pos_offset, c->stream);
+}

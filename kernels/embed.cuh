@@ -1,0 +1,14 @@
+/* embed.cuh — token + position embedding: launcher and op entry (see embed.cu). */
+#ifndef WX_KERNELS_EMBED_CUH
+#define WX_KERNELS_EMBED_CUH
+
+#include "wxk.cuh"
+
+/* out (rows = B·T, d) = table[ids[r]] + pos[pos_offset + r mod T]; ids on the device. */
+void wxk_embed(float *out, const int32_t *ids, const float *table, const float *pos,
+               int64_t rows, int64_t t, int64_t d, int64_t pos_offset, cudaStream_t stream);
+/* ids: host (B·T); copied to scratch. */
+void wxk_op_embed(const wxk_ctx *c, wx_tensor *out, const int32_t *ids, const wx_tensor *table,
+                  const wx_tensor *pos, int64_t pos_offset);
+
+#endif

@@ -1,0 +1,52 @@
+/* gemm.cu — cuBLAS behind the row-major GEMMs of linear, conv1d and the mel front end: a
+ * row-major C = A·op(B) is the column-major Cᵀ = op(B)ᵀ·Aᵀ, so the operands swap and no
+ * copy is made. Weights stay fp32 (the interface uploads fp32 and cannot tell weights from
+ * activations); the encoder's GEMMs run on TF32 tensor cores with fp32 accumulation
+ * (CUBLAS_COMPUTE_32F under CUBLAS_TF32_TENSOR_OP_MATH), the mel front end in full fp32.
+ * The bias is a broadcast add after the GEMM (elementwise.cu).
+ * Bound, large-v3 on an H100: encoder linears are compute-bound (an FFN GEMM is 1500 ×
+ * 1280 × 5120 × 2 = 19.7 GFLOP over 26 MB of weights, ≈ 750 flop/byte); a decoding step is
+ * memory-bound (M = 5 beams: 2.5 flop per 4-byte weight). Per step the decoder reads 14·D²
+ * weights per layer × 32 layers + the 51866 × 1280 output projection ≈ 0.8 G floats =
+ * 3.2 GB, ≈ 1 ms at 3.35 TB/s (fp16 weights would halve it; see docs/cuda.md).
+ */
+#include "gemm.cuh"
+#include "elementwise.cuh"
+
+void wxk_gemm_run(const wxk_ctx *c, const wxk_gemm *g, const float *a, const float *b, float *out,
+                  const char *op)
+{
+    if (g->m == 0 || g->n == 0) return;
+    cublasOperation_t ob = g->trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+    const cublasComputeType_t ct = CUBLAS_COMPUTE_32F;
+    WX_CUBLAS_CHECK(op, cublasSetMathMode(c->blas, g->exact ? CUBLAS_DEFAULT_MATH
+                                                             : CUBLAS_TF32_TENSOR_OP_MATH));
+    if (g->batch <= 1) {
+        WX_CUBLAS_CHECK(op, cublasGemmEx(c->blas, ob, CUBLAS_OP_N, (int)g->n, (int)g->m,
+                                         (int)g->k, &g->alpha, b, CUDA_R_32F, (int)g->ldb, a,
+                                         CUDA_R_32F, (int)g->lda, &g->beta, out, CUDA_R_32F,
+                                         (int)g->ldc, ct, CUBLAS_GEMM_DEFAULT));
+        return;
+    }
+    WX_CUBLAS_CHECK(op, cublasGemmStridedBatchedEx(
+                            c->blas, ob, CUBLAS_OP_N, (int)g->n, (int)g->m, (int)g->k, &g->alpha,
+                            b, CUDA_R_32F, (int)g->ldb, g->sb, a, CUDA_R_32F, (int)g->lda, g->sa,
+                            &g->beta, out, CUDA_R_32F, (int)g->ldc, g->sc, (int)g->batch, ct,
+                            CUBLAS_GEMM_DEFAULT));
+}
+
+void wxk_op_linear(const wxk_ctx *c, wx_tensor *out, const wx_tensor *a, const wx_tensor *w,
+                   const wx_tensor *bias)
+{
+    assert(w->ndim == 2 && "linear: w must be (N, K)");
+    int64_t n = w->shape[0], k = w->shape[1];
+    assert(wxk_last_dim(a) == k && "linear: a's last dim must equal w's K");
+    int64_t m = wx_tensor_nelem(a) / k;
+    assert(wxk_last_dim(out) == n && wx_tensor_nelem(out) == m * n &&
+           "linear: out must be (M, N)");
+    assert((!bias || wx_tensor_nelem(bias) == n) && "linear: bias must have N elements");
+    float *o = wxk_f32_mut(out, "linear");
+    wxk_gemm g = {m, n, k, k, k, n, true, false, 1.0f, 0.0f, 1, 0, 0, 0};
+    wxk_gemm_run(c, &g, wxk_f32(a, "linear"), wxk_f32(w, "linear"), o, "linear");
+    if (bias) wxk_add(o, o, wxk_f32(bias, "linear"), m * n, n, c->stream);
+}

@@ -1,0 +1,131 @@
+/* cuda_test_util.h — shared by the CUDA suites: the backend pair (CPU reference and CUDA,
+ * real or emulated), tensor helpers, a deterministic RNG and the DESIGN.md comparisons.
+ * Without a usable device the real-GPU build skips (exit 77); the emulated build fails. */
+#ifndef WX_CUDA_TEST_UTIL_H
+#define WX_CUDA_TEST_UTIL_H
+
+#include <stdint.h>
+
+#include <cmath>
+#include <vector>
+
+extern "C" {
+#include "backend/backend.h"
+#include "backend/cuda/backend_cuda.h"
+}
+#include "wx_test.h"
+
+#define WX_TEST_SKIP 77
+
+static wx_backend *cpu_be, *cuda_be;
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+/* Creates both backends; returns 0, or the exit code when CUDA is unavailable. */
+static int backends_open(const char *suite)
+{
+    wx_err err;
+    cpu_be = wx_backend_cpu_create(1, &err);
+    if (!cpu_be) {
+        fprintf(stderr, "%s: CPU backend: %s\n", suite, err.msg);
+        return 1;
+    }
+    cuda_be = wx_backend_cuda_create(0, &err);
+    if (!cuda_be) {
+#ifdef WX_CUDA_EMU
+        fprintf(stderr, "%s: emulated CUDA backend failed to start: %s\n", suite, err.msg);
+        return 1;
+#else
+        printf("%s: skipped: no CUDA device (%s)\n", suite, err.msg);
+        return WX_TEST_SKIP;
+#endif
+    }
+    return 0;
+}
+
+static void backends_close(void)
+{
+    if (cuda_be) cuda_be->ops->destroy(cuda_be);
+    if (cpu_be) cpu_be->ops->destroy(cpu_be);
+}
+
+static float frand(void) /* uniform in [-1, 1) */
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (float)((rng_state >> 40) * (2.0 / 16777216.0) - 1.0);
+}
+
+static int irand(int n) { return (int)((frand() + 1.0f) * 0.5f * (float)n) % n; }
+
+static std::vector<float> randv(int64_t n, float scale = 1.0f)
+{
+    std::vector<float> v((size_t)n);
+    for (auto &x : v) x = frand() * scale;
+    return v;
+}
+
+/* The same host data in a tensor on each backend. */
+struct tpair {
+    wx_tensor *c, *g;
+};
+
+static tpair tp_make(const std::vector<float> &host, std::vector<int64_t> shape)
+{
+    tpair p;
+    p.c = cpu_be->ops->alloc(cpu_be, WX_F32, (int)shape.size(), shape.data());
+    p.g = cuda_be->ops->alloc(cuda_be, WX_F32, (int)shape.size(), shape.data());
+    size_t bytes = wx_tensor_nbytes(p.c);
+    if (!host.empty()) {
+        cpu_be->ops->upload(cpu_be, p.c, host.data(), bytes);
+        cuda_be->ops->upload(cuda_be, p.g, host.data(), bytes);
+    }
+    return p;
+}
+
+static void tp_free(tpair p)
+{
+    cpu_be->ops->free(cpu_be, p.c);
+    cuda_be->ops->free(cuda_be, p.g);
+}
+
+static std::vector<float> fetch(wx_backend *be, const wx_tensor *t)
+{
+    std::vector<float> v((size_t)wx_tensor_nelem(t));
+    be->ops->download(be, t, v.data(), v.size() * sizeof(float));
+    return v;
+}
+
+/* fp32 element-wise policy: |got − ref| ≤ abs + rel·|ref| everywhere (NaN fails). */
+static bool all_close(const std::vector<float> &got, const std::vector<float> &ref, double abs_tol,
+                      double rel_tol, const char *what)
+{
+    size_t bad = 0, worst = 0;
+    double worst_excess = -1;
+    for (size_t i = 0; i < ref.size(); i++) {
+        double d = fabs((double)got[i] - ref[i]), lim = abs_tol + rel_tol * fabs(ref[i]);
+        bool same_inf = std::isinf(ref[i]) && got[i] == ref[i];
+        if (!same_inf && !(d <= lim)) {
+            if (d - lim > worst_excess) { worst_excess = d - lim; worst = i; }
+            bad++;
+        }
+    }
+    if (bad)
+        fprintf(stderr, "  %s: %zu of %zu elements off, e.g. [%zu] %.9g vs %.9g\n", what, bad,
+                ref.size(), worst, got[worst], ref[worst]);
+    return bad == 0;
+}
+
+/* Σ(got − ref)² / Σ ref²: the fp16/TF32 policy's measure. */
+static double nmse(const std::vector<float> &got, const std::vector<float> &ref)
+{
+    double se = 0, ss = 0;
+    for (size_t i = 0; i < ref.size(); i++) {
+        double d = (double)got[i] - ref[i];
+        se += d * d;
+        ss += (double)ref[i] * ref[i];
+    }
+    return se / (ss > 0 ? ss : 1);
+}
+
+#endif
