@@ -3,10 +3,20 @@ only): scripted job-take answers, scripted job-done statuses, recorded requests,
 audio URLs (file, 404, slow, redirect, non-audio, empty, oversize)."""
 
 import json
+import sys
 import threading
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class QuietServer(ThreadingHTTPServer):
+    """Clients that hang up early (size caps, time-outs, aborted polls) are expected here."""
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
 
 
 class FakeRunPod:
@@ -156,8 +166,7 @@ class FakeRunPod:
                     return self._send(status)
                 self._send(404)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = QuietServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self.server.server_address[1]
 
