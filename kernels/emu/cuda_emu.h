@@ -52,6 +52,9 @@
 
 static constexpr int warpSize = 32;
 
+/* `#pragma unroll` is nvcc's; the host compiler may ignore it without a word. */
+#pragma GCC diagnostic ignored "-Wunknown-pragmas"
+
 /* ---- test controls ---------------------------------------------------------------- */
 
 namespace wxemu {
