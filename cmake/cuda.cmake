@@ -20,7 +20,7 @@ if(CMAKE_CUDA_COMPILER)
   add_library(wxcuda STATIC ${WX_CUDA_SOURCES})
   # The top-level flags are for the host compilers (-Wall, -march): nvcc gets its own.
   set_property(TARGET wxcuda PROPERTY COMPILE_OPTIONS "")
-  target_compile_options(wxcuda PRIVATE -O3 --use_fast_math=false -Xcompiler=-Wall,-Wextra
+  target_compile_options(wxcuda PRIVATE -O3 -Xcompiler=-Wall,-Wextra
     -D_GNU_SOURCE)
   set_target_properties(wxcuda PROPERTIES CUDA_STANDARD 17 CUDA_STANDARD_REQUIRED ON)
   target_include_directories(wxcuda PUBLIC ${CMAKE_SOURCE_DIR}/src)

@@ -21,7 +21,7 @@ static wx_backend *cpu_be, *cuda_be;
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
 /* Creates both backends; returns 0, or the exit code when CUDA is unavailable. */
-static int backends_open(const char *suite)
+static inline int backends_open(const char *suite)
 {
     wx_err err;
     cpu_be = wx_backend_cpu_create(1, &err);
@@ -42,13 +42,13 @@ static int backends_open(const char *suite)
     return 0;
 }
 
-static void backends_close(void)
+static inline void backends_close(void)
 {
     if (cuda_be) cuda_be->ops->destroy(cuda_be);
     if (cpu_be) cpu_be->ops->destroy(cpu_be);
 }
 
-static float frand(void) /* uniform in [-1, 1) */
+static inline float frand(void) /* uniform in [-1, 1) */
 {
     rng_state ^= rng_state << 13;
     rng_state ^= rng_state >> 7;
@@ -56,9 +56,9 @@ static float frand(void) /* uniform in [-1, 1) */
     return (float)((rng_state >> 40) * (2.0 / 16777216.0) - 1.0);
 }
 
-static int irand(int n) { return (int)((frand() + 1.0f) * 0.5f * (float)n) % n; }
+static inline int irand(int n) { return (int)((frand() + 1.0f) * 0.5f * (float)n) % n; }
 
-static std::vector<float> randv(int64_t n, float scale = 1.0f)
+static inline std::vector<float> randv(int64_t n, float scale = 1.0f)
 {
     std::vector<float> v((size_t)n);
     for (auto &x : v) x = frand() * scale;
@@ -70,7 +70,7 @@ struct tpair {
     wx_tensor *c, *g;
 };
 
-static tpair tp_make(const std::vector<float> &host, std::vector<int64_t> shape)
+static inline tpair tp_make(const std::vector<float> &host, std::vector<int64_t> shape)
 {
     tpair p;
     p.c = cpu_be->ops->alloc(cpu_be, WX_F32, (int)shape.size(), shape.data());
@@ -83,13 +83,13 @@ static tpair tp_make(const std::vector<float> &host, std::vector<int64_t> shape)
     return p;
 }
 
-static void tp_free(tpair p)
+static inline void tp_free(tpair p)
 {
     cpu_be->ops->free(cpu_be, p.c);
     cuda_be->ops->free(cuda_be, p.g);
 }
 
-static std::vector<float> fetch(wx_backend *be, const wx_tensor *t)
+static inline std::vector<float> fetch(wx_backend *be, const wx_tensor *t)
 {
     std::vector<float> v((size_t)wx_tensor_nelem(t));
     be->ops->download(be, t, v.data(), v.size() * sizeof(float));
@@ -97,8 +97,8 @@ static std::vector<float> fetch(wx_backend *be, const wx_tensor *t)
 }
 
 /* fp32 element-wise policy: |got − ref| ≤ abs + rel·|ref| everywhere (NaN fails). */
-static bool all_close(const std::vector<float> &got, const std::vector<float> &ref, double abs_tol,
-                      double rel_tol, const char *what)
+static inline bool all_close(const std::vector<float> &got, const std::vector<float> &ref,
+                             double abs_tol, double rel_tol, const char *what)
 {
     size_t bad = 0, worst = 0;
     double worst_excess = -1;
@@ -117,7 +117,7 @@ static bool all_close(const std::vector<float> &got, const std::vector<float> &r
 }
 
 /* Σ(got − ref)² / Σ ref²: the fp16/TF32 policy's measure. */
-static double nmse(const std::vector<float> &got, const std::vector<float> &ref)
+static inline double nmse(const std::vector<float> &got, const std::vector<float> &ref)
 {
     double se = 0, ss = 0;
     for (size_t i = 0; i < ref.size(); i++) {
