@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include <map>
-#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -43,11 +42,6 @@ struct fiber {
     const char *wfile;
     int wline;
     uint64_t wresult;
-
-    fiber() : stack(fiber_stack_alloc()) {}
-    ~fiber() { fiber_stack_free(stack); }
-    fiber(const fiber &) = delete;
-    fiber &operator=(const fiber &) = delete;
 };
 
 struct shared_block {
@@ -80,7 +74,7 @@ struct launch_state {
 };
 
 static std::mutex launch_mutex; /* one launch at a time, process-wide */
-static std::vector<std::unique_ptr<fiber>> fiber_pool; /* grows, reused by every launch */
+static std::vector<fiber *> fiber_pool;
 static launch_state *cur_launch;
 static fiber *cur_fiber;
 
@@ -248,11 +242,11 @@ static bool resolve_stall()
     char buf[256];
     if (L->n_warp_wait) {
         for (unsigned i = 0; i < L->nthreads; i++) {
-            fiber *w = fiber_pool[i].get();
+            fiber *w = fiber_pool[i];
             if (w->state != fiber_state::warp_wait) continue;
             unsigned base = w->linear & ~31u;
             for (unsigned l = 0; l < 32; l++) {
-                const fiber *o = fiber_pool[base + l].get();
+                const fiber *o = fiber_pool[base + l];
                 if (!(w->wmask >> l & 1) || (o->state == fiber_state::warp_wait && same_warp_op(o, w)))
                     continue;
                 fail_at(w, cudaErrorLaunchFailure,
@@ -264,7 +258,7 @@ static bool resolve_stall()
     }
     const fiber *first = nullptr, *exited = nullptr;
     for (unsigned i = 0; i < L->nthreads; i++) {
-        const fiber *f = fiber_pool[i].get();
+        const fiber *f = fiber_pool[i];
         if (f->state == fiber_state::done && !exited) exited = f;
         if (f->state != fiber_state::barrier) continue;
         if (!first) {
@@ -310,7 +304,7 @@ static bool run_block(launch_state *L, uint3 block_idx)
         bool ran = false;
         for (unsigned i = 0; i < L->nthreads; i++) {
             if (fiber_pool[i]->state != fiber_state::ready) continue;
-            resume(fiber_pool[i].get());
+            resume(fiber_pool[i]);
             ran = true;
             if (L->failed) return false;
         }
@@ -321,9 +315,13 @@ static bool run_block(launch_state *L, uint3 block_idx)
 
 static void prepare_fibers(dim3 block, unsigned n)
 {
-    while (fiber_pool.size() < n) fiber_pool.push_back(std::make_unique<fiber>());
+    while (fiber_pool.size() < n) {
+        fiber *f = new fiber();
+        f->stack = fiber_stack_alloc();
+        fiber_pool.push_back(f);
+    }
     for (unsigned i = 0; i < n; i++) {
-        fiber *f = fiber_pool[i].get();
+        fiber *f = fiber_pool[i];
         f->linear = i;
         f->lane.thread_idx = uint3{i % block.x, i / block.x % block.y, i / (block.x * block.y)};
     }
@@ -333,7 +331,7 @@ static void prepare_fibers(dim3 block, unsigned n)
 static void abandon_fibers(unsigned n)
 {
     for (unsigned i = 0; i < n; i++) {
-        fiber *f = fiber_pool[i].get();
+        fiber *f = fiber_pool[i];
         if (f->started && f->state != fiber_state::done) f->abandoned = true;
     }
 }
@@ -468,7 +466,7 @@ static bool warp_op_complete(const fiber *me)
     unsigned base = me->linear & ~31u;
     for (unsigned l = 0; l < 32; l++) {
         if (!(me->wmask >> l & 1)) continue;
-        const fiber *o = fiber_pool[base + l].get();
+        const fiber *o = fiber_pool[base + l];
         if (o == me) continue;
         if (o->state == fiber_state::done)
             fail_here(cudaErrorLaunchFailure,
@@ -487,7 +485,7 @@ static void finish_warp_op(const fiber *me)
         if ((mask >> l & 1) && fiber_pool[base + l]->wvalue) ballot |= 1ull << l;
     for (unsigned l = 0; l < 32; l++) {
         if (!(mask >> l & 1)) continue;
-        fiber *o = fiber_pool[base + l].get();
+        fiber *o = fiber_pool[base + l];
         if (me->wkind == warp_kind::vote)
             o->wresult = ballot;
         else if (me->wkind == warp_kind::sync)
