@@ -80,12 +80,17 @@ struct lane_info {
 extern __thread const lane_info *tls_lane;
 extern __thread uint3 tls_block_idx, tls_block_dim, tls_grid_dim;
 
+/* By value: read-only like CUDA's, and no reference to a TLS slot for UBSan to doubt. */
+inline uint3 block_idx() { return tls_block_idx; }
+inline uint3 block_dim() { return tls_block_dim; }
+inline uint3 grid_dim() { return tls_grid_dim; }
+
 } /* namespace wxemu */
 
 #define threadIdx (::wxemu::tls_lane->thread_idx)
-#define blockIdx (static_cast<const uint3 &>(::wxemu::tls_block_idx))
-#define blockDim (static_cast<const uint3 &>(::wxemu::tls_block_dim))
-#define gridDim (static_cast<const uint3 &>(::wxemu::tls_grid_dim))
+#define blockIdx (::wxemu::block_idx())
+#define blockDim (::wxemu::block_dim())
+#define gridDim (::wxemu::grid_dim())
 
 /* ---- block and warp synchronisation ----------------------------------------------- */
 

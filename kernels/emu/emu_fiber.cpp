@@ -57,6 +57,12 @@ fiber_stack fiber_stack_alloc()
     return fiber_stack{base + page, fiber_stack_bytes};
 }
 
+void fiber_stack_free(const fiber_stack &stack)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    munmap(stack.lo - page, stack.size + page);
+}
+
 void fiber_stack_scrub(const fiber_stack &stack)
 {
 #ifdef WX_EMU_ASAN

@@ -29,6 +29,7 @@ struct fiber_context {
 
 /* Maps a stack of the emulator's fiber stack size (more under ASan). */
 fiber_stack fiber_stack_alloc();
+void fiber_stack_free(const fiber_stack &stack);
 /* Prepares ctx to run entry(arg) on stack at the next fiber_enter. */
 void fiber_prepare(fiber_context *ctx, const fiber_stack &stack, void (*entry)(void *),
                    void *arg);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <map>
+#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -25,23 +26,28 @@ static const unsigned max_block_threads = 1024;
 enum class fiber_state { ready, barrier, warp_wait, done };
 
 struct fiber {
-    lane_info lane;
-    unsigned linear; /* x + y·bx + z·bx·by; lane = linear % 32 */
-    fiber_state state;
-    bool started;
-    bool abandoned; /* left mid-run by a failed launch: its stack needs scrubbing */
-    fiber_context ctx;
+    lane_info lane{};
+    unsigned linear{}; /* x + y·bx + z·bx·by; lane = linear % 32 */
+    fiber_state state{};
+    bool started{};
+    bool abandoned{}; /* left mid-run by a failed launch: its stack needs scrubbing */
+    fiber_context ctx{};
     fiber_stack stack;
-    const char *bar_file; /* where it waits at __syncthreads */
-    int bar_line;
-    warp_kind wkind; /* the warp operation it waits in */
-    const char *wfn;
-    unsigned wmask;
-    uint64_t wvalue;
-    unsigned wsrc;
-    const char *wfile;
-    int wline;
-    uint64_t wresult;
+    const char *bar_file{}; /* where it waits at __syncthreads */
+    int bar_line{};
+    warp_kind wkind{}; /* the warp operation it waits in */
+    const char *wfn{};
+    unsigned wmask{};
+    uint64_t wvalue{};
+    unsigned wsrc{};
+    const char *wfile{};
+    int wline{};
+    uint64_t wresult{};
+
+    fiber() : stack(fiber_stack_alloc()) {}
+    ~fiber() { fiber_stack_free(stack); }
+    fiber(const fiber &) = delete;
+    fiber &operator=(const fiber &) = delete;
 };
 
 struct shared_block {
@@ -74,7 +80,7 @@ struct launch_state {
 };
 
 static std::mutex launch_mutex; /* one launch at a time, process-wide */
-static std::vector<fiber *> fiber_pool;
+static std::vector<std::unique_ptr<fiber>> fiber_pool; /* grows, reused by every launch */
 static launch_state *cur_launch;
 static fiber *cur_fiber;
 
@@ -242,11 +248,11 @@ static bool resolve_stall()
     char buf[256];
     if (L->n_warp_wait) {
         for (unsigned i = 0; i < L->nthreads; i++) {
-            fiber *w = fiber_pool[i];
+            fiber *w = fiber_pool[i].get();
             if (w->state != fiber_state::warp_wait) continue;
             unsigned base = w->linear & ~31u;
             for (unsigned l = 0; l < 32; l++) {
-                const fiber *o = fiber_pool[base + l];
+                const fiber *o = fiber_pool[base + l].get();
                 if (!(w->wmask >> l & 1) || (o->state == fiber_state::warp_wait && same_warp_op(o, w)))
                     continue;
                 fail_at(w, cudaErrorLaunchFailure,
@@ -258,7 +264,7 @@ static bool resolve_stall()
     }
     const fiber *first = nullptr, *exited = nullptr;
     for (unsigned i = 0; i < L->nthreads; i++) {
-        const fiber *f = fiber_pool[i];
+        const fiber *f = fiber_pool[i].get();
         if (f->state == fiber_state::done && !exited) exited = f;
         if (f->state != fiber_state::barrier) continue;
         if (!first) {
@@ -304,7 +310,7 @@ static bool run_block(launch_state *L, uint3 block_idx)
         bool ran = false;
         for (unsigned i = 0; i < L->nthreads; i++) {
             if (fiber_pool[i]->state != fiber_state::ready) continue;
-            resume(fiber_pool[i]);
+            resume(fiber_pool[i].get());
             ran = true;
             if (L->failed) return false;
         }
@@ -315,13 +321,9 @@ static bool run_block(launch_state *L, uint3 block_idx)
 
 static void prepare_fibers(dim3 block, unsigned n)
 {
-    while (fiber_pool.size() < n) {
-        fiber *f = new fiber();
-        f->stack = fiber_stack_alloc();
-        fiber_pool.push_back(f);
-    }
+    while (fiber_pool.size() < n) fiber_pool.push_back(std::make_unique<fiber>());
     for (unsigned i = 0; i < n; i++) {
-        fiber *f = fiber_pool[i];
+        fiber *f = fiber_pool[i].get();
         f->linear = i;
         f->lane.thread_idx = uint3{i % block.x, i / block.x % block.y, i / (block.x * block.y)};
     }
@@ -331,7 +333,7 @@ static void prepare_fibers(dim3 block, unsigned n)
 static void abandon_fibers(unsigned n)
 {
     for (unsigned i = 0; i < n; i++) {
-        fiber *f = fiber_pool[i];
+        fiber *f = fiber_pool[i].get();
         if (f->started && f->state != fiber_state::done) f->abandoned = true;
     }
 }
@@ -466,7 +468,7 @@ static bool warp_op_complete(const fiber *me)
     unsigned base = me->linear & ~31u;
     for (unsigned l = 0; l < 32; l++) {
         if (!(me->wmask >> l & 1)) continue;
-        const fiber *o = fiber_pool[base + l];
+        const fiber *o = fiber_pool[base + l].get();
         if (o == me) continue;
         if (o->state == fiber_state::done)
             fail_here(cudaErrorLaunchFailure,
@@ -485,7 +487,7 @@ static void finish_warp_op(const fiber *me)
         if ((mask >> l & 1) && fiber_pool[base + l]->wvalue) ballot |= 1ull << l;
     for (unsigned l = 0; l < 32; l++) {
         if (!(mask >> l & 1)) continue;
-        fiber *o = fiber_pool[base + l];
+        fiber *o = fiber_pool[base + l].get();
         if (me->wkind == warp_kind::vote)
             o->wresult = ballot;
         else if (me->wkind == warp_kind::sync)
