@@ -236,7 +236,8 @@ static const char *describe_wait(const fiber *o, char *buf, size_t size)
 
 static bool same_warp_op(const fiber *a, const fiber *b)
 {
-    if (a->wkind != b->wkind || a->wmask != b->wmask || strcmp(a->wfn, b->wfn) != 0) return false;
+    if (a->wkind != b->wkind || a->wmask != b->wmask) return false;
+    if (a->wfn != b->wfn && strcmp(a->wfn, b->wfn) != 0) return false;
     if (a->wkind == warp_kind::sync) return true; /* __syncwarp may pair across call sites */
     return a->wline == b->wline && (a->wfile == b->wfile || strcmp(a->wfile, b->wfile) == 0);
 }
@@ -297,7 +298,10 @@ static void poison_shared(launch_state *L)
     if (L->dynamic_mem) memset(L->dynamic_mem, 0xff, L->dynamic_bytes);
 }
 
-static bool run_block(launch_state *L, uint3 block_idx)
+/* Threads run in ascending order in even blocks and descending order in odd ones, so
+ * that a result read before the __syncthreads that should guard it differs between
+ * blocks (it reads poisoned shared memory in one of the two orders). */
+static bool run_block(launch_state *L, uint3 block_idx, bool descending)
 {
     tls_block_idx = block_idx;
     poison_shared(L);
@@ -308,7 +312,8 @@ static bool run_block(launch_state *L, uint3 block_idx)
     L->n_done = L->n_barrier = L->n_warp_wait = 0;
     for (;;) {
         bool ran = false;
-        for (unsigned i = 0; i < L->nthreads; i++) {
+        for (unsigned n = 0; n < L->nthreads; n++) {
+            unsigned i = descending ? L->nthreads - 1 - n : n;
             if (fiber_pool[i]->state != fiber_state::ready) continue;
             resume(fiber_pool[i].get());
             ran = true;
@@ -395,7 +400,8 @@ cudaError_t launch(const char *name, const void *kernel, dim3 grid, dim3 block, 
 
     for (unsigned z = 0; z < grid.z && !L.failed; z++)
         for (unsigned y = 0; y < grid.y && !L.failed; y++)
-            for (unsigned x = 0; x < grid.x && !L.failed; x++) run_block(&L, uint3{x, y, z});
+            for (unsigned x = 0; x < grid.x && !L.failed; x++)
+                run_block(&L, uint3{x, y, z}, (x + y + z) & 1);
 
     if (L.failed) abandon_fibers(L.nthreads);
     for (const shared_block &s : L.statics) free(s.mem);

@@ -4,7 +4,7 @@
  * without the opt-in), a __syncthreads that some threads skip or reach at different
  * places, and warp operations with lanes that exited, a mask without the caller, or a
  * lane stuck at a barrier. Each report must name the kernel and the thread; the emulator
- * must keep working after each failure. */
+ * must keep working after each failure. A missing __syncthreads must show as NaN. */
 #include <string.h>
 
 #include "common.cuh"
@@ -88,6 +88,14 @@ __global__ void shfl_vs_barrier(float *out)
     out[threadIdx.x] = v;
 }
 
+/* Thread 0 publishes a value that the others read without a __syncthreads. */
+__global__ void missing_sync(float *out)
+{
+    WX_SHARED(float, total, 1);
+    if (threadIdx.x == 0) total[0] = 42.0f;
+    out[blockIdx.x * blockDim.x + threadIdx.x] = total[0];
+}
+
 __global__ void fine(float *out) { out[threadIdx.x] = (float)threadIdx.x; }
 
 static float *dout;
@@ -168,6 +176,17 @@ static void test_divergence(void)
     CHECK(WX_LAUNCH(fine, 1, 40, 0, 0, dout) == cudaSuccess);
 }
 
+/* The missing barrier shows: odd blocks run their threads in descending order and
+ * read the poisoned (NaN) shared value. */
+static void test_missing_sync(void)
+{
+    float got[4 * 32];
+    CHECK(WX_LAUNCH(missing_sync, 4, 32, 0, 0, dout) == cudaSuccess);
+    cudaMemcpy(got, dout, sizeof got, cudaMemcpyDeviceToHost);
+    CHECK(got[1] == 42.0f);           /* block 0: ascending, thread 0 wrote first */
+    CHECK(got[32 + 1] != got[32 + 1]); /* block 1: descending, thread 1 read NaN */
+}
+
 int main(void)
 {
     wxemu::set_on_error(wxemu::on_error::record);
@@ -175,6 +194,7 @@ int main(void)
     test_shared_bounds();
     test_launch_limits();
     test_divergence();
+    test_missing_sync();
     cudaFree(dout);
     return wx_test_finish("test_emu_checks");
 }
