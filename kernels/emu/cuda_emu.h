@@ -381,7 +381,8 @@ cudaError_t launch_kernel(const char *name, void (*kernel)(P...), dim3 grid, dim
 
 } /* namespace wxemu */
 
-/* Returns the launch's cudaError_t (also left for cudaGetLastError, as on CUDA). */
+/* Returns the launch's cudaError_t, also left for cudaGetLastError. Under nvcc the macro
+ * is a statement: portable code checks cudaGetLastError(), tests may use the value. */
 #define WX_LAUNCH(kernel, grid, block, smem, stream, ...)                                 \
     ::wxemu::launch_kernel(#kernel, kernel, dim3(grid), dim3(block), (size_t)(smem), (stream), \
                            __VA_ARGS__)

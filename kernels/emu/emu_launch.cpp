@@ -270,7 +270,8 @@ static bool resolve_stall()
         if (f->state != fiber_state::barrier) continue;
         if (!first) {
             first = f;
-        } else if (f->bar_line != first->bar_line || strcmp(f->bar_file, first->bar_file) != 0) {
+        } else if (f->bar_line != first->bar_line ||
+                   (f->bar_file != first->bar_file && strcmp(f->bar_file, first->bar_file) != 0)) {
             const uint3 t = first->lane.thread_idx;
             fail_at(f, cudaErrorLaunchFailure,
                     "waits at __syncthreads (%s:%d) while thread (%u,%u,%u) waits at another "
