@@ -97,6 +97,38 @@ typedef struct wx_backend_ops {
     /* Waits for queued work; returns 0 or a non-zero backend error. */
     int (*synchronize)(wx_backend *);
     void (*destroy)(wx_backend *);
+
+    /* ---- ops of the pyannote segmentation model (VAD); CPU: cpu/ops_vad.c. A backend
+     * without them leaves them NULL and the VAD runs on the CPU backend. ---- */
+
+    /* x = |x| (any shape). */
+    void (*abs)(wx_backend *, wx_tensor *x);
+
+    /* out (B, C, Tout) = max over x (B, C, T)[..., t·stride + [0, k)], no padding,
+     * Tout = (T - k) / stride + 1. */
+    void (*max_pool1d)(wx_backend *, wx_tensor *out, const wx_tensor *x, int k, int stride);
+
+    /* x (B, C, T), in place: per (b, c) row, (x - mean) / sqrt(var + eps) · gamma[c] + beta[c]
+     * with the biased variance over T (InstanceNorm1d, affine). */
+    void (*instance_norm)(wx_backend *, wx_tensor *x, const wx_tensor *gamma,
+                          const wx_tensor *beta, float eps);
+
+    /* x = x ≥ 0 ? x : slope·x (any shape). */
+    void (*leaky_relu)(wx_backend *, wx_tensor *x, float slope);
+
+    /* x = 1 / (1 + exp(-x)) (any shape). */
+    void (*sigmoid)(wx_backend *, wx_tensor *x);
+
+    /* One direction of an LSTM layer over B sequences of T steps, PyTorch's gate order
+     * (i, f, g, o), h_0 = c_0 = 0:
+     *   g_t = gx[:, t] + h_{t-1} · w_hhᵀ + b_hh,  c_t = σ(f)·c_{t-1} + σ(i)·tanh(g),
+     *   h_t = σ(o)·tanh(c_t),
+     * gx (B, T, 4H) holding the input projections x·w_ihᵀ + b_ih of all steps, w_hh (4H, H),
+     * b_hh (4H). reverse runs t from T-1 down to 0. h_t goes to out (B, T, H), a possibly
+     * strided view: rows (b, t) are out_stride elements apart, so that both directions of a
+     * bidirectional layer write into one (B, T, 2H) tensor. */
+    void (*lstm)(wx_backend *, wx_tensor *out, int64_t out_stride, const wx_tensor *gx,
+                 const wx_tensor *w_hh, const wx_tensor *b_hh, bool reverse);
 } wx_backend_ops;
 
 struct wx_backend {

@@ -90,7 +90,7 @@ static wx_status parse_entry(const char *name, json_t *entry, const uint8_t *dat
         return wx_fail(err, WX_ERR_FORMAT, "%s: tensor %s: missing or unknown dtype %s", label,
                        name, dt ? dt : "(none)");
     t->dtype = info->dtype;
-    uint64_t nelem;
+    uint64_t nelem = 0;
     wx_status st = parse_shape(json_object_get(entry, "shape"), t, &nelem, label, err);
     if (st != WX_OK) return st;
     json_t *off = json_object_get(entry, "data_offsets");

@@ -1,0 +1,198 @@
+/* ops_vad.c — CPU implementations of the ops the pyannote segmentation model (VAD) adds to
+ * wx_backend_ops: abs, max_pool1d, instance_norm, leaky_relu, sigmoid and the LSTM
+ * recurrence (one sgemm per time step over the whole batch, gate math in GCC vectors with
+ * Cephes' exp). They run on the driving thread; the heavy work (SincNet convolutions, LSTM
+ * input projections) goes through the CPU backend's threaded conv1d and linear. */
+#include "ops_vad.h"
+
+#include <assert.h>
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef __AVX__
+#define VEC_BYTES 32
+#else
+#define VEC_BYTES 16
+#endif
+#define VL ((int64_t)(VEC_BYTES / sizeof(float)))
+
+typedef float vf __attribute__((vector_size(VEC_BYTES)));
+typedef int32_t vi __attribute__((vector_size(VEC_BYTES)));
+
+static inline vf vf_load(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
+static inline void vf_store(float *p, vf v) { memcpy(p, &v, sizeof v); }
+static inline vf vf_set1(float x) { vf v = {0}; return v + x; }
+static inline vf vf_select(vi mask, vf a, vf b) { return (vf)((mask & (vi)a) | (~mask & (vi)b)); }
+static inline vf vf_min(vf a, vf b) { return vf_select(a < b, a, b); }
+static inline vf vf_max(vf a, vf b) { return vf_select(a > b, a, b); }
+
+/* exp(x), Cephes' single-precision polynomial (≤ 2 ulp), 0 below -87.3, clamped at 88.3. */
+static inline vf vf_exp(vf x)
+{
+    const vf magic = vf_set1(12582912.0f); /* 1.5·2^23: adding it rounds to an integer */
+    vi underflow = x < vf_set1(-87.3f);
+    x = vf_max(vf_min(x, vf_set1(88.3f)), vf_set1(-87.3f));
+    vf n = (x * vf_set1(1.44269504088896341f) + magic) - magic;
+    vf r = x - n * vf_set1(0.693359375f) - n * vf_set1(-2.12194440e-4f);
+    vf p = vf_set1(1.9875691500e-4f);
+    p = p * r + vf_set1(1.3981999507e-3f);
+    p = p * r + vf_set1(8.3334519073e-3f);
+    p = p * r + vf_set1(4.1665795894e-2f);
+    p = p * r + vf_set1(1.6666665459e-1f);
+    p = p * r + vf_set1(5.0000001201e-1f);
+    vf y = p * r * r + r + vf_set1(1.0f);
+    vi e = (__builtin_convertvector(n, vi) + 127) << 23;
+    return vf_select(underflow, vf_set1(0.0f), y * (vf)e);
+}
+
+static inline vf vf_sigmoid(vf x) { return vf_set1(1.0f) / (vf_set1(1.0f) + vf_exp(-x)); }
+/* tanh(x) = 2σ(2x) - 1: absolute error ~1e-7, which is what the LSTM state needs. */
+static inline vf vf_tanh(vf x) { return vf_set1(2.0f) * vf_sigmoid(x + x) - vf_set1(1.0f); }
+
+static float *f32(const wx_tensor *t)
+{
+    assert(t->dtype == WX_F32 && "cpu vad ops take float32 tensors");
+    return (float *)t->data;
+}
+
+/* Applies fn lane-wise over n floats in place; the tail goes through a padded vector. */
+static void map_inplace(float *x, int64_t n, vf (*fn)(vf))
+{
+    int64_t i = 0;
+    for (; i + VL <= n; i += VL) vf_store(x + i, fn(vf_load(x + i)));
+    if (i < n) {
+        float tail[VL];
+        memset(tail, 0, sizeof tail);
+        memcpy(tail, x + i, (size_t)(n - i) * sizeof *x);
+        vf_store(tail, fn(vf_load(tail)));
+        memcpy(x + i, tail, (size_t)(n - i) * sizeof *x);
+    }
+}
+
+void wx_cpu_abs(wx_backend *be, wx_tensor *x)
+{
+    (void)be;
+    float *p = f32(x);
+    int64_t n = wx_tensor_nelem(x);
+    for (int64_t i = 0; i < n; i++) p[i] = fabsf(p[i]);
+}
+
+void wx_cpu_max_pool1d(wx_backend *be, wx_tensor *out, const wx_tensor *x, int k, int stride)
+{
+    (void)be;
+    assert(x->ndim == 3 && out->ndim == 3 && k >= 1 && stride >= 1 && "max_pool1d: (B, C, T)");
+    int64_t rows = x->shape[0] * x->shape[1], tin = x->shape[2], tout = out->shape[2];
+    assert(tin >= k && tout == (tin - k) / stride + 1 && out->shape[0] * out->shape[1] == rows &&
+           "max_pool1d: out must be (B, C, (T - k) / stride + 1)");
+    const float *src = f32(x);
+    float *dst = f32(out);
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = src + r * tin;
+        float *orow = dst + r * tout;
+        for (int64_t t = 0; t < tout; t++) {
+            const float *w = xr + t * stride;
+            float m = w[0];
+            for (int j = 1; j < k; j++) m = w[j] > m ? w[j] : m;
+            orow[t] = m;
+        }
+    }
+}
+
+void wx_cpu_instance_norm(wx_backend *be, wx_tensor *x, const wx_tensor *gamma,
+                          const wx_tensor *beta, float eps)
+{
+    (void)be;
+    assert(x->ndim == 3 && "instance_norm: x must be (B, C, T)");
+    int64_t b = x->shape[0], c = x->shape[1], t = x->shape[2];
+    assert(wx_tensor_nelem(gamma) == c && wx_tensor_nelem(beta) == c &&
+           "instance_norm: gamma and beta must have C elements");
+    float *p = f32(x);
+    const float *g = f32(gamma), *bt = f32(beta);
+    for (int64_t r = 0; r < b * c; r++) {
+        float *row = p + r * t;
+        double sum = 0.0, sq = 0.0;
+        for (int64_t i = 0; i < t; i++) sum += row[i];
+        double mean = sum / (double)t;
+        for (int64_t i = 0; i < t; i++) sq += (row[i] - mean) * (row[i] - mean);
+        /* (x - mean) first: folding the mean into a shift loses digits when mean ≫ std */
+        float m = (float)mean, scale = (float)(1.0 / sqrt(sq / (double)t + eps)) * g[r % c];
+        for (int64_t i = 0; i < t; i++) row[i] = (row[i] - m) * scale + bt[r % c];
+    }
+}
+
+void wx_cpu_leaky_relu(wx_backend *be, wx_tensor *x, float slope)
+{
+    (void)be;
+    float *p = f32(x);
+    int64_t n = wx_tensor_nelem(x);
+    for (int64_t i = 0; i < n; i++) p[i] = p[i] >= 0.0f ? p[i] : slope * p[i];
+}
+
+void wx_cpu_sigmoid(wx_backend *be, wx_tensor *x)
+{
+    (void)be;
+    map_inplace(f32(x), wx_tensor_nelem(x), vf_sigmoid);
+}
+
+/* gates (B, 4H) -> c (B, H) and h (B, H), PyTorch's gate order i, f, g, o. */
+static void lstm_cell(float *gates, float *c, float *h, int64_t batch, int64_t hid)
+{
+    for (int64_t b = 0; b < batch; b++) {
+        float *g = gates + b * 4 * hid;
+        map_inplace(g, 2 * hid, vf_sigmoid);                 /* i, f */
+        map_inplace(g + 2 * hid, hid, vf_tanh);              /* g */
+        map_inplace(g + 3 * hid, hid, vf_sigmoid);           /* o */
+        float *cb = c + b * hid, *hb = h + b * hid;
+        for (int64_t j = 0; j < hid; j++)
+            cb[j] = g[hid + j] * cb[j] + g[j] * g[2 * hid + j];
+        memcpy(hb, cb, (size_t)hid * sizeof *hb);
+        map_inplace(hb, hid, vf_tanh);
+        for (int64_t j = 0; j < hid; j++) hb[j] *= g[3 * hid + j];
+    }
+}
+
+void wx_cpu_lstm(wx_backend *be, wx_tensor *out, int64_t out_stride, const wx_tensor *gx,
+                 const wx_tensor *w_hh, const wx_tensor *b_hh, bool reverse)
+{
+    (void)be;
+    assert(gx->ndim == 3 && w_hh->ndim == 2 && "lstm: gx (B, T, 4H), w_hh (4H, H)");
+    int64_t batch = gx->shape[0], steps = gx->shape[1], g4 = gx->shape[2], hid = g4 / 4;
+    assert(g4 == 4 * hid && w_hh->shape[0] == g4 && w_hh->shape[1] == hid &&
+           wx_tensor_nelem(b_hh) == g4 && out_stride >= hid && "lstm: shapes");
+    float *state = calloc((size_t)(batch * (g4 + 2 * hid)), sizeof *state);
+    if (!state) {
+        fprintf(stderr, "wx cpu backend: out of memory for the LSTM state\n");
+        abort();
+    }
+    float *gates = state, *c = gates + batch * g4, *h = c + batch * hid;
+    const float *gxp = f32(gx), *w = f32(w_hh), *bias = f32(b_hh);
+    float *o = f32(out);
+    for (int64_t s = 0; s < steps; s++) {
+        int64_t t = reverse ? steps - 1 - s : s;
+        for (int64_t b = 0; b < batch; b++) {
+            const float *src = gxp + (b * steps + t) * g4;
+            float *dst = gates + b * g4;
+            for (int64_t j = 0; j < g4; j++) dst[j] = src[j] + bias[j];
+        }
+        if (s > 0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)batch, (int)g4, (int)hid,
+                        1.0f, h, (int)hid, w, (int)hid, 1.0f, gates, (int)g4);
+        lstm_cell(gates, c, h, batch, hid);
+        for (int64_t b = 0; b < batch; b++)
+            memcpy(o + (b * steps + t) * out_stride, h + b * hid, (size_t)hid * sizeof *o);
+    }
+    free(state);
+}
+
+void wx_cpu_register_vad_ops(wx_backend_ops *ops)
+{
+    ops->abs = wx_cpu_abs;
+    ops->max_pool1d = wx_cpu_max_pool1d;
+    ops->instance_norm = wx_cpu_instance_norm;
+    ops->leaky_relu = wx_cpu_leaky_relu;
+    ops->sigmoid = wx_cpu_sigmoid;
+    ops->lstm = wx_cpu_lstm;
+}

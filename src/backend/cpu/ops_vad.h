@@ -1,0 +1,26 @@
+/* ops_vad.h — the CPU backend's VAD ops (abs, max_pool1d, instance_norm, leaky_relu,
+ * sigmoid, lstm; contracts in backend.h). backend_cpu.c puts them in its const table with
+ * WX_CPU_VAD_OPS; wx_cpu_register_vad_ops fills a writable copy of a table. */
+#ifndef WX_CPU_OPS_VAD_H
+#define WX_CPU_OPS_VAD_H
+
+#include "../backend.h"
+
+void wx_cpu_abs(wx_backend *be, wx_tensor *x);
+void wx_cpu_max_pool1d(wx_backend *be, wx_tensor *out, const wx_tensor *x, int k, int stride);
+void wx_cpu_instance_norm(wx_backend *be, wx_tensor *x, const wx_tensor *gamma,
+                          const wx_tensor *beta, float eps);
+void wx_cpu_leaky_relu(wx_backend *be, wx_tensor *x, float slope);
+void wx_cpu_sigmoid(wx_backend *be, wx_tensor *x);
+void wx_cpu_lstm(wx_backend *be, wx_tensor *out, int64_t out_stride, const wx_tensor *gx,
+                 const wx_tensor *w_hh, const wx_tensor *b_hh, bool reverse);
+
+/* Designated initialisers for a wx_backend_ops table. */
+#define WX_CPU_VAD_OPS                                                                   \
+    .abs = wx_cpu_abs, .max_pool1d = wx_cpu_max_pool1d,                                  \
+    .instance_norm = wx_cpu_instance_norm, .leaky_relu = wx_cpu_leaky_relu,              \
+    .sigmoid = wx_cpu_sigmoid, .lstm = wx_cpu_lstm
+
+void wx_cpu_register_vad_ops(wx_backend_ops *ops);
+
+#endif
