@@ -10,8 +10,11 @@ file(GLOB WX_CUDA_SOURCES CONFIGURE_DEPENDS
 set(WX_CUDA_TEST_ENV
   "WX_MODEL_DIR=${WX_MODEL_DIR};WX_DATA_DIR=${WX_DATA_DIR};OPENBLAS_NUM_THREADS=1")
 
-check_language(CUDA)
-if(CMAKE_CUDA_COMPILER)
+option(WX_WITH_NVCC "Build the real CUDA backend when nvcc is found" ON)
+if(WX_WITH_NVCC)
+  check_language(CUDA)
+endif()
+if(WX_WITH_NVCC AND CMAKE_CUDA_COMPILER)
   if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
     set(CMAKE_CUDA_ARCHITECTURES "80-real;86-real;89-real;90-real;90-virtual")
   endif()

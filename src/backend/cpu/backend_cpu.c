@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../backend.h"
+#include "ops_vad.h"
 #include "threadpool.h"
 
 #define ALIGN 64
@@ -885,6 +886,7 @@ static const wx_backend_ops cpu_ops = {
     .suppress_logsoftmax_topk = cpu_suppress_logsoftmax_topk,
     .synchronize = cpu_synchronize,
     .destroy = cpu_destroy,
+    WX_CPU_VAD_OPS,
 };
 
 wx_backend *wx_backend_cpu_create(int n_threads, wx_err *err)
