@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../backend/backend.h"
 #include "../io/audio.h"
@@ -21,7 +22,10 @@
 #define DEFAULT_STATE_MB 2048   /* decoder state budget; WX_STATE_MB overrides */
 
 struct wx_engine {
-    wx_backend *backend;
+    wx_backend *backend;          /* Whisper's: CUDA when usable, else the CPU */
+    wx_backend *cpu;              /* the VAD's; the same as backend on the CPU */
+    char device_note[640];        /* why this device (e.g. the CUDA fallback reason) */
+    wx_vad *vad;                  /* NULL when no segmentation model was found */
     wx_whisper *whisper;
     wx_tokenizer *tokenizer;
     wx_mel *mel;
@@ -50,6 +54,8 @@ void wx_transcribe_options_default(wx_transcribe_options *o)
     o->log_prob_threshold = -1.0f;
     o->no_speech_threshold = 0.6f;
     o->best_of = 5;
+    o->vad = true;
+    wx_vad_params_default(&o->vad_params);
 }
 
 static wx_status lookup_token(wx_engine *e, const char *tok, int32_t *id, wx_err *err)
@@ -97,17 +103,57 @@ static wx_status collect_numeral_tokens(wx_engine *e, wx_err *err)
     return WX_OK;
 }
 
+/* The VAD runs on the CPU backend (its recurrent model is small and sequential). A missing
+ * directory leaves the engine without VAD; a present but broken one is an error. */
+static wx_status load_vad(const wx_engine_config *c, wx_engine *e, wx_err *err)
+{
+    char dir[4096];
+    if (c->vad_dir && *c->vad_dir) snprintf(dir, sizeof dir, "%s", c->vad_dir);
+    else snprintf(dir, sizeof dir, "%s/../vad", c->model_dir);
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s/model.safetensors", dir);
+    if (access(probe, F_OK) != 0 && !(c->vad_dir && *c->vad_dir)) return WX_OK;
+    return wx_vad_load(dir, e->cpu, &e->vad, err);
+}
+
+#ifdef WX_HAVE_CUDA
+#include "../backend/cuda/backend_cuda.h"
+#endif
+
+/* CUDA when asked or when auto finds a usable device; the CPU otherwise, with the reason
+ * recorded. A forced "cuda" that cannot start is an error. */
 static wx_status create_backend(const wx_engine_config *c, wx_engine *e, wx_err *err)
 {
     const char *device = c->device && *c->device ? c->device : "auto";
-    if (strcmp(device, "cuda") == 0)
-        return wx_fail(err, WX_ERR_UNSUPPORTED, "device 'cuda' was requested but this build "
-                       "has no CUDA backend");
-    if (strcmp(device, "auto") != 0 && strcmp(device, "cpu") != 0)
+    bool want_cuda = strcmp(device, "cuda") == 0, want_cpu = strcmp(device, "cpu") == 0;
+    if (!want_cuda && !want_cpu && strcmp(device, "auto") != 0)
         return wx_fail(err, WX_ERR_INVALID_INPUT, "unknown device '%s' (use auto, cpu or cuda)",
                        device);
-    e->backend = wx_backend_cpu_create(c->n_threads, err);
-    return e->backend ? WX_OK : WX_ERR_BACKEND;
+    if (want_cpu) {
+        snprintf(e->device_note, sizeof e->device_note, "cpu requested");
+    } else {
+#ifdef WX_HAVE_CUDA
+        wx_err cuda_err = {{0}};
+        e->backend = wx_backend_cuda_create(0, &cuda_err);
+        if (e->backend) {
+            snprintf(e->device_note, sizeof e->device_note, "cuda device 0");
+        } else if (want_cuda) {
+            return wx_fail(err, WX_ERR_BACKEND, "device 'cuda' was requested: %s", cuda_err.msg);
+        } else {
+            snprintf(e->device_note, sizeof e->device_note, "CUDA not used: %s",
+                     cuda_err.msg);
+        }
+#else
+        if (want_cuda)
+            return wx_fail(err, WX_ERR_UNSUPPORTED, "device 'cuda' was requested but this build "
+                           "has no CUDA backend (nvcc was not found at build time)");
+        snprintf(e->device_note, sizeof e->device_note, "built without CUDA: cpu");
+#endif
+    }
+    e->cpu = wx_backend_cpu_create(c->n_threads, err);
+    if (!e->cpu) return WX_ERR_BACKEND;
+    if (!e->backend) e->backend = e->cpu;
+    return WX_OK;
 }
 
 wx_status wx_engine_load(const wx_engine_config *c, wx_engine **out, wx_err *err)
@@ -122,6 +168,7 @@ wx_status wx_engine_load(const wx_engine_config *c, wx_engine **out, wx_err *err
     if (st == WX_OK) st = resolve_special_tokens(e, err);
     if (st == WX_OK) st = collect_numeral_tokens(e, err);
     if (st == WX_OK) st = wx_mel_create(wx_whisper_get_hparams(e->whisper)->n_mels, &e->mel, err);
+    if (st == WX_OK) st = load_vad(c, e, err);
     if (st == WX_OK) {
         e->mel_buf = malloc((size_t)wx_mel_n_mels(e->mel) * WX_CHUNK_FRAMES * sizeof(float));
         if (!e->mel_buf) st = wx_fail(err, WX_ERR_NOMEM, "out of memory");
@@ -138,18 +185,22 @@ void wx_engine_free(wx_engine *e)
 {
     if (!e) return;
     wx_whisper_state_free(e->state);
+    wx_vad_free(e->vad);
     wx_whisper_free(e->whisper);
     wx_tokenizer_free(e->tokenizer);
     wx_mel_free(e->mel);
-    if (e->backend) e->backend->ops->destroy(e->backend);
+    if (e->backend && e->backend != e->cpu) e->backend->ops->destroy(e->backend);
+    if (e->cpu) e->cpu->ops->destroy(e->cpu);
     free(e->mel_buf);
     free(e->suppress_numerals);
     free(e);
 }
 
 const char *wx_engine_device(const wx_engine *e) { return e->backend->ops->name; }
+const char *wx_engine_device_note(const wx_engine *e) { return e->device_note; }
 const char *wx_engine_model_name(const wx_engine *e) { return e->model_name; }
 bool wx_engine_is_multilingual(const wx_engine *e) { return e->multilingual; }
+bool wx_engine_has_vad(const wx_engine *e) { return e->vad != NULL; }
 
 static int max_prompt_tokens(const wx_engine *e)
 {
@@ -301,9 +352,11 @@ static void report(wx_progress_fn fn, void *user, const char *stage, double prog
     if (fn) fn(user, stage, progress);
 }
 
-/* A stretch of the audio decoded as one 30 s chunk: samples [begin, end). */
+/* A stretch of the audio decoded as one 30 s chunk: samples [begin, end), reported as
+ * [start, end] seconds. */
 typedef struct chunk {
     size_t begin, end;
+    double start, end_s;
 } chunk;
 
 /* Everything one job's decoding needs besides the engine. */
@@ -435,8 +488,8 @@ static wx_status add_segment(wx_engine *e, const job *j, const chunk *c, int ind
         segment_clear(seg);
         return st;
     }
-    seg->start = round((double)c->begin / WX_SAMPLE_RATE * 1000.0) / 1000.0;
-    seg->end = round((double)c->end / WX_SAMPLE_RATE * 1000.0) / 1000.0;
+    seg->start = wx_vad_round3(c->start);
+    seg->end = wx_vad_round3(c->end_s);
     out->n_segments++;
     return WX_OK;
 }
@@ -495,9 +548,59 @@ static chunk *window_chunks(size_t n_samples, int *n_chunks)
     for (int i = 0; c && i < n; i++) {
         c[i].begin = (size_t)i * WX_CHUNK_SAMPLES;
         c[i].end = c[i].begin + WX_CHUNK_SAMPLES < n_samples ? c[i].begin + WX_CHUNK_SAMPLES : n_samples;
+        c[i].start = (double)c[i].begin / WX_SAMPLE_RATE;
+        c[i].end_s = (double)c[i].end / WX_SAMPLE_RATE;
     }
     *n_chunks = n;
     return c;
+}
+
+/* WhisperX's VAD-cut chunks: samples [int(start·16000), int(end·16000)) of each merged chunk,
+ * as its data() iterator slices them. */
+static wx_status vad_chunks(wx_engine *e, const float *samples, size_t n_samples,
+                            const wx_transcribe_options *o, chunk **out, int *n_out, wx_err *err)
+{
+    wx_vad_region *regions = NULL;
+    wx_vad_chunk *merged = NULL;
+    int n_regions = 0, n_merged = 0;
+    wx_status st = wx_vad_run(e->vad, samples, n_samples, &o->vad_params, &regions, &n_regions,
+                              &merged, &n_merged, err);
+    chunk *c = st == WX_OK ? calloc((size_t)(n_merged ? n_merged : 1), sizeof *c) : NULL;
+    if (st == WX_OK && !c) st = wx_fail(err, WX_ERR_NOMEM, "out of memory");
+    for (int i = 0; st == WX_OK && i < n_merged; i++) {
+        size_t b = (size_t)(merged[i].start * WX_SAMPLE_RATE), f = (size_t)(merged[i].end * WX_SAMPLE_RATE);
+        c[i].begin = b < n_samples ? b : n_samples;
+        c[i].end = f < n_samples ? f : n_samples;
+        if (c[i].end < c[i].begin) c[i].end = c[i].begin;
+        c[i].start = merged[i].start;
+        c[i].end_s = merged[i].end;
+    }
+    free(regions);
+    free(merged);
+    if (st != WX_OK) {
+        free(c);
+        return st;
+    }
+    *out = c;
+    *n_out = n_merged;
+    return WX_OK;
+}
+
+/* The chunks a job decodes: VAD-cut when the engine has a VAD and the job wants it, else
+ * consecutive 30 s windows. */
+static wx_status make_chunks(wx_engine *e, const float *samples, size_t n_samples,
+                             const wx_transcribe_options *o, wx_transcript *out, chunk **chunks,
+                             int *n_chunks, wx_err *err)
+{
+    out->vad_used = e->vad && o->vad;
+    if (!out->vad_used) {
+        *chunks = window_chunks(n_samples, n_chunks);
+        return *chunks ? WX_OK : wx_fail(err, WX_ERR_NOMEM, "out of memory");
+    }
+    double t = wx_now();
+    wx_status st = vad_chunks(e, samples, n_samples, o, chunks, n_chunks, err);
+    out->times.vad = wx_now() - t;
+    return st;
 }
 
 /* Language and prompt of the job: given, English-only, or detected. */
@@ -529,16 +632,19 @@ wx_status wx_transcribe(wx_engine *e, const float *samples, size_t n_samples,
     job j = {.samples = samples, .o = o, .out = out,
              .fallback = o->temperature_increment > 0};
     fill_beam_params(e, o, &j.bp);
-    int n_chunks = 0;
-    chunk *chunks = window_chunks(n_samples, &n_chunks);
+    int n_chunks = 0, batch = 1;
+    chunk *chunks = NULL;
     int32_t prompt[wx_whisper_get_hparams(e->whisper)->n_text_ctx];
-    wx_status st = WX_OK;
-    int batch = usable_batch(e, o->batch_size > 0 ? o->batch_size : DEFAULT_BATCH, n_chunks,
+    report(progress, progress_user, "vad", 0.0);
+    wx_status st = make_chunks(e, samples, n_samples, o, out, &chunks, &n_chunks, err);
+    if (st == WX_OK) {
+        batch = usable_batch(e, o->batch_size > 0 ? o->batch_size : DEFAULT_BATCH, n_chunks,
                              j.bp.beam_size);
+        out->batch_size_used = batch;
+        out->segments = calloc((size_t)(n_chunks ? n_chunks : 1), sizeof *out->segments);
+        if (!out->segments) st = wx_fail(err, WX_ERR_NOMEM, "out of memory");
+    }
     int rows_per_slot = j.fallback && o->best_of > j.bp.beam_size ? o->best_of : j.bp.beam_size;
-    out->batch_size_used = batch;
-    out->segments = calloc((size_t)(n_chunks ? n_chunks : 1), sizeof *out->segments);
-    if (!chunks || !out->segments) st = wx_fail(err, WX_ERR_NOMEM, "out of memory");
     if (st == WX_OK) st = ensure_state(e, batch, rows_per_slot, err);
     if (st == WX_OK) st = prepare_language(e, samples, n_samples, o, progress, progress_user, out, err);
     if (st == WX_OK && n_chunks > 0)

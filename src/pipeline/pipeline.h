@@ -9,11 +9,14 @@
 #include <stddef.h>
 
 #include "../base/wx_base.h"
+#include "vad.h"
 
 typedef struct wx_engine wx_engine;
 
 typedef struct wx_engine_config {
     const char *model_dir;   /* CTranslate2 Whisper directory */
+    const char *vad_dir;     /* segmentation model (config.json + model.safetensors); NULL:
+                              * <model_dir>/../vad. Without one, audio is cut in 30 s windows */
     const char *device;      /* "auto", "cpu" or "cuda"; NULL = "auto" */
     int n_threads;           /* ≤ 0: all online cores */
 } wx_engine_config;
@@ -21,8 +24,11 @@ typedef struct wx_engine_config {
 wx_status wx_engine_load(const wx_engine_config *config, wx_engine **out, wx_err *err);
 void wx_engine_free(wx_engine *engine);
 const char *wx_engine_device(const wx_engine *engine);       /* "cpu" or "cuda" */
+/* Why that device: "cpu requested", "cuda device 0", or the reason CUDA was not used. */
+const char *wx_engine_device_note(const wx_engine *engine);
 const char *wx_engine_model_name(const wx_engine *engine);   /* directory basename */
 bool wx_engine_is_multilingual(const wx_engine *engine);
+bool wx_engine_has_vad(const wx_engine *engine);
 
 typedef struct wx_transcribe_options {
     const char *language;        /* ISO code such as "en"; NULL: detect */
@@ -37,6 +43,8 @@ typedef struct wx_transcribe_options {
     float language_detection_min_prob;  /* > 0: retry detection on further 30 s windows */
     int language_detection_max_tries;   /* windows tried at most (seed worker: 5) */
     bool suppress_numerals;      /* WhisperX: also suppress tokens with digits, %, $, £ */
+    bool vad;                    /* cut at pauses with the VAD (default, when loaded) */
+    wx_vad_params vad_params;    /* WhisperX's defaults */
     /* Temperature fallback, beyond WhisperX's batched mode (which has none): with
      * temperature_increment > 0, a chunk whose compression ratio exceeds
      * compression_ratio_threshold or whose avg_logprob is below log_prob_threshold is
@@ -70,7 +78,7 @@ typedef struct wx_segment {
 typedef struct wx_stage_times {
     double decode_audio;          /* seconds; wx_transcribe sets 0, the caller that decoded
                                    * the audio fills it in */
-    double mel, encode, decode;   /* seconds spent in each stage */
+    double vad, mel, encode, decode;   /* seconds spent in each stage */
     double total;                 /* the whole wx_transcribe call */
 } wx_stage_times;
 
@@ -80,6 +88,7 @@ typedef struct wx_transcript {
     char language[16];
     float language_probability;   /* 1 when given or English-only */
     int batch_size_used;
+    bool vad_used;                /* false: consecutive 30 s windows */
     wx_stage_times times;
 } wx_transcript;
 

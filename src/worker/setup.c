@@ -18,7 +18,8 @@ wx_status wx_worker_load_engine(const wx_worker_config *config, wx_engine **engi
                err->msg);
         return st;
     }
-    wx_log(WX_LOG_INFO, NULL, "model %s loaded on %s in %.2f s", wx_engine_model_name(*engine),
-           wx_engine_device(*engine), wx_now() - t0);
+    wx_log(WX_LOG_INFO, NULL, "model %s loaded on %s (%s) in %.2f s",
+           wx_engine_model_name(*engine), wx_engine_device(*engine),
+           wx_engine_device_note(*engine), wx_now() - t0);
     return WX_OK;
 }
