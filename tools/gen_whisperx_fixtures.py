@@ -1,0 +1,71 @@
+"""gen_whisperx_fixtures.py — reference transcripts from the real WhisperX (PyPI, pinned in
+tools/requirements-vad.txt; run with .cache/venv-vad/bin/python from the project root).
+
+For each recording of ../shared/data, runs whisperx.load_model on the local tiny.en model
+(CPU, float32, VAD "pyannote" with its bundled segmentation model, beam 5, batch 8,
+language "en") and model.transcribe(whisperx.load_audio(path)), and stores every segment's
+start, end (WhisperX's rounding) and text in tests/fixtures/whisperx_transcripts.fix:
+  "<name>.start", "<name>.end"  float32 (n_segments)
+  "<name>.text.<i>"             text of segment i
+  "<name>.n"                    int32 (1): number of segments
+It also writes tests/fixtures/hotwords_whisperx16k.flac: hotwords.mp3 exactly as
+whisperx.load_audio decodes it (ffmpeg, 16 kHz mono s16), losslessly, so that the C test can
+feed both implementations the same samples where ffmpeg's resampler and ours (libsoxr)
+differ (a few thousandths), which moves VAD boundaries of near-threshold speech.
+Nothing is downloaded from a model hub: the model directory and the VAD checkpoint are local.
+"""
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from fixture import write_fixture  # noqa: E402
+
+import av  # noqa: E402
+import whisperx  # noqa: E402
+
+RECORDINGS = ["jfk.wav", "jfk.mp3", "jfk.flac", "sample.wav", "dev00.wav", "tst00.wav",
+              "empty.wav", "stereo_diarization.wav", "multilingual.mp3", "hotwords.mp3"]
+
+
+def write_flac16k(samples, path):
+    """samples: float32 from whisperx.load_audio (s16 / 32768) -> lossless 16 kHz FLAC."""
+    pcm = np.clip(np.round(samples * 32768.0), -32768, 32767).astype(np.int16)
+    assert np.array_equal(pcm.astype(np.float32) / 32768.0, samples)
+    container = av.open(path, "w", format="flac")
+    stream = container.add_stream("flac", rate=16000, layout="mono")
+    stream.format = "s16"
+    frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+    frame.sample_rate = 16000
+    for packet in stream.encode(frame):
+        container.mux(packet)
+    for packet in stream.encode(None):
+        container.mux(packet)
+    container.close()
+
+
+def main():
+    data = os.environ.get("WX_DATA_DIR", "../shared/data")
+    model = whisperx.load_model("models/tiny.en", "cpu", compute_type="float32",
+                                language="en", vad_method="pyannote",
+                                asr_options={"beam_size": 5})
+    arrays = {}
+    for name in RECORDINGS:
+        audio = whisperx.load_audio(os.path.join(data, name))
+        result = model.transcribe(audio, batch_size=8, language="en")
+        segs = result["segments"]
+        key = name.replace(".", "_")
+        arrays[f"{key}.n"] = np.array([len(segs)], dtype=np.int32)
+        arrays[f"{key}.start"] = np.array([s["start"] for s in segs], dtype=np.float32)
+        arrays[f"{key}.end"] = np.array([s["end"] for s in segs], dtype=np.float32)
+        for i, s in enumerate(segs):
+            arrays[f"{key}.text.{i}"] = s["text"]
+        print(name, [(s["start"], s["end"], s["text"][:40]) for s in segs])
+    write_fixture("tests/fixtures/whisperx_transcripts.fix", arrays)
+    write_flac16k(whisperx.load_audio(os.path.join(data, "hotwords.mp3")),
+                  "tests/fixtures/hotwords_whisperx16k.flac")
+
+
+if __name__ == "__main__":
+    main()
