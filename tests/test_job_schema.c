@@ -101,11 +101,17 @@ static void test_coercion_and_nulls(void)
                    "\"vad_offset\": 0}", &in));
     CHECK(json_is_real(json_object_get(in.values, "temperature")));
     CHECK(json_is_real(json_object_get(in.values, "vad_offset")));
+    CHECK(json_array_size(in.warnings) == 0);
+    wx_job_input_check_vad(&in, true);
+    CHECK(json_array_size(in.warnings) == 0);
+    wx_job_input_check_vad(&in, false);
     CHECK(json_array_size(in.warnings) == 1);
     wx_transcribe_options opts;
     wx_job_input_to_options(&in, &opts);
     CHECK_NEAR(opts.temperature, 1.0, 0);
     CHECK_NEAR(opts.temperature_increment, 0.2, 1e-7);
+    CHECK_NEAR(opts.vad_params.offset, 0.0, 0);
+    CHECK_NEAR(opts.vad_params.onset, 0.5, 0);
     wx_job_input_free(&in);
 }
 
@@ -143,8 +149,9 @@ static void test_warnings_and_effective(void)
                    "\"align_output\": false, \"model\": \"large-v3\", "
                    "\"huggingface_access_token\": \"hf_abcdefghijkl\"}", &in));
     wx_job_input_check_model(&in, "tiny.en");
-    CHECK(json_array_size(in.warnings) == 3);
-    CHECK(strstr(json_string_value(json_array_get(in.warnings, 0)), "vad_onset is accepted but not applied"));
+    CHECK(json_array_size(in.warnings) == 2);
+    CHECK(strstr(json_string_value(json_array_get(in.warnings, 0)), "align_output") == NULL);
+    CHECK(strstr(json_string_value(json_array_get(in.warnings, 0)), "diarization is accepted but not applied"));
     json_t *eff = wx_job_input_effective(&in);
     CHECK(!json_object_get(eff, "audio_file"));
     CHECK(!strcmp(json_string_value(json_object_get(eff, "huggingface_access_token")), "hf_a…ijkl"));

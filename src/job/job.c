@@ -33,16 +33,17 @@ static json_t *debug_info(wx_engine *engine, const wx_transcript *tr, const wx_a
                           const wx_source_info *source)
 {
     const wx_stage_times *t = &tr->times;
-    return json_pack("{s:s, s:s, s:{s:f, s:f, s:f, s:f, s:f, s:f}, s:{s:s, s:I, s:s, s:i, s:i, "
-                     "s:f, s:f}, s:i, s:f}",
+    return json_pack("{s:s, s:s, s:{s:f, s:f, s:f, s:f, s:f, s:f, s:f}, "
+                     "s:{s:s, s:I, s:s, s:i, s:i, s:f, s:f}, s:i, s:b, s:f}",
         "device", wx_engine_device(engine), "model", wx_engine_model_name(engine),
         "stage_seconds", "fetch", source->seconds, "decode_audio", t->decode_audio,
-        "mel", t->mel, "encode", t->encode, "decode", t->decode, "transcribe_total", t->total,
+        "vad", t->vad, "mel", t->mel, "encode", t->encode, "decode", t->decode,
+        "transcribe_total", t->total,
         "audio", "source", source->kind, "bytes", (json_int_t)source->bytes,
         "format", audio->format, "source_rate", audio->source_rate,
         "source_channels", audio->source_channels, "source_seconds", audio->source_seconds,
         "seconds_16k", (double)audio->n_samples / WX_SAMPLE_RATE,
-        "batch_size_used", tr->batch_size_used,
+        "batch_size_used", tr->batch_size_used, "vad_used", tr->vad_used,
         "language_probability", (double)tr->language_probability);
 }
 
@@ -97,6 +98,7 @@ json_t *wx_job_run(wx_engine *engine, const json_t *input, const wx_job_hooks *h
     if (wx_job_input_parse(input, &in, &errors, &err) != WX_OK)
         return error_body(errors ? errors : json_string(err.msg));
     wx_job_input_check_model(&in, wx_engine_model_name(engine));
+    wx_job_input_check_vad(&in, wx_engine_has_vad(engine));
     report_progress(hooks, "fetch", 0.0);
     wx_source_policy_from_env(&policy, hooks->allow_local_path);
     policy.cancel = hooks->cancel;

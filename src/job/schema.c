@@ -15,7 +15,6 @@
 enum key_type { KEY_STR, KEY_INT, KEY_FLOAT, KEY_BOOL };
 
 /* Why a key is accepted but not applied; NULL when the build honours it. */
-#define NO_VAD "voice activity detection is not in this build yet"
 #define NO_ALIGN "word alignment (wav2vec2) is not in this build yet"
 #define NO_DIARIZE "speaker diarization is not in this build yet"
 
@@ -66,12 +65,12 @@ static const key_spec SCHEMA[] = {
     {"temperature", KEY_FLOAT, "0.0", NULL, non_negative},
     {"temperature_increment_on_fallback", KEY_FLOAT, "0.2", NULL, non_negative},
     {"compute_type", KEY_STR, "\"float16\"", "the compute precision is chosen by the backend", NULL},
-    {"vad_onset", KEY_FLOAT, "0.5", NO_VAD, unit_interval},
-    {"vad_offset", KEY_FLOAT, "0.363", NO_VAD, unit_interval},
-    {"min_duration_on", KEY_FLOAT, "0.0", NO_VAD, non_negative},
-    {"min_duration_off", KEY_FLOAT, "0.0", NO_VAD, non_negative},
-    {"pad_onset", KEY_FLOAT, "0.0", NO_VAD, non_negative},
-    {"pad_offset", KEY_FLOAT, "0.0", NO_VAD, non_negative},
+    {"vad_onset", KEY_FLOAT, "0.5", NULL, unit_interval},
+    {"vad_offset", KEY_FLOAT, "0.363", NULL, unit_interval},
+    {"min_duration_on", KEY_FLOAT, "0.0", NULL, non_negative},
+    {"min_duration_off", KEY_FLOAT, "0.0", NULL, non_negative},
+    {"pad_onset", KEY_FLOAT, "0.0", NULL, non_negative},
+    {"pad_offset", KEY_FLOAT, "0.0", NULL, non_negative},
     {"align_output", KEY_BOOL, "false", NO_ALIGN, NULL},
     {"output_format", KEY_STR, "\"json\"", NULL, known_format},
     {"diarization", KEY_BOOL, "false", NO_DIARIZE, NULL},
@@ -332,6 +331,12 @@ void wx_job_input_to_options(const wx_job_input *input, wx_transcribe_options *o
     opts->no_speech_threshold = (float)input_real(input, "no_speech_threshold");
     opts->log_prob_threshold = (float)input_real(input, "log_prob_threshold");
     opts->compression_ratio_threshold = (float)input_real(input, "compression_ratio_threshold");
+    opts->vad_params.onset = input_real(input, "vad_onset");
+    opts->vad_params.offset = input_real(input, "vad_offset");
+    opts->vad_params.min_duration_on = input_real(input, "min_duration_on");
+    opts->vad_params.min_duration_off = input_real(input, "min_duration_off");
+    opts->vad_params.pad_onset = input_real(input, "pad_onset");
+    opts->vad_params.pad_offset = input_real(input, "pad_offset");
 }
 
 void wx_job_input_check_model(wx_job_input *input, const char *loaded_model)
@@ -343,6 +348,23 @@ void wx_job_input_check_model(wx_job_input *input, const char *loaded_model)
     snprintf(msg, sizeof msg, "model is accepted but not applied: this worker serves the "
              "model loaded at start-up (%s), not %s.", loaded_model, asked);
     json_array_append_new(input->warnings, json_string(msg));
+}
+
+void wx_job_input_check_vad(wx_job_input *input, bool vad_loaded)
+{
+    static const char *keys[] = {"vad_onset", "vad_offset", "min_duration_on",
+                                 "min_duration_off", "pad_onset", "pad_offset"};
+    for (size_t i = 0; !vad_loaded && i < sizeof keys / sizeof *keys; i++) {
+        const key_spec *spec = find_key(keys[i]);
+        json_t *def = parse_default(spec);
+        if (!json_equal(def, json_object_get(input->values, keys[i]))) {
+            char msg[256];
+            snprintf(msg, sizeof msg, "%s is accepted but not applied: no VAD model is loaded, "
+                     "so the audio is cut in consecutive 30 s windows.", keys[i]);
+            json_array_append_new(input->warnings, json_string(msg));
+        }
+        json_decref(def);
+    }
 }
 
 char *wx_job_mask_token(const char *token)

@@ -33,6 +33,9 @@ void wx_job_input_to_options(const wx_job_input *input, wx_transcribe_options *o
 /* Adds a warning when the request names a model other than the loaded one. */
 void wx_job_input_check_model(wx_job_input *input, const char *loaded_model);
 
+/* Adds a warning per VAD key set to a non-default value when no VAD model is loaded. */
+void wx_job_input_check_vad(wx_job_input *input, bool vad_loaded);
+
 /* Every key but audio_file, with the access token masked (new reference). */
 json_t *wx_job_input_effective(const wx_job_input *input);
 

@@ -9,7 +9,8 @@
 static const double BUCKETS[] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
 #define N_BUCKETS (sizeof BUCKETS / sizeof *BUCKETS)
 
-static const char *STAGES[] = {"fetch", "decode_audio", "mel", "encode", "decode", "transcribe"};
+static const char *STAGES[] = {"fetch", "decode_audio", "vad", "mel", "encode", "decode",
+                               "transcribe"};
 #define N_STAGES (sizeof STAGES / sizeof *STAGES)
 
 static const char *OUTCOMES[] = {"completed", "failed", "cancelled"};
@@ -61,8 +62,8 @@ void wx_metrics_record(wx_metrics *metrics, const char *outcome, const wx_job_re
             metrics->jobs[i]++;
     if (report->ok) {
         const wx_stage_times *t = &report->times;
-        double values[N_STAGES] = {report->fetch_seconds, t->decode_audio, t->mel, t->encode,
-                                   t->decode, t->total};
+        double values[N_STAGES] = {report->fetch_seconds, t->decode_audio, t->vad, t->mel,
+                                   t->encode, t->decode, t->total};
         for (size_t i = 0; i < N_STAGES; i++)
             observe(&metrics->stages[i], values[i]);
         metrics->audio_seconds += report->audio_seconds;

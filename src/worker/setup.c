@@ -8,6 +8,7 @@ wx_status wx_worker_load_engine(const wx_worker_config *config, wx_engine **engi
 {
     wx_engine_config ec = {
         .model_dir = config->model_dir,
+        .vad_dir = config->vad_dir,
         .device = config->device,
         .n_threads = config->n_threads,
     };
