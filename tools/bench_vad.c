@@ -3,10 +3,12 @@
  * tools/bench_vad_anchor.py (WhisperX's own VAD on the same file):
  *   {"engine":"whisperx-worker","stage":"vad","audio":...,"audio_s":...,"wall_s":...,...}
  * Usage: bench_vad [--model models/vad] [--audio .cache/bench/long.wav] [--threads N]
- * wall_s covers the VAD only (audio decoded and model loaded beforehand, timed apart). */
+ * wall_s covers the VAD only (audio decoded and model loaded beforehand, timed apart);
+ * cpu_s is the process CPU time over the same span (all threads), steadier on a shared host. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "../tests/vad_test.h"
 #include "io/audio.h"
@@ -16,6 +18,15 @@ typedef struct options {
     const char *model, *audio;
     int threads;
 } options;
+
+/* User + system CPU seconds of the process so far, all threads. */
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
+}
 
 static int parse_args(int argc, char **argv, options *o)
 {
@@ -49,15 +60,15 @@ int main(int argc, char **argv)
     double t0 = wx_now();
     be = wx_test_cpu_backend_with_vad(o.threads, &err);
     if (!be || wx_vad_load(o.model, be, &vad, &err) != WX_OK) goto fail;
-    double t1 = wx_now();
+    double t1 = wx_now(), c1 = cpu_seconds();
     if (wx_vad_run(vad, audio.samples, audio.n_samples, NULL, &regions, &nr, &chunks, &nc,
                    &err) != WX_OK)
         goto fail;
-    double t2 = wx_now();
+    double t2 = wx_now(), c2 = cpu_seconds();
     printf("{\"engine\": \"whisperx-worker\", \"stage\": \"vad\", \"audio\": \"%s\", "
-           "\"audio_s\": %.3f, \"wall_s\": %.4f, \"load_s\": %.4f, \"threads\": %d, "
-           "\"regions\": %d, \"chunks\": %d}\n", o.audio, audio.n_samples / 16000.0, t2 - t1,
-           t1 - t0, be->n_threads, nr, nc);
+           "\"audio_s\": %.3f, \"wall_s\": %.4f, \"cpu_s\": %.3f, \"load_s\": %.4f, "
+           "\"threads\": %d, \"regions\": %d, \"chunks\": %d}\n", o.audio,
+           audio.n_samples / 16000.0, t2 - t1, c2 - c1, t1 - t0, be->n_threads, nr, nc);
     rc = 0;
     goto done;
 fail:

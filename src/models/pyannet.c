@@ -372,8 +372,9 @@ typedef struct activations {
 
 static void free_activations(wx_backend *be, activations *a)
 {
-    wx_tensor **all = (wx_tensor **)a;
-    for (size_t i = 0; i < sizeof *a / sizeof(wx_tensor *); i++) be->ops->free(be, all[i]);
+    wx_tensor *all[] = {a->x, a->conv[0], a->conv[1], a->conv[2], a->pool[0], a->pool[1],
+                        a->pool[2], a->seq[0], a->seq[1], a->gx, a->lin[0], a->lin[1], a->out};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) be->ops->free(be, all[i]);
 }
 
 static wx_tensor *alloc3(wx_backend *be, int64_t d0, int64_t d1, int64_t d2)

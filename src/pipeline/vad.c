@@ -121,24 +121,37 @@ static void add_chunk(aggregate *a, const wx_vad_frames *frames, const chunking 
     }
 }
 
+/* One wx_vad_scores call: the audio, its chunking, host buffers and the overlap-add. */
+typedef struct scorer {
+    wx_vad *vad;
+    const float *samples;
+    size_t n;
+    chunking k;
+    wx_vad_frames frames;
+    aggregate agg;
+    float *windows;             /* (VAD_BATCH, window) */
+    float *out;                 /* (VAD_BATCH, frames_per_chunk, classes) */
+    float *chunk;               /* (frames_per_chunk) max over classes */
+} scorer;
+
 /* Runs the model over windows [first, first + b) and adds max-over-classes scores. */
-static wx_status infer_batch(wx_vad *vad, const float *samples, size_t n, const chunking *k,
-                             size_t first, int b, float *windows, float *out, float *chunk,
-                             aggregate *a, const wx_vad_frames *frames, wx_err *err)
+static wx_status infer_batch(scorer *sc, size_t first, int b, wx_err *err)
 {
-    const wx_pyannet_config *c = wx_pyannet_config_of(vad->model);
-    for (int i = 0; i < b; i++) copy_window(samples, n, k, first + (size_t)i, windows + i * k->window);
-    wx_status s = wx_pyannet_forward(vad->model, windows, b, (int)k->window, out, NULL, err);
+    const wx_pyannet_config *c = wx_pyannet_config_of(sc->vad->model);
+    for (int i = 0; i < b; i++)
+        copy_window(sc->samples, sc->n, &sc->k, first + (size_t)i, sc->windows + i * sc->k.window);
+    wx_status s = wx_pyannet_forward(sc->vad->model, sc->windows, b, (int)sc->k.window, sc->out,
+                                     NULL, err);
     if (s != WX_OK) return s;
-    int fpc = a->frames_per_chunk, nc = c->num_classes;
+    int fpc = sc->agg.frames_per_chunk, nc = c->num_classes;
     for (int i = 0; i < b; i++) {
-        const float *o = out + (size_t)i * fpc * nc;
+        const float *o = sc->out + (size_t)i * fpc * nc;
         for (int j = 0; j < fpc; j++) {
             float m = o[j * nc];
             for (int q = 1; q < nc; q++) m = o[j * nc + q] > m ? o[j * nc + q] : m;
-            chunk[j] = m;
+            sc->chunk[j] = m;
         }
-        add_chunk(a, frames, k, first + (size_t)i, chunk);
+        add_chunk(&sc->agg, &sc->frames, &sc->k, first + (size_t)i, sc->chunk);
     }
     return WX_OK;
 }
@@ -152,59 +165,74 @@ static long cropped_frames(const wx_vad_frames *f, long n_frames, size_t n, int 
     return keep > 0 ? keep : 0;
 }
 
+/* Sizes the frame grid and allocates the buffers of sc for n samples. */
+static wx_status scorer_init(scorer *sc, wx_vad *vad, const float *samples, size_t n,
+                             wx_err *err)
+{
+    const wx_pyannet_config *c = wx_pyannet_config_of(vad->model);
+    memset(sc, 0, sizeof *sc);
+    sc->vad = vad;
+    sc->samples = samples;
+    sc->n = n;
+    sc->k = plan_chunks(c, n);
+    sc->frames.start = 0.0;
+    sc->frames.duration = (double)c->rf_size / c->sample_rate;
+    sc->frames.step = (double)c->rf_step / c->sample_rate;
+    aggregate *a = &sc->agg;
+    a->frames_per_chunk = wx_pyannet_num_frames(vad->model, c->window_samples);
+    double last_end = 0.0 + sc->k.chunk_duration + (double)(sc->k.total - 1) * sc->k.chunk_step +
+                      0.5 * sc->frames.duration;
+    a->n_frames = closest_frame(&sc->frames, last_end) + 1;
+    size_t fpc = (size_t)a->frames_per_chunk;
+    sc->windows = malloc(VAD_BATCH * sc->k.window * sizeof *sc->windows);
+    sc->out = malloc(VAD_BATCH * fpc * (size_t)c->num_classes * sizeof *sc->out);
+    sc->chunk = malloc(fpc * sizeof *sc->chunk);
+    a->sum = calloc((size_t)a->n_frames, sizeof *a->sum);
+    a->count = calloc((size_t)a->n_frames, sizeof *a->count);
+    a->hamming = malloc(fpc * sizeof *a->hamming);
+    if (!sc->windows || !sc->out || !sc->chunk || !a->sum || !a->count || !a->hamming)
+        return wx_fail(err, WX_ERR_NOMEM, "out of memory for the VAD of %zu samples", n);
+    for (size_t j = 0; j < fpc; j++) /* np.hamming(M) */
+        a->hamming[j] = fpc == 1 ? 1.0 : 0.54 - 0.46 * cos(2.0 * M_PI * (double)j / (double)(fpc - 1));
+    return WX_OK;
+}
+
+static void scorer_free(scorer *sc)
+{
+    free(sc->windows);
+    free(sc->out);
+    free(sc->chunk);
+    free(sc->agg.sum);
+    free(sc->agg.count);
+    free(sc->agg.hamming);
+}
+
 wx_status wx_vad_scores(wx_vad *vad, const float *samples, size_t n, float **scores,
                         int *n_frames, wx_vad_frames *frames, wx_err *err)
 {
     *scores = NULL;
     *n_frames = 0;
-    const wx_pyannet_config *c = wx_pyannet_config_of(vad->model);
-    chunking k = plan_chunks(c, n);
-    frames->start = 0.0;
-    frames->duration = (double)c->rf_size / c->sample_rate;
-    frames->step = (double)c->rf_step / c->sample_rate;
-    aggregate a = {0};
-    a.frames_per_chunk = wx_pyannet_num_frames(vad->model, c->window_samples);
-    double last_end = 0.0 + k.chunk_duration + (double)(k.total - 1) * k.chunk_step +
-                      0.5 * frames->duration;
-    a.n_frames = closest_frame(frames, last_end) + 1;
-    int batch = k.total < VAD_BATCH ? (int)k.total : VAD_BATCH;
-    size_t fpc = (size_t)a.frames_per_chunk;
-    float *windows = malloc((size_t)batch * k.window * sizeof *windows);
-    float *out = malloc((size_t)batch * fpc * (size_t)c->num_classes * sizeof *out);
-    float *chunk = malloc(fpc * sizeof *chunk);
-    a.sum = calloc((size_t)a.n_frames, sizeof *a.sum);
-    a.count = calloc((size_t)a.n_frames, sizeof *a.count);
-    a.hamming = malloc(fpc * sizeof *a.hamming);
-    wx_status s = WX_OK;
-    if (!windows || !out || !chunk || !a.sum || !a.count || !a.hamming) {
-        s = wx_fail(err, WX_ERR_NOMEM, "out of memory for the VAD of %zu samples", n);
-        goto cleanup;
-    }
-    for (size_t j = 0; j < fpc; j++) /* np.hamming(M) */
-        a.hamming[j] = fpc == 1 ? 1.0 : 0.54 - 0.46 * cos(2.0 * M_PI * (double)j / (double)(fpc - 1));
+    scorer sc;
+    wx_status s = scorer_init(&sc, vad, samples, n, err);
+    if (s != WX_OK) goto cleanup;
     /* pyannote runs the full windows in batches, then the padded last one alone */
-    for (size_t first = 0; first < k.n_full; first += VAD_BATCH) {
-        int b = k.n_full - first < VAD_BATCH ? (int)(k.n_full - first) : VAD_BATCH;
-        s = infer_batch(vad, samples, n, &k, first, b, windows, out, chunk, &a, frames, err);
-        if (s != WX_OK) goto cleanup;
+    for (size_t first = 0; first < sc.k.n_full && s == WX_OK; first += VAD_BATCH) {
+        size_t left = sc.k.n_full - first;
+        s = infer_batch(&sc, first, left < VAD_BATCH ? (int)left : VAD_BATCH, err);
     }
-    if (k.has_last) {
-        s = infer_batch(vad, samples, n, &k, k.n_full, 1, windows, out, chunk, &a, frames, err);
-        if (s != WX_OK) goto cleanup;
-    }
-    long keep = k.has_last ? cropped_frames(frames, a.n_frames, n, c->sample_rate) : a.n_frames;
+    if (s == WX_OK && sc.k.has_last) s = infer_batch(&sc, sc.k.n_full, 1, err);
+    if (s != WX_OK) goto cleanup;
+    aggregate *a = &sc.agg;
+    int sr = wx_pyannet_config_of(vad->model)->sample_rate;
+    long keep = sc.k.has_last ? cropped_frames(&sc.frames, a->n_frames, n, sr) : a->n_frames;
     for (long f = 0; f < keep; f++) /* average; frames no window reached are 0 ("missing") */
-        a.sum[f] = a.count[f] > 0.0f ? a.sum[f] / fmaxf(a.count[f], 1e-12f) : 0.0f;
-    *scores = a.sum;
+        a->sum[f] = a->count[f] > 0.0f ? a->sum[f] / fmaxf(a->count[f], 1e-12f) : 0.0f;
+    *scores = a->sum;
     *n_frames = (int)keep;
-    a.sum = NULL;
+    *frames = sc.frames;
+    a->sum = NULL;
 cleanup:
-    free(windows);
-    free(out);
-    free(chunk);
-    free(a.sum);
-    free(a.count);
-    free(a.hamming);
+    scorer_free(&sc);
     return s;
 }
 
