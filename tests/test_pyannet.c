@@ -87,7 +87,8 @@ static void test_ops(wx_backend *be)
 {
     int64_t shape[3] = {2, 3, 7}, pshape[3] = {2, 3, 2}, cshape[1] = {3};
     wx_tensor *x = be->ops->alloc(be, WX_F32, 3, shape), *p = be->ops->alloc(be, WX_F32, 3, pshape);
-    wx_tensor *g = be->ops->alloc(be, WX_F32, 1, cshape), *bt = be->ops->alloc(be, WX_F32, 1, cshape);
+    wx_tensor *g = be->ops->alloc(be, WX_F32, 1, cshape);
+    wx_tensor *bt = be->ops->alloc(be, WX_F32, 1, cshape);
     float h[42], got[42], gamma[3] = {1.0f, 2.0f, -0.5f}, beta[3] = {0.0f, 1.0f, 0.25f};
     for (int i = 0; i < 42; i++) h[i] = (float)((i * 37) % 11) - 5.0f;
     be->ops->upload(be, x, h, sizeof h);

@@ -193,7 +193,8 @@ static wx_status scorer_init(scorer *sc, wx_vad *vad, const float *samples, size
     if (!sc->windows || !sc->out || !sc->chunk || !a->sum || !a->count || !a->hamming)
         return wx_fail(err, WX_ERR_NOMEM, "out of memory for the VAD of %zu samples", n);
     for (size_t j = 0; j < fpc; j++) /* np.hamming(M) */
-        a->hamming[j] = fpc == 1 ? 1.0 : 0.54 - 0.46 * cos(2.0 * M_PI * (double)j / (double)(fpc - 1));
+        a->hamming[j] = fpc == 1 ? 1.0
+                                 : 0.54 - 0.46 * cos(2.0 * M_PI * (double)j / (double)(fpc - 1));
     return WX_OK;
 }
 
