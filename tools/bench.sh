@@ -58,26 +58,51 @@ fi
 # (c) long input
 "$PY" tools/make_long_audio.py
 
-# (d) runs: one process per engine and audio
+# (d) runs: one process per engine and audio.
+#   windows: our engine on consecutive 30 s windows vs faster-whisper (float32, int8);
+#   whisperx: our full flow (pyannote VAD + merged chunks) vs WhisperX's own transcribe,
+#             and the VAD stage alone (build/wx-bench-vad vs tools/bench_vad_anchor.py).
 RESULTS="$OUTDIR/results.jsonl"
 : > "$RESULTS"
 STATUS=0
 COMMON=(--model "$MODEL" --threads "$THREADS" --beam "$BEAM" --batch "$BATCH")
-for AUDIO in ../shared/data/jfk.wav "$OUTDIR/long.wav"; do
-  echo "== $AUDIO" >&2
-  if [[ -x "$WX_BENCH" ]]; then
-    if ! "$WX_BENCH" "${COMMON[@]}" --audio "$AUDIO" | tail -n 1 >> "$RESULTS"; then
-      echo "bench.sh: ERROR: $WX_BENCH failed on $AUDIO" >&2; STATUS=1
-    fi
-  else
-    echo "bench.sh: ERROR: $WX_BENCH not found or not executable (the integrator's target;" \
-         "did the cmake build fail?) — running the anchor only" >&2
-    STATUS=1
+run_ours() {  # run_ours <audio> <vad 0|1>
+  if [[ ! -x "$WX_BENCH" ]]; then
+    echo "bench.sh: ERROR: $WX_BENCH not found or not executable (did the build fail?)" >&2
+    STATUS=1; return
   fi
+  "$WX_BENCH" "${COMMON[@]}" --audio "$1" --vad "$2" | tail -n 1 >> "$RESULTS" ||
+    { echo "bench.sh: ERROR: $WX_BENCH failed on $1" >&2; STATUS=1; }
+}
+for AUDIO in ../shared/data/jfk.wav "$OUTDIR/long.wav"; do
+  echo "== windows: $AUDIO" >&2
+  run_ours "$AUDIO" 0
   for CT in float32 int8; do
     "$PY" tools/bench_faster_whisper.py "${COMMON[@]}" --audio "$AUDIO" --compute-type "$CT" >> "$RESULTS"
   done
 done
+
+# WhisperX anchors need their own venv (PyTorch: large) and ffmpeg; made once, cached.
+VAD_VENV=.cache/venv-vad
+VAD_HASH="$(sha256sum tools/requirements-vad.txt | cut -d' ' -f1)"
+if [[ ! -x "$VAD_VENV/bin/python" || "$(cat "$VAD_VENV/.req-hash" 2>/dev/null)" != "$VAD_HASH" ]]; then
+  echo "== creating $VAD_VENV from tools/requirements-vad.txt (once)" >&2
+  rm -rf "$VAD_VENV"
+  python3 -m venv "$VAD_VENV"
+  "$VAD_VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r tools/requirements-vad.txt
+  echo "$VAD_HASH" > "$VAD_VENV/.req-hash"
+fi
+command -v ffmpeg >/dev/null || { apt-get update -qq && apt-get install -y -qq ffmpeg >&2; }
+for AUDIO in ../shared/data/jfk.wav "$OUTDIR/long.wav"; do
+  echo "== whisperx flow: $AUDIO" >&2
+  run_ours "$AUDIO" 1
+  "$VAD_VENV/bin/python" tools/bench_whisperx.py "${COMMON[@]}" --audio "$AUDIO" 2>/dev/null >> "$RESULTS"
+done
+echo "== VAD stage alone: $OUTDIR/long.wav" >&2
+VAD_RESULTS="$OUTDIR/vad.jsonl"
+: > "$VAD_RESULTS"
+build/wx-bench-vad --audio "$OUTDIR/long.wav" --threads "$THREADS" | tail -n 1 >> "$VAD_RESULTS" || STATUS=1
+"$VAD_VENV/bin/python" tools/bench_vad_anchor.py --audio "$OUTDIR/long.wav" --threads "$THREADS" 2>/dev/null | tail -n 1 >> "$VAD_RESULTS"
 
 # table
 echo "threads=$THREADS beam=$BEAM batch=$BATCH  (ratio = anchor wall / our wall; >1 means we are faster)"
@@ -92,23 +117,35 @@ for line in open(sys.argv[1]):
         rows.append(json.loads(line))
     except json.JSONDecodeError:
         print(f"bench.sh: not a JSON line: {line[:120]!r}", file=sys.stderr)
-ours = {r["audio"]: r for r in rows if r.get("engine") == "whisperx-worker"}
-hdr = ["engine", "compute", "audio", "audio s", "wall s", "RTF", "dec_audio", "mel",
+def flow(r):  # our rows say whether the VAD ran; anchors: WhisperX runs it, faster-whisper not
+    return bool(r.get("vad")) if r.get("engine") == "whisperx-worker" else r.get("engine") == "whisperx"
+ours = {(r["audio"], flow(r)): r for r in rows if r.get("engine") == "whisperx-worker"}
+hdr = ["engine", "compute", "audio", "audio s", "wall s", "RTF", "dec_audio", "vad", "mel",
        "encode", "decode", "RSS MB", "ratio", "same text"]
 out = []
 for r in rows:
     st = r.get("stages", {})
-    our = ours.get(r["audio"])
+    our = ours.get((r["audio"], flow(r)))
     ratio = same = "-"
     if r.get("engine") != "whisperx-worker" and our:
         ratio = f"x{r['wall_s'] / our['wall_s']:.2f}" if our.get("wall_s") else "-"
         same = "yes" if r.get("text") == our.get("text") else "NO"
     out.append([r.get("engine", "?"), r.get("compute_type", "?"), os.path.basename(r["audio"]),
                 f"{r.get('audio_s', 0):.1f}", f"{r.get('wall_s', 0):.3f}", f"{r.get('rtf', 0):.4f}"]
-               + [f"{st.get(k, 0):.3f}" for k in ("decode_audio", "mel", "encode", "decode")]
+               + [f"{st.get(k, 0):.3f}" for k in ("decode_audio", "vad", "mel", "encode", "decode")]
                + [f"{r.get('peak_rss_mb', 0):.0f}", ratio, same])
 w = [max(len(str(x)) for x in col) for col in zip(hdr, *out)]
 for line in [hdr] + out:
     print("  ".join(str(x).rjust(n) if i > 2 else str(x).ljust(n) for i, (x, n) in enumerate(zip(line, w))))
+EOF
+echo
+echo "VAD stage alone (long.wav):"
+"$PY" - "$OUTDIR/vad.jsonl" <<'EOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+for r in rows:
+    print(f"  {r.get('engine', '?'):16s} wall {r.get('wall_s', 0):8.3f} s  audio {r.get('audio_s', 0):.1f} s")
+if len(rows) == 2 and rows[0].get("wall_s"):
+    print(f"  ratio (whisperx / ours): x{rows[1]['wall_s'] / rows[0]['wall_s']:.2f}")
 EOF
 exit "$STATUS"

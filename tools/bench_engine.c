@@ -2,7 +2,9 @@
  * tools/bench_faster_whisper.py times the anchor, and prints one JSON line with the same
  * fields (wall time, real-time factor, per-stage seconds, peak RSS, text). tools/bench.sh
  * runs both and prints them side by side.
- *   wx-bench --model DIR --audio FILE [--threads N] [--beam N] [--batch N] */
+ *   wx-bench --model DIR --audio FILE [--threads N] [--beam N] [--batch N] [--vad 0|1]
+ * --vad 0 (the default) cuts 30 s windows like the faster-whisper anchor; --vad 1 runs the
+ * WhisperX flow (pyannote VAD, merged chunks) like the WhisperX anchor. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +16,7 @@
 
 typedef struct bench_args {
     const char *model, *audio;
-    int threads, beam, batch;
+    int threads, beam, batch, vad;
 } bench_args;
 
 static int parse_args(int argc, char **argv, bench_args *a)
@@ -26,6 +28,7 @@ static int parse_args(int argc, char **argv, bench_args *a)
         else if (strcmp(argv[i], "--threads") == 0) a->threads = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--beam") == 0) a->beam = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--batch") == 0) a->batch = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--vad") == 0) a->vad = atoi(argv[i + 1]);
         else return -1;
     }
     return a->audio ? 0 : -1;
@@ -55,14 +58,15 @@ static void print_result(const bench_args *a, const wx_audio *audio, const wx_tr
     getrusage(RUSAGE_SELF, &ru);
     double audio_s = (double)audio->n_samples / WX_SAMPLE_RATE;
     char *text = joined_text(tr);
-    json_t *j = json_pack("{s:s, s:s, s:s, s:f, s:f, s:f, s:{s:f, s:f, s:f, s:f}, s:f, s:f, "
-                          "s:s, s:i, s:i, s:i}",
+    json_t *j = json_pack("{s:s, s:s, s:s, s:f, s:f, s:f, s:{s:f, s:f, s:f, s:f, s:f}, s:f, "
+                          "s:f, s:s, s:i, s:i, s:i, s:b, s:i}",
         "engine", "whisperx-worker", "compute_type", "float32", "audio", a->audio,
         "audio_s", audio_s, "wall_s", wall_s, "rtf", wall_s / audio_s,
-        "stages", "decode_audio", decode_audio_s, "mel", tr->times.mel,
+        "stages", "decode_audio", decode_audio_s, "vad", tr->times.vad, "mel", tr->times.mel,
         "encode", tr->times.encode, "decode", tr->times.decode,
         "load_s", load_s, "peak_rss_mb", (double)ru.ru_maxrss / 1024.0,
-        "text", text ? text : "", "threads", a->threads, "beam", a->beam, "batch", a->batch);
+        "text", text ? text : "", "threads", a->threads, "beam", a->beam, "batch", a->batch,
+        "vad", tr->vad_used, "segments", tr->n_segments);
     char *line = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
     puts(line);
     free(line);
@@ -93,6 +97,7 @@ int main(int argc, char **argv)
     wx_transcribe_options_default(&o);
     o.beam_size = a.beam;
     o.batch_size = a.batch;
+    o.vad = a.vad != 0;
     if (wx_transcribe(engine, audio.samples, audio.n_samples, &o, NULL, NULL, &tr, &err) != WX_OK)
         goto fail;
     print_result(&a, &audio, &tr, t1 - t0, t2 - t1, wx_now() - t1);
