@@ -108,8 +108,9 @@ def test_readiness(api):
 
 
 def test_runsync(api):
-    status, body = api.json("POST", "/runsync", {"input": {"audio_file": "tests/data/jfk.wav",
-                                                           "output_format": "vtt"}})
+    status, body = api.json("POST", "/runsync?wait=240000",
+                            {"input": {"audio_file": "tests/data/jfk.wav", "output_format": "vtt"}},
+                            timeout=250)
     check(status == 200 and body.get("status") == "COMPLETED", "runsync completes: %r" % body)
     out = body.get("output", {})
     text = " ".join(s["text"] for s in out.get("segments", []))
@@ -124,32 +125,38 @@ def test_runsync(api):
 
 
 def test_concurrent_run(api):
-    ids, lock = [], threading.Lock()
+    """Four clients submit at once (one transcription, three inputs that fail validation in
+    the executor) and poll /status concurrently until each job is final."""
+    inputs = [{"audio_file": clip_uri(1.0)}] + [{"audio_file": "x", "beam_size": str(i)}
+                                                for i in range(3)]
+    ids, lock = {}, threading.Lock()
 
-    def submit():
-        status, body = api.json("POST", "/run", {"input": {"audio_file": clip_uri(1.0)}})
+    def submit(job_input):
+        status, body = api.json("POST", "/run", {"input": job_input})
         check(status == 200 and body.get("status") == "IN_QUEUE", "run answers IN_QUEUE: %r" % body)
         with lock:
-            ids.append(body.get("id"))
+            ids[body.get("id")] = "beam_size" not in job_input
 
-    threads = [threading.Thread(target=submit) for _ in range(3)]
+    threads = [threading.Thread(target=submit, args=(i,)) for i in inputs]
     for t in threads:
         t.start()
     for t in threads:
         t.join(30)
-    check(len(set(ids)) == 3, "three distinct ids: %r" % ids)
+    check(len(ids) == 4, "four distinct ids: %r" % ids)
     seen = {}
 
     def poll(job_id):
-        seen[job_id] = wait_status(api, job_id, ("COMPLETED", "FAILED"))
+        seen[job_id] = wait_status(api, job_id, ("COMPLETED", "FAILED"), 250)
 
     pollers = [threading.Thread(target=poll, args=(i,)) for i in ids]
     for t in pollers:
         t.start()
     for t in pollers:
-        t.join(180)
-    check(all(seen.get(i, {}).get("status") == "COMPLETED" for i in ids), "all concurrent jobs complete")
-    _, body = api.json("POST", "/v2/ep-local/status/" + ids[0])
+        t.join(260)
+    check(all(seen.get(i, {}).get("status") == ("COMPLETED" if real else "FAILED")
+              for i, real in ids.items()), "concurrent jobs end as expected: %r" % seen)
+    real_id = [i for i, real in ids.items() if real][0]
+    _, body = api.json("POST", "/v2/ep-local/status/" + real_id)
     check(body.get("status") == "COMPLETED" and "output" in body, "POST /v2/{endpoint}/status/{id}")
 
 
@@ -169,12 +176,12 @@ def test_errors(api):
 
 
 def test_cancel(api):
-    _, first = api.json("POST", "/run", {"input": {"audio_file": "tests/data/jfk.wav"}})
+    _, first = api.json("POST", "/run", {"input": {"audio_file": clip_uri(1.0)}})
     _, second = api.json("POST", "/run", {"input": {"audio_file": "tests/data/jfk.wav"}})
     status, body = api.json("POST", "/cancel/" + second["id"])
     check(status == 200 and body.get("status") == "CANCELLED", "cancel a queued job: %r" % body)
     api.json("POST", "/cancel/" + first["id"])
-    body = wait_status(api, first["id"], ("CANCELLED", "COMPLETED", "FAILED"))
+    body = wait_status(api, first["id"], ("CANCELLED", "COMPLETED", "FAILED"), 250)
     check(body.get("status") in ("CANCELLED", "COMPLETED"), "cancel a running job: %r" % body)
     check(wait_status(api, second["id"], ("CANCELLED",), 5).get("status") == "CANCELLED",
           "a cancelled queued job never runs")
@@ -184,10 +191,10 @@ def test_metrics(api):
     status, text = api.call("GET", "/metrics")
     check(status == 200, "metrics answers 200")
     m = re.search(r'wx_jobs_total\{outcome="completed"\} (\d+)', text)
-    check(m and int(m.group(1)) >= 4, "completed jobs counted")
+    check(m and int(m.group(1)) >= 2, "completed jobs counted")
     check('wx_stage_seconds_bucket{stage="encode",le="+Inf"}' in text, "stage histograms")
     m = re.search(r"wx_audio_seconds_total ([\d.]+)", text)
-    check(m and float(m.group(1)) > 10, "audio seconds counted")
+    check(m and float(m.group(1)) >= 12, "audio seconds counted")
 
 
 def test_runpod_client(api):

@@ -104,7 +104,7 @@ def expect_error(fake, job_id, pattern, timeout=60):
           "%s: error matching %r, got %r" % (job_id, pattern, body))
 
 
-def expect_output(fake, job_id, timeout=120):
+def expect_output(fake, job_id, timeout=240):
     body = fake.wait_result(job_id, timeout)
     out = body.get("output") if body else None
     check(isinstance(out, dict) and "segments" in out and "error" not in body,
