@@ -63,7 +63,9 @@ static const key_spec SCHEMA[] = {
     {"batch_size", KEY_INT, "64", NULL, batch_range},
     {"beam_size", KEY_INT, "5", NULL, beam_range},
     {"temperature", KEY_FLOAT, "0.0", NULL, non_negative},
-    {"temperature_increment_on_fallback", KEY_FLOAT, "0.2", NULL, non_negative},
+    /* kodxana and WhisperX say 0.2, but WhisperX's batched mode never falls back: null keeps
+     * transcripts equal to WhisperX's; a value turns on our fallback (see the README). */
+    {"temperature_increment_on_fallback", KEY_FLOAT, "null", NULL, non_negative},
     {"compute_type", KEY_STR, "\"float16\"", "the compute precision is chosen by the backend", NULL},
     {"vad_onset", KEY_FLOAT, "0.5", NULL, unit_interval},
     {"vad_offset", KEY_FLOAT, "0.363", NULL, unit_interval},
