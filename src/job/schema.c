@@ -84,6 +84,7 @@ static const key_spec SCHEMA[] = {
     {"no_speech_threshold", KEY_FLOAT, "0.6", NULL, finite_real},
     {"log_prob_threshold", KEY_FLOAT, "-1.0", NULL, finite_real},
     {"compression_ratio_threshold", KEY_FLOAT, "2.4", NULL, finite_real},
+    {"suppress_numerals", KEY_BOOL, "false", NULL, NULL},   /* WhisperX's option */
     {"debug", KEY_BOOL, "false", NULL, NULL},
 };
 
@@ -333,6 +334,7 @@ void wx_job_input_to_options(const wx_job_input *input, wx_transcribe_options *o
     opts->no_speech_threshold = (float)input_real(input, "no_speech_threshold");
     opts->log_prob_threshold = (float)input_real(input, "log_prob_threshold");
     opts->compression_ratio_threshold = (float)input_real(input, "compression_ratio_threshold");
+    opts->suppress_numerals = wx_job_input_bool(input, "suppress_numerals");
     opts->vad_params.onset = input_real(input, "vad_onset");
     opts->vad_params.offset = input_real(input, "vad_offset");
     opts->vad_params.min_duration_on = input_real(input, "min_duration_on");
