@@ -52,6 +52,37 @@ static void run_parallel(wx_backend *be, int64_t n, int64_t work_per_item, wx_pa
     else wx_threadpool_parallel_for(impl_of(be)->pool, n, fn, ctx);
 }
 
+/* C (M, N) = alpha·op(A)·op(B) + beta·C, row-major, split into column blocks across the pool;
+ * each block is one single-threaded OpenBLAS call (OpenBLAS runs with 1 thread, so its own
+ * threads never spin against the pool's). op(B) is B (K, N) when !trans_b, else Bᵀ with B
+ * (N, K). */
+typedef struct gemm_ctx {
+    int64_t m, n, k, lda, ldb, ldc;
+    bool trans_b;
+    float alpha, beta;
+    const float *a, *b;
+    float *c;
+} gemm_ctx;
+
+#define GEMM_COL_BLOCK 64
+
+static void gemm_columns(void *p, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const gemm_ctx *g = p;
+    int64_t n0 = begin * GEMM_COL_BLOCK, n1 = end * GEMM_COL_BLOCK < g->n ? end * GEMM_COL_BLOCK : g->n;
+    const float *b = g->trans_b ? g->b + n0 * g->ldb : g->b + n0;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, g->trans_b ? CblasTrans : CblasNoTrans, (int)g->m,
+                (int)(n1 - n0), (int)g->k, g->alpha, g->a, (int)g->lda, b, (int)g->ldb, g->beta,
+                g->c + n0, (int)g->ldc);
+}
+
+static void gemm_parallel(wx_backend *be, const gemm_ctx *g)
+{
+    run_parallel(be, (g->n + GEMM_COL_BLOCK - 1) / GEMM_COL_BLOCK, g->m * g->k * GEMM_COL_BLOCK,
+                 gemm_columns, (void *)g);
+}
+
 static float *f32(const wx_tensor *t)
 {
     assert(t->dtype == WX_F32 && "cpu backend ops take float32 tensors");
@@ -373,8 +404,8 @@ static void cpu_linear(wx_backend *be, wx_tensor *out, const wx_tensor *a, const
         return;
     }
     fill_rows(o, bp, m, n); /* beta = 1 below adds the product onto the bias */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)k, 1.0f, f32(a),
-                (int)k, f32(w), (int)k, 1.0f, o, (int)n);
+    gemm_ctx g = {m, n, k, k, k, n, true, 1.0f, 1.0f, f32(a), f32(w), o};
+    gemm_parallel(be, &g);
 }
 
 typedef struct im2col_ctx {
@@ -430,8 +461,8 @@ static void cpu_conv1d(wx_backend *be, wx_tensor *out, const wx_tensor *x, const
             float v = bp ? bp[co] : 0.0f;
             for (int64_t t = 0; t < tout; t++) o[co * tout + t] = v;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cout, (int)tout, (int)kdim,
-                    1.0f, f32(w), (int)kdim, col, (int)tout, 1.0f, o, (int)tout);
+        gemm_ctx g = {cout, tout, kdim, kdim, tout, tout, false, 1.0f, 1.0f, f32(w), col, o};
+        gemm_parallel(be, &g);
     }
 }
 
@@ -650,34 +681,41 @@ static void attention_direct(void *p, int64_t begin, int64_t end, int tid)
     }
 }
 
-static void softmax_score_rows(void *p, int64_t begin, int64_t end, int tid)
+/* Items of (batch, head, block of ATTN_ROW_BLOCK query rows), spread over the pool: per item
+ * S = scale·Q Kᵀ (sgemm), row softmax, O = S V (sgemm), in the thread's own scratch rows. */
+#define ATTN_ROW_BLOCK 128
+
+static void attention_gemm_items(void *p, int64_t begin, int64_t end, int tid)
 {
-    (void)tid;
     const attn_ctx *c = p;
-    for (int64_t i = begin; i < end; i++)
-        softmax_row(c->scratch + i * c->kv_len, visible_keys(c, i), c->kv_len);
+    int64_t blocks = (c->tq + ATTN_ROW_BLOCK - 1) / ATTN_ROW_BLOCK;
+    float *s = c->scratch + (int64_t)tid * ATTN_ROW_BLOCK * c->kv_len;
+    for (int64_t it = begin; it < end; it++) {
+        int64_t b = it / (c->n_head * blocks), h = it / blocks % c->n_head;
+        int64_t r0 = it % blocks * ATTN_ROW_BLOCK;
+        int64_t rows = c->tq - r0 < ATTN_ROW_BLOCK ? c->tq - r0 : ATTN_ROW_BLOCK;
+        int64_t g = b / c->group;
+        const float *q = c->q + (b * c->tq + r0) * c->q_stride + h * c->dh;
+        const float *k = c->k + g * c->tcap * c->kv_stride + h * c->dh;
+        const float *v = c->v + g * c->tcap * c->kv_stride + h * c->dh;
+        float *o = c->out + (b * c->tq + r0) * c->d + h * c->dh;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)c->kv_len,
+                    (int)c->dh, c->scale, q, (int)c->q_stride, k, (int)c->kv_stride, 0.0f, s,
+                    (int)c->kv_len);
+        for (int64_t i = 0; i < rows; i++)
+            softmax_row(s + i * c->kv_len, visible_keys(c, r0 + i), c->kv_len);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)c->dh,
+                    (int)c->kv_len, 1.0f, s, (int)c->kv_len, v, (int)c->kv_stride, 0.0f, o,
+                    (int)c->d);
+    }
 }
 
-/* Per (batch, head): S = scale·Q Kᵀ (sgemm), row softmax on the pool, O = S V (sgemm). */
 static void attention_gemm(wx_backend *be, attn_ctx *c, int64_t nb)
 {
-    c->scratch = scratch_get(be, (size_t)(c->tq * c->kv_len) * sizeof(float));
-    for (int64_t b = 0; b < nb; b++) {
-        int64_t g = b / c->group;
-        for (int h = 0; h < c->n_head; h++) {
-            const float *q = c->q + b * c->tq * c->q_stride + h * c->dh;
-            const float *k = c->k + g * c->tcap * c->kv_stride + h * c->dh;
-            const float *v = c->v + g * c->tcap * c->kv_stride + h * c->dh;
-            float *o = c->out + b * c->tq * c->d + h * c->dh;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)c->tq, (int)c->kv_len,
-                        (int)c->dh, c->scale, q, (int)c->q_stride, k, (int)c->kv_stride, 0.0f,
-                        c->scratch, (int)c->kv_len);
-            run_parallel(be, c->tq, c->kv_len * 4, softmax_score_rows, c);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)c->tq, (int)c->dh,
-                        (int)c->kv_len, 1.0f, c->scratch, (int)c->kv_len, v, (int)c->kv_stride,
-                        0.0f, o, (int)c->d);
-        }
-    }
+    int64_t blocks = (c->tq + ATTN_ROW_BLOCK - 1) / ATTN_ROW_BLOCK;
+    c->scratch = scratch_get(be, (size_t)(be->n_threads * ATTN_ROW_BLOCK * c->kv_len) * sizeof(float));
+    run_parallel(be, nb * c->n_head * blocks, ATTN_ROW_BLOCK * c->kv_len * c->dh * 2,
+                 attention_gemm_items, c);
 }
 
 static void cpu_attention(wx_backend *be, wx_tensor *out, const wx_tensor *q, int64_t q_stride,
@@ -902,7 +940,8 @@ wx_backend *wx_backend_cpu_create(int n_threads, wx_err *err)
     be->impl = im;
     im->pool = wx_threadpool_create(n_threads);
     if (!im->pool) goto nomem;
-    openblas_set_num_threads(n_threads); /* process-wide: the last backend created sets it */
+    /* GEMMs are split over the pool (gemm_parallel): OpenBLAS itself stays single-threaded. */
+    openblas_set_num_threads(1);
     return be;
 nomem:
     cpu_destroy(be);
