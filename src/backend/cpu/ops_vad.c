@@ -12,41 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef __AVX__
-#define VEC_BYTES 32
-#else
-#define VEC_BYTES 16
-#endif
-#define VL ((int64_t)(VEC_BYTES / sizeof(float)))
-
-typedef float vf __attribute__((vector_size(VEC_BYTES)));
-typedef int32_t vi __attribute__((vector_size(VEC_BYTES)));
-
-static inline vf vf_load(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
-static inline void vf_store(float *p, vf v) { memcpy(p, &v, sizeof v); }
-static inline vf vf_set1(float x) { vf v = {0}; return v + x; }
-static inline vf vf_select(vi mask, vf a, vf b) { return (vf)((mask & (vi)a) | (~mask & (vi)b)); }
-static inline vf vf_min(vf a, vf b) { return vf_select(a < b, a, b); }
-static inline vf vf_max(vf a, vf b) { return vf_select(a > b, a, b); }
-
-/* exp(x), Cephes' single-precision polynomial (≤ 2 ulp), 0 below -87.3, clamped at 88.3. */
-static inline vf vf_exp(vf x)
-{
-    const vf magic = vf_set1(12582912.0f); /* 1.5·2^23: adding it rounds to an integer */
-    vi underflow = x < vf_set1(-87.3f);
-    x = vf_max(vf_min(x, vf_set1(88.3f)), vf_set1(-87.3f));
-    vf n = (x * vf_set1(1.44269504088896341f) + magic) - magic;
-    vf r = x - n * vf_set1(0.693359375f) - n * vf_set1(-2.12194440e-4f);
-    vf p = vf_set1(1.9875691500e-4f);
-    p = p * r + vf_set1(1.3981999507e-3f);
-    p = p * r + vf_set1(8.3334519073e-3f);
-    p = p * r + vf_set1(4.1665795894e-2f);
-    p = p * r + vf_set1(1.6666665459e-1f);
-    p = p * r + vf_set1(5.0000001201e-1f);
-    vf y = p * r * r + r + vf_set1(1.0f);
-    vi e = (__builtin_convertvector(n, vi) + 127) << 23;
-    return vf_select(underflow, vf_set1(0.0f), y * (vf)e);
-}
+#include "vec.h"
 
 static inline vf vf_sigmoid(vf x) { return vf_set1(1.0f) / (vf_set1(1.0f) + vf_exp(-x)); }
 /* tanh(x) = 2σ(2x) - 1: absolute error ~1e-7, which is what the LSTM state needs. */
