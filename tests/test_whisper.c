@@ -1,7 +1,7 @@
 /* test_whisper.c — the Whisper engine against CTranslate2 on real recordings (fixture
  * tests/fixtures/whisper_jfk.fix from tools/gen_whisper_fixtures.py): encoder output and
  * first-step logits on jfk.wav, then whole transcriptions (beam 5 and greedy) of jfk.wav and
- * the first 30 s of sample.wav, token for token. */
+ * the first 30 s of sample.wav, and of jfk.wav with an initial prompt, token for token. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,7 +97,7 @@ done:
 
 /* Transcribes samples and compares the first segment with fixture entries "<key>.*". */
 static void check_transcript(wx_engine *e, const wx_fixture *fx, const char *key,
-                             const float *samples, size_t n, int beam)
+                             const float *samples, size_t n, int beam, const char *initial_prompt)
 {
     char name[128];
     wx_transcribe_options o;
@@ -105,6 +105,7 @@ static void check_transcript(wx_engine *e, const wx_fixture *fx, const char *key
     wx_err err;
     wx_transcribe_options_default(&o);
     o.beam_size = beam;
+    o.initial_prompt = initial_prompt;
     o.vad = false;   /* the fixture decodes the whole 30 s window */
     double t0 = wx_now();
     wx_status st = wx_transcribe(e, samples, n, &o, NULL, NULL, &tr, &err);
@@ -216,11 +217,14 @@ int main(void)
     wx_engine_config cfg = {.model_dir = model_dir, .device = "cpu", .n_threads = 0};
     CHECK_MSG(wx_engine_load(&cfg, &e, &err) == WX_OK, "%s", err.msg);
     if (!e) goto done;
-    check_transcript(e, &fx, "beam5", jfk.samples, jfk.n_samples, 5);
-    check_transcript(e, &fx, "greedy", jfk.samples, jfk.n_samples, 1);
+    check_transcript(e, &fx, "beam5", jfk.samples, jfk.n_samples, 5, NULL);
+    check_transcript(e, &fx, "greedy", jfk.samples, jfk.n_samples, 1, NULL);
+    /* <|startofprev|> + the BPE of " " + initial_prompt.strip(), as WhisperX builds it. */
+    const wx_fixture_array *ip = wx_fixture_get(&fx, "prompted.initial_prompt");
+    if (ip) check_transcript(e, &fx, "prompted.beam5", jfk.samples, jfk.n_samples, 5, ip->data);
     size_t n30 = sample.n_samples < WX_CHUNK_SAMPLES ? sample.n_samples : WX_CHUNK_SAMPLES;
-    check_transcript(e, &fx, "sample.beam5", sample.samples, n30, 5);
-    check_transcript(e, &fx, "sample.greedy", sample.samples, n30, 1);
+    check_transcript(e, &fx, "sample.beam5", sample.samples, n30, 5, NULL);
+    check_transcript(e, &fx, "sample.greedy", sample.samples, n30, 1, NULL);
     test_fallback(e, &jfk);
     test_windows(e, &sample, &jfk);
 done:

@@ -93,6 +93,9 @@ def features_for(audio, fe):
     return np.ascontiguousarray(feat, dtype=np.float32)
 
 
+INITIAL_PROMPT = "  President Kennedy, 1961: ask NOT what your country can do; 100% true!  "
+
+
 def run_generate(model, enc, prompt, beam, tok, hf):
     r = model.generate(enc, [prompt], beam_size=beam, **WHISPERX_ARGS)[0]
     tokens = list(r.sequences_ids[0])
@@ -148,6 +151,15 @@ def main():
         for k, v in run_generate(model, enc, prompt, beam, tok, hf).items():
             out[f"{name}.{k}"] = v
 
+    # --- jfk.wav with an initial prompt, built as WhisperX does (" " + prompt.strip(), BPE,
+    # the last 223 tokens after <|startofprev|>; faster-whisper's get_prompt)
+    prev = tok.encode(" " + INITIAL_PROMPT.strip())[-(448 // 2 - 1):]
+    prompted = [tok.sot_prev] + prev + prompt
+    out["prompted.initial_prompt"] = INITIAL_PROMPT
+    out["prompted.prompt"] = np.array(prompted, np.int32)
+    for k, v in run_generate(model, enc, prompted, 5, tok, hf).items():
+        out[f"prompted.beam5.{k}"] = v
+
     # --- sample.wav first 30 s window: second end-to-end case
     feat_s = features_for(read_wav(os.path.join(DATA, "sample.wav")), fe)
     enc_s = model.encode(ctranslate2.StorageView.from_array(feat_s[None]))
@@ -161,6 +173,7 @@ def main():
     print(f"wrote {os.path.relpath(OUT, ROOT)} ({os.path.getsize(OUT)} bytes, {len(out)} arrays)")
     print(f"  prompt {prompt}  encoder {tuple(enc_np.shape)}  step0 argmax "
           f"{int(logits.argmax())} max {logits.max():.4f}  suppressed {len(suppressed)} ids")
+    print(f"  prompted.beam5 text={out['prompted.beam5.text']!r}")
     for pre in ("", "sample."):
         for name in ("beam5", "greedy"):
             p = pre + name
