@@ -96,7 +96,7 @@ command -v ffmpeg >/dev/null || { apt-get update -qq && apt-get install -y -qq f
 for AUDIO in ../shared/data/jfk.wav "$OUTDIR/long.wav"; do
   echo "== whisperx flow: $AUDIO" >&2
   run_ours "$AUDIO" 1
-  "$VAD_VENV/bin/python" tools/bench_whisperx.py "${COMMON[@]}" --audio "$AUDIO" 2>/dev/null >> "$RESULTS"
+  "$VAD_VENV/bin/python" tools/bench_whisperx.py "${COMMON[@]}" --audio "$AUDIO" 2>/dev/null | tail -n 1 >> "$RESULTS"
 done
 echo "== VAD stage alone: $OUTDIR/long.wav" >&2
 VAD_RESULTS="$OUTDIR/vad.jsonl"
