@@ -1,8 +1,8 @@
 /* test_cuda_model.cpp — Whisper tiny.en end to end through the CUDA backend (emulated in
  * CI, real on a GPU), with its fp16 weights, against the CPU backend's fp32 on jfk.wav: the
- * device log-mel, the encoder output, and the greedy transcription token for token. Greedy, not beam 5, keeps the
- * emulated run short (beam 5 is 5 decoder rows per step); beam search's reorder and top-k
- * ops are covered op by op in test_cuda_ops. */
+ * device log-mel, the encoder output, and the greedy transcription token for token.
+ * Greedy, not beam 5, keeps the emulated run short (beam 5 is 5 decoder rows per step);
+ * beam search's reorder and top-k ops are covered op by op in test_cuda_ops. */
 #include "cuda/cuda_test_util.h"
 
 extern "C" {
