@@ -1,38 +1,54 @@
 /* gemm.cu — cuBLAS behind the row-major GEMMs of linear, conv1d and the mel front end: a
  * row-major C = A·op(B) is the column-major Cᵀ = op(B)ᵀ·Aᵀ, so the operands swap and no
- * copy is made. Weights stay fp32 (the interface uploads fp32 and cannot tell weights from
- * activations); the encoder's GEMMs run on TF32 tensor cores with fp32 accumulation
- * (CUBLAS_COMPUTE_32F under CUBLAS_TF32_TENSOR_OP_MATH), the mel front end in full fp32.
- * The bias is a broadcast add after the GEMM (elementwise.cu).
+ * copy is made. Model weights are fp16 (uploaded once, wx_backend_ops.upload_f32): a linear
+ * rounds its activation rows to fp16 in scratch and runs fp16 tensor cores with fp32
+ * accumulation and an fp32 result (CUBLAS_COMPUTE_32F, CUDA_R_16F operands). fp32 weights
+ * (tests) run on TF32 tensor cores; the mel front end in full fp32. The bias is a
+ * broadcast add after the GEMM (elementwise.cu).
  * Bound, large-v3 on an H100: encoder linears are compute-bound (an FFN GEMM is 1500 ×
  * 1280 × 5120 × 2 = 19.7 GFLOP over 26 MB of weights, ≈ 750 flop/byte); a decoding step is
- * memory-bound (M = 5 beams: 2.5 flop per 4-byte weight). Per step the decoder reads 14·D²
- * weights per layer × 32 layers + the 51866 × 1280 output projection ≈ 0.8 G floats =
- * 3.2 GB, ≈ 1 ms at 3.35 TB/s (fp16 weights would halve it; see docs/cuda.md).
+ * memory-bound (M = 5 beams: 5 flop per 2-byte weight). Per step the decoder reads 14·D²
+ * weights per layer × 32 layers + the 51866 × 1280 output projection ≈ 0.8 G halves =
+ * 1.6 GB, ≈ 0.5 ms at 3.35 TB/s (half of what fp32 weights cost; see docs/cuda.md).
  */
 #include "gemm.cuh"
 #include "elementwise.cuh"
 
-void wxk_gemm_run(const wxk_ctx *c, const wxk_gemm *g, const float *a, const float *b, float *out,
-                  const char *op)
+/* a, b and out of the given element types; see wxk_gemm_run / wxk_gemm_run_f16. */
+static void gemm_ex(const wxk_ctx *c, const wxk_gemm *g, const void *a, const void *b,
+                    cudaDataType_t ab_type, float *out, cublasMath_t math, cublasGemmAlgo_t algo,
+                    const char *op)
 {
     if (g->m == 0 || g->n == 0) return;
     cublasOperation_t ob = g->trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
     const cublasComputeType_t ct = CUBLAS_COMPUTE_32F;
-    WX_CUBLAS_CHECK(op, cublasSetMathMode(c->blas, g->exact ? CUBLAS_DEFAULT_MATH
-                                                             : CUBLAS_TF32_TENSOR_OP_MATH));
+    WX_CUBLAS_CHECK(op, cublasSetMathMode(c->blas, math));
     if (g->batch <= 1) {
         WX_CUBLAS_CHECK(op, cublasGemmEx(c->blas, ob, CUBLAS_OP_N, (int)g->n, (int)g->m,
-                                         (int)g->k, &g->alpha, b, CUDA_R_32F, (int)g->ldb, a,
-                                         CUDA_R_32F, (int)g->lda, &g->beta, out, CUDA_R_32F,
-                                         (int)g->ldc, ct, CUBLAS_GEMM_DEFAULT));
+                                         (int)g->k, &g->alpha, b, ab_type, (int)g->ldb, a,
+                                         ab_type, (int)g->lda, &g->beta, out, CUDA_R_32F,
+                                         (int)g->ldc, ct, algo));
         return;
     }
     WX_CUBLAS_CHECK(op, cublasGemmStridedBatchedEx(
                             c->blas, ob, CUBLAS_OP_N, (int)g->n, (int)g->m, (int)g->k, &g->alpha,
-                            b, CUDA_R_32F, (int)g->ldb, g->sb, a, CUDA_R_32F, (int)g->lda, g->sa,
+                            b, ab_type, (int)g->ldb, g->sb, a, ab_type, (int)g->lda, g->sa,
                             &g->beta, out, CUDA_R_32F, (int)g->ldc, g->sc, (int)g->batch, ct,
-                            CUBLAS_GEMM_DEFAULT));
+                            algo));
+}
+
+void wxk_gemm_run(const wxk_ctx *c, const wxk_gemm *g, const float *a, const float *b, float *out,
+                  const char *op)
+{
+    gemm_ex(c, g, a, b, CUDA_R_32F, out,
+            g->exact ? CUBLAS_DEFAULT_MATH : CUBLAS_TF32_TENSOR_OP_MATH, CUBLAS_GEMM_DEFAULT, op);
+}
+
+void wxk_gemm_run_f16(const wxk_ctx *c, const wxk_gemm *g, const __half *a, const __half *b,
+                      float *out, const char *op)
+{
+    assert(!g->exact && "gemm: fp16 operands cannot run exact");
+    gemm_ex(c, g, a, b, CUDA_R_16F, out, CUBLAS_DEFAULT_MATH, CUBLAS_GEMM_DEFAULT_TENSOR_OP, op);
 }
 
 void wxk_op_linear(const wxk_ctx *c, wx_tensor *out, const wx_tensor *a, const wx_tensor *w,
@@ -47,6 +63,13 @@ void wxk_op_linear(const wxk_ctx *c, wx_tensor *out, const wx_tensor *a, const w
     assert((!bias || wx_tensor_nelem(bias) == n) && "linear: bias must have N elements");
     float *o = wxk_f32_mut(out, "linear");
     wxk_gemm g = {m, n, k, k, k, n, true, false, 1.0f, 0.0f, 1, 0, 0, 0};
-    wxk_gemm_run(c, &g, wxk_f32(a, "linear"), wxk_f32(w, "linear"), o, "linear");
+    if (w->dtype == WX_F16) {
+        /* a (M, K) rounded to fp16 in scratch, next to the fp16 weights. */
+        __half *a16 = (__half *)c->scratch(c->owner, (size_t)(m * k) * sizeof(__half));
+        wxk_f32_to_f16(a16, wxk_f32(a, "linear"), m * k, c->stream);
+        wxk_gemm_run_f16(c, &g, a16, (const __half *)w->data, o, "linear");
+    } else {
+        wxk_gemm_run(c, &g, wxk_f32(a, "linear"), wxk_f32(w, "linear"), o, "linear");
+    }
     if (bias) wxk_add(o, o, wxk_f32(bias, "linear"), m * n, n, c->stream);
 }

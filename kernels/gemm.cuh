@@ -16,8 +16,11 @@ typedef struct wxk_gemm {
 
 void wxk_gemm_run(const wxk_ctx *c, const wxk_gemm *g, const float *a, const float *b, float *out,
                   const char *op);
+/* The same with fp16 A and B (fp32 C): fp16 tensor cores, fp32 accumulation; exact unset. */
+void wxk_gemm_run_f16(const wxk_ctx *c, const wxk_gemm *g, const __half *a, const __half *b,
+                      float *out, const char *op);
 
-/* out (M, N) = a (M, K) · w (N, K)ᵀ [+ bias (N)]. */
+/* out (M, N) = a (M, K) · w (N, K)ᵀ [+ bias (N)]; w F32, or F16 (fp16 GEMM). */
 void wxk_op_linear(const wxk_ctx *c, wx_tensor *out, const wx_tensor *a, const wx_tensor *w,
                    const wx_tensor *bias);
 

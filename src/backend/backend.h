@@ -1,8 +1,8 @@
 /* backend.h — tensors and the op interface every compute backend implements (a struct of
  * function pointers, as ggml's backends). Model code is written once against wx_backend_ops;
  * cpu/ is the reference implementation, cuda/ the GPU one. Shapes are row-major: the last
- * dimension is contiguous. Activations are float32 at this interface; a backend may store
- * weights in another precision internally (see wx_backend_ops.alloc). */
+ * dimension is contiguous. Activations are float32 at this interface; weight matrices are
+ * stored in the backend's weight_dtype (see wx_backend_ops.upload_f32). */
 #ifndef WX_BACKEND_H
 #define WX_BACKEND_H
 
@@ -129,6 +129,16 @@ typedef struct wx_backend_ops {
      * bidirectional layer write into one (B, T, 2H) tensor. */
     void (*lstm)(wx_backend *, wx_tensor *out, int64_t out_stride, const wx_tensor *gx,
                  const wx_tensor *w_hh, const wx_tensor *b_hh, bool reverse);
+
+    /* ---- weights stored in the backend's own precision ---- */
+
+    /* The dtype this backend wants for weight matrices (the `w` of linear and conv1d, the
+     * table of embed): CPU WX_F32, CUDA WX_F16. */
+    enum wx_dtype weight_dtype;
+
+    /* Fills the first n elements of t (any dtype) from float32 host data, converting (IEEE
+     * round to nearest even for F16). */
+    void (*upload_f32)(wx_backend *, wx_tensor *, const float *host, int64_t n);
 } wx_backend_ops;
 
 struct wx_backend {

@@ -1,8 +1,9 @@
 /* whisper.c — Whisper encoder and decoder forward passes over the backend interface, with
- * weights read from a CTranslate2 model directory (WhisperSpec) and converted to float32
- * once at load. Layer layout follows CTranslate2's spec: fused QKV self-attention, separate
- * query and fused key/value cross-attention, pre-norm blocks, exact GELU, tied output
- * projection (decoder/projection aliases decoder/embeddings). */
+ * weights read from a CTranslate2 model directory (WhisperSpec) and converted once at load:
+ * weight matrices to the backend's weight dtype (fp16 on CUDA), the rest to float32. Layer
+ * layout follows CTranslate2's spec: fused QKV self-attention, separate query and fused
+ * key/value cross-attention, pre-norm blocks, exact GELU, tied output projection
+ * (decoder/projection aliases decoder/embeddings). */
 #include "whisper.h"
 
 #include <assert.h>
@@ -38,12 +39,12 @@ struct wx_whisper {
     wx_whisper_hparams hp;
     wx_ct2_model *ct2;            /* the file, only while loading */
     wx_ct2_config config;         /* owned copy of config.json's arrays */
-    wx_tensor *conv1_w, *conv1_b; /* (D, n_mels, 3), (D) */
-    wx_tensor *conv2_w, *conv2_b; /* (D, D, 3), (D) */
+    wx_tensor *conv1_w, *conv1_b; /* (D, n_mels, 3) weight dtype, (D) */
+    wx_tensor *conv2_w, *conv2_b; /* (D, D, 3) weight dtype, (D) */
     wx_tensor *enc_pos;           /* (n_audio_ctx, D) */
     wx_tensor *enc_ln_g, *enc_ln_b;
     wx_whisper_layer *enc;        /* n_audio_layer */
-    wx_tensor *tok_emb;           /* (n_vocab, D), also the output projection */
+    wx_tensor *tok_emb;           /* (n_vocab, D) weight dtype, also the output projection */
     wx_tensor *dec_pos;           /* (n_text_ctx, D) */
     wx_tensor *dec_ln_g, *dec_ln_b;
     wx_whisper_layer *dec;        /* n_text_layer */
@@ -91,10 +92,10 @@ static wx_status track(wx_whisper *m, wx_tensor *t, wx_err *err)
     return WX_OK;
 }
 
-/* Loads variable `name` as an F32 backend tensor with its own shape. Missing variables are
- * an error unless optional, in which case *out stays NULL. */
-static wx_status load_var(wx_whisper *m, const char *name, bool optional, wx_tensor **out,
-                          wx_err *err)
+/* Loads variable `name` as a backend tensor of `dtype` with its own shape. Missing variables
+ * are an error unless optional, in which case *out stays NULL. */
+static wx_status load_typed(wx_whisper *m, const char *name, bool optional, enum wx_dtype dtype,
+                            wx_tensor **out, wx_err *err)
 {
     *out = NULL;
     const wx_ct2_var *v = wx_ct2_model_find(m->ct2, name);
@@ -110,15 +111,28 @@ static wx_status load_var(wx_whisper *m, const char *name, bool optional, wx_ten
     if (!host) return wx_fail(err, WX_ERR_NOMEM, "out of memory reading '%s'", name);
     wx_status st = wx_ct2_model_read_f32(m->ct2, name, host, n, err);
     if (st != WX_OK) goto done;
-    wx_tensor *t = m->be->ops->alloc(m->be, WX_F32, v->rank, v->dims);
+    wx_tensor *t = m->be->ops->alloc(m->be, dtype, v->rank, v->dims);
     if (!t) { st = wx_fail(err, WX_ERR_NOMEM, "backend out of memory for '%s'", name); goto done; }
-    m->be->ops->upload(m->be, t, host, (size_t)n * sizeof *host);
+    m->be->ops->upload_f32(m->be, t, host, n);
     st = track(m, t, err);
     if (st != WX_OK) { m->be->ops->free(m->be, t); goto done; }
     *out = t;
 done:
     free(host);
     return st;
+}
+
+/* Biases, layer-norm parameters and position tables: float32. */
+static wx_status load_var(wx_whisper *m, const char *name, bool optional, wx_tensor **out,
+                          wx_err *err)
+{
+    return load_typed(m, name, optional, WX_F32, out, err);
+}
+
+/* Weight matrices (linear, conv1d, the token embedding): the backend's weight dtype. */
+static wx_status load_matrix(wx_whisper *m, const char *name, wx_tensor **out, wx_err *err)
+{
+    return load_typed(m, name, false, m->be->ops->weight_dtype, out, err);
 }
 
 /* Checks that a loaded tensor has the expected 1- or 2-D shape (d1 = 0 for 1-D). */
@@ -137,7 +151,7 @@ static wx_status load_linear(wx_whisper *m, const char *prefix, int64_t n_out, i
 {
     char name[256];
     snprintf(name, sizeof name, "%s/weight", prefix);
-    wx_status st = load_var(m, name, false, w, err);
+    wx_status st = load_matrix(m, name, w, err);
     if (st == WX_OK) st = expect_shape(*w, name, n_out, n_in, err);
     if (st != WX_OK) return st;
     snprintf(name, sizeof name, "%s/bias", prefix);
@@ -242,9 +256,9 @@ static wx_status load_weights(wx_whisper *m, wx_err *err)
     int64_t d = hp->d_model;
     wx_status st;
 #define TRY(call) do { st = (call); if (st != WX_OK) return st; } while (0)
-    TRY(load_var(m, "encoder/conv1/weight", false, &m->conv1_w, err));
+    TRY(load_matrix(m, "encoder/conv1/weight", &m->conv1_w, err));
     TRY(load_var(m, "encoder/conv1/bias", false, &m->conv1_b, err));
-    TRY(load_var(m, "encoder/conv2/weight", false, &m->conv2_w, err));
+    TRY(load_matrix(m, "encoder/conv2/weight", &m->conv2_w, err));
     TRY(load_var(m, "encoder/conv2/bias", false, &m->conv2_b, err));
     TRY(expect_shape(m->conv1_b, "encoder/conv1/bias", d, 0, err));
     TRY(expect_shape(m->conv2_b, "encoder/conv2/bias", d, 0, err));
@@ -253,7 +267,7 @@ static wx_status load_weights(wx_whisper *m, wx_err *err)
         return wx_fail(err, WX_ERR_FORMAT, "encoder/conv2/weight has an unexpected shape");
     TRY(load_var(m, "encoder/position_encodings/encodings", false, &m->enc_pos, err));
     TRY(load_norm(m, "encoder/layer_norm", &m->enc_ln_g, &m->enc_ln_b, err));
-    TRY(load_var(m, "decoder/embeddings/weight", false, &m->tok_emb, err));
+    TRY(load_matrix(m, "decoder/embeddings/weight", &m->tok_emb, err));
     TRY(load_var(m, "decoder/position_encodings/encodings", false, &m->dec_pos, err));
     TRY(load_norm(m, "decoder/layer_norm", &m->dec_ln_g, &m->dec_ln_b, err));
     m->enc = calloc((size_t)hp->n_audio_layer, sizeof *m->enc);

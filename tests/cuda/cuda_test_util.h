@@ -1,5 +1,6 @@
 /* cuda_test_util.h — shared by the CUDA suites: the backend pair (CPU reference and CUDA,
- * real or emulated), tensor helpers, a deterministic RNG and the DESIGN.md comparisons.
+ * real or emulated), tensor helpers (weights in each backend's weight dtype, host fp16
+ * rounding), a deterministic RNG and the DESIGN.md comparisons.
  * Without a usable device the real-GPU build skips (exit 77); the emulated build fails. */
 #ifndef WX_CUDA_TEST_UTIL_H
 #define WX_CUDA_TEST_UTIL_H
@@ -7,6 +8,7 @@
 #include <stdint.h>
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 extern "C" {
@@ -82,6 +84,31 @@ static inline tpair tp_make(const std::vector<float> &host, std::vector<int64_t>
         cuda_be->ops->upload(cuda_be, p.g, host.data(), bytes);
     }
     return p;
+}
+
+/* A weight matrix as the models load it: each backend's weight_dtype (CPU F32, CUDA F16)
+ * filled through upload_f32. */
+static inline tpair tp_weight(const std::vector<float> &host, std::vector<int64_t> shape)
+{
+    tpair p;
+    p.c = cpu_be->ops->alloc(cpu_be, cpu_be->ops->weight_dtype, (int)shape.size(), shape.data());
+    p.g = cuda_be->ops->alloc(cuda_be, cuda_be->ops->weight_dtype, (int)shape.size(),
+                              shape.data());
+    cpu_be->ops->upload_f32(cpu_be, p.c, host.data(), (int64_t)host.size());
+    cuda_be->ops->upload_f32(cuda_be, p.g, host.data(), (int64_t)host.size());
+    return p;
+}
+
+/* x rounded to the nearest IEEE half (ties to even), returned as a float; |x| < 65504. */
+static inline float round_f16(float x)
+{
+    if (fabsf(x) < 0x1p-14f) return nearbyintf(x * 0x1p24f) * 0x1p-24f; /* half subnormals */
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    u += 0xfffu + ((u >> 13) & 1u); /* 23 → 10 mantissa bits, round to nearest even */
+    u &= ~0x1fffu;
+    memcpy(&x, &u, sizeof u);
+    return x;
 }
 
 static inline void tp_free(tpair p)

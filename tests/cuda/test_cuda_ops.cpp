@@ -15,7 +15,10 @@ extern "C" {
  * implementation (a few ulp) → |Δ| ≤ 1e-5 + 1e-5·|ref|. */
 #define EW_ABS 1e-5
 #define EW_REL 1e-5
-/* GEMMs (TF32 tensor cores on a GPU) and attention: the policy's normalised MSE ≤ 5e-4. */
+/* GEMMs and attention: the policy's normalised MSE ≤ 5e-4. fp32 weights run on TF32 tensor
+ * cores; fp16 weights (the backend's weight dtype, as the models load them) are fp16
+ * compute with fp32 accumulation against the CPU's fp32: A and W each rounded to 11
+ * significant bits (relative error ≤ 2^-11 per operand), so the policy's matmul bound. */
 #define MATMUL_NMSE 5e-4
 
 static void test_layer_norm(int64_t rows, int64_t d, bool in_place)
@@ -58,32 +61,39 @@ static void test_transpose(int64_t nb, int64_t r, int64_t c)
     tp_free(x), tp_free(o);
 }
 
-static void test_linear(int64_t m, int64_t k, int64_t n, bool bias)
+/* f16: w in each backend's weight dtype (CUDA fp16, CPU fp32), else fp32 on both. */
+static void test_linear(int64_t m, int64_t k, int64_t n, bool bias, bool f16)
 {
-    tpair a = tp_make(randv(m * k), {m, k}), w = tp_make(randv(n * k, 0.1f), {n, k});
+    std::vector<float> wh = randv(n * k, 0.1f);
+    tpair a = tp_make(randv(m * k), {m, k});
+    tpair w = f16 ? tp_weight(wh, {n, k}) : tp_make(wh, {n, k});
     tpair b = tp_make(randv(n), {n}), o = tp_make({}, {m, n});
     wx_op(cpu_be, linear, o.c, a.c, w.c, bias ? b.c : NULL);
     wx_op(cuda_be, linear, o.g, a.g, w.g, bias ? b.g : NULL);
     double e = nmse(fetch(cuda_be, o.g), fetch(cpu_be, o.c));
-    CHECK_MSG(e <= MATMUL_NMSE, "linear (%lld, %lld) x (%lld): nmse %.3g", (long long)m,
-              (long long)k, (long long)n, e);
-    printf("linear M=%lld K=%lld N=%lld: nmse %.2g\n", (long long)m, (long long)k, (long long)n, e);
+    CHECK_MSG(e <= MATMUL_NMSE, "linear (%lld, %lld) x (%lld) %s: nmse %.3g", (long long)m,
+              (long long)k, (long long)n, f16 ? "fp16" : "fp32", e);
+    printf("linear M=%lld K=%lld N=%lld %s weights: nmse %.2g\n", (long long)m, (long long)k,
+           (long long)n, f16 ? "fp16" : "fp32", e);
     tp_free(a), tp_free(w), tp_free(b), tp_free(o);
 }
 
 static void test_conv1d(int64_t nb, int64_t cin, int64_t tin, int64_t cout, int64_t ks, int stride,
-                        int pad)
+                        int pad, bool f16)
 {
     int64_t tout = (tin + 2 * pad - ks) / stride + 1;
+    std::vector<float> wh = randv(cout * cin * ks, 0.2f);
     tpair x = tp_make(randv(nb * cin * tin), {nb, cin, tin});
-    tpair w = tp_make(randv(cout * cin * ks, 0.2f), {cout, cin, ks});
+    tpair w = f16 ? tp_weight(wh, {cout, cin, ks}) : tp_make(wh, {cout, cin, ks});
     tpair b = tp_make(randv(cout), {cout}), o = tp_make({}, {nb, cout, tout});
     wx_op(cpu_be, conv1d, o.c, x.c, w.c, b.c, stride, pad);
     wx_op(cuda_be, conv1d, o.g, x.g, w.g, b.g, stride, pad);
     double e = nmse(fetch(cuda_be, o.g), fetch(cpu_be, o.c));
-    CHECK_MSG(e <= MATMUL_NMSE, "conv1d (%lld, %lld, %lld) -> %lld k%lld s%d: nmse %.3g",
+    CHECK_MSG(e <= MATMUL_NMSE, "conv1d (%lld, %lld, %lld) -> %lld k%lld s%d %s: nmse %.3g",
               (long long)nb, (long long)cin, (long long)tin, (long long)cout, (long long)ks,
-              stride, e);
+              stride, f16 ? "fp16" : "fp32", e);
+    printf("conv1d (%lld, %lld, %lld) -> %lld s%d %s weights: nmse %.2g\n", (long long)nb,
+           (long long)cin, (long long)tin, (long long)cout, stride, f16 ? "fp16" : "fp32", e);
     tp_free(x), tp_free(w), tp_free(b), tp_free(o);
 }
 
@@ -113,18 +123,45 @@ static void test_attention(int64_t nb, int64_t tq, int64_t kb, int64_t tcap, int
     tp_free(qbuf), tp_free(kvbuf), tp_free(o);
 }
 
+/* f16: the CUDA table in fp16 (the weight dtype), the CPU one holding the same values
+ * rounded to fp16 on the host, so that both sums are of identical fp32 numbers: exact. */
 static void test_embed(int64_t vocab, int64_t n_pos, int64_t nb, int64_t t, int64_t d,
-                       int64_t offset)
+                       int64_t offset, bool f16)
 {
-    tpair table = tp_make(randv(vocab * d), {vocab, d}), pos = tp_make(randv(n_pos * d), {n_pos, d});
-    tpair o = tp_make({}, {nb, t, d});
+    std::vector<float> th = randv(vocab * d);
+    if (f16)
+        for (auto &x : th) x = round_f16(x);
+    tpair table = f16 ? tp_weight(th, {vocab, d}) : tp_make(th, {vocab, d});
+    tpair pos = tp_make(randv(n_pos * d), {n_pos, d}), o = tp_make({}, {nb, t, d});
     std::vector<int32_t> ids((size_t)(nb * t));
     for (auto &id : ids) id = irand((int)vocab);
     ids[0] = (int32_t)vocab - 1;
     wx_op(cpu_be, embed, o.c, ids.data(), table.c, pos.c, offset);
     wx_op(cuda_be, embed, o.g, ids.data(), table.g, pos.g, offset);
-    CHECK_MSG(fetch(cuda_be, o.g) == fetch(cpu_be, o.c), "embed (%lld, %lld, %lld): exact",
-              (long long)nb, (long long)t, (long long)d);
+    CHECK_MSG(fetch(cuda_be, o.g) == fetch(cpu_be, o.c), "embed (%lld, %lld, %lld) %s: exact",
+              (long long)nb, (long long)t, (long long)d, f16 ? "fp16" : "fp32");
+    tp_free(table), tp_free(pos), tp_free(o);
+}
+
+/* upload_f32 into the CUDA weight dtype, read back through embed with zero positions:
+ * every element must equal the host's fp16 rounding, ties to even included, across more
+ * than one staging chunk of the fp16 conversion. */
+static void test_upload_f16(int64_t rows, int64_t d)
+{
+    std::vector<float> h = randv(rows * d, 4.0f);
+    h[0] = 1.0f + 0x1p-11f;          /* halfway: rounds down to 1 (even) */
+    h[1] = 1.0f + 3 * 0x1p-11f;      /* halfway: rounds up to 1 + 2^-9 */
+    h[2] = 3e-6f;                    /* an fp16 subnormal */
+    tpair table = tp_weight(h, {rows, d});
+    tpair pos = tp_make(std::vector<float>((size_t)d, 0.0f), {1, d}), o = tp_make({}, {rows, 1, d});
+    std::vector<int32_t> ids((size_t)rows);
+    for (int64_t i = 0; i < rows; i++) ids[(size_t)i] = (int32_t)i;
+    wx_op(cuda_be, embed, o.g, ids.data(), table.g, pos.g, 0);
+    std::vector<float> got = fetch(cuda_be, o.g);
+    size_t bad = 0;
+    for (size_t i = 0; i < h.size(); i++) bad += got[i] != round_f16(h[i]);
+    CHECK_MSG(bad == 0, "upload_f32 to fp16 (%lld, %lld): %zu elements not the host's fp16 "
+              "rounding", (long long)rows, (long long)d, bad);
     tp_free(table), tp_free(pos), tp_free(o);
 }
 
@@ -213,14 +250,17 @@ int main(void)
     test_gelu_add(384 * 3000, 384 * 1500); /* tiny conv1 output; positions over a batch */
     test_transpose(1, 384, 1500);
     test_transpose(2, 33, 65);
-    test_linear(1, 1, 1, true);
-    test_linear(7, 33, 65, false);
-    test_linear(5, 384, 1152, true);       /* tiny fused QKV, 5 beams */
-    test_linear(2, 384, 51864, false);     /* tiny.en logits */
-    test_linear(3, 1280, 5120, true);      /* large-v3 FFN */
-    test_conv1d(2, 13, 50, 17, 3, 2, 1);
-    test_conv1d(1, 80, 300, 384, 3, 1, 1);
-    test_conv1d(1, 384, 301, 384, 3, 2, 1);
+    for (int f16 = 0; f16 <= 1; f16++) {
+        test_linear(1, 1, 1, true, f16);
+        test_linear(7, 33, 65, false, f16);
+        test_linear(5, 384, 1152, true, f16);   /* tiny fused QKV, 5 beams */
+        test_linear(2, 384, 51864, false, f16); /* tiny.en logits (the tied embedding) */
+        test_linear(3, 1280, 5120, true, f16);  /* large-v3 FFN */
+        test_conv1d(2, 13, 50, 17, 3, 2, 1, f16);
+        test_conv1d(1, 80, 300, 384, 3, 1, 1, f16);
+        test_conv1d(1, 384, 301, 384, 3, 2, 1, f16);
+    }
+    test_linear(150, 384, 1536, true, true);    /* a tiny encoder FFN slice, fp16 */
     /* nb, tq, kb, tcap, kv_len, d, heads, q_stride, kv_stride, causal */
     test_attention(1, 1, 1, 1, 1, 16, 1, 16, 16, false);
     test_attention(2, 37, 2, 60, 53, 48, 3, 48, 48, false);     /* d_head 16 */
@@ -231,8 +271,12 @@ int main(void)
     test_attention(5, 1, 5, 448, 448, 1280, 20, 3840, 1280, true); /* large-v3 step, full cache */
     test_attention(2, 5, 2, 1500, 1500, 768, 12, 768, 1536, false); /* small cross, 5 beams */
     test_attention(10, 1, 2, 1500, 1500, 1024, 16, 1024, 2048, false); /* grouped beams */
-    test_embed(100, 20, 1, 1, 16, 19);
-    test_embed(5000, 448, 5, 3, 384, 7);
+    for (int f16 = 0; f16 <= 1; f16++) {
+        test_embed(100, 20, 1, 1, 16, 19, f16);
+        test_embed(5000, 448, 5, 3, 384, 7, f16);
+    }
+    test_upload_f16(3, 7);
+    test_upload_f16(4100, 1100); /* 4.5 M elements: two staging chunks */
     test_copy_rows(5, 448, 384, 3, 0);
     test_copy_rows(5, 448, 1280, 1, 447);
     test_reorder(6, 20, 16, 7, {1, 1, 0, 3, 5, 4});

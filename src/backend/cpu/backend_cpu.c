@@ -220,6 +220,15 @@ static void cpu_upload(wx_backend *be, wx_tensor *t, const void *host, size_t by
     memcpy(t->data, host, bytes);
 }
 
+/* Weights stay float32 on the CPU: a plain copy. */
+static void cpu_upload_f32(wx_backend *be, wx_tensor *t, const float *host, int64_t n)
+{
+    (void)be;
+    assert(t->dtype == WX_F32 && "cpu backend: tensors are float32");
+    assert(n >= 0 && n <= wx_tensor_nelem(t) && "upload larger than the tensor");
+    memcpy(t->data, host, (size_t)n * sizeof *host);
+}
+
 static void cpu_download(wx_backend *be, const wx_tensor *t, void *host, size_t bytes)
 {
     (void)be;
@@ -835,6 +844,8 @@ static const wx_backend_ops cpu_ops = {
     .synchronize = cpu_synchronize,
     .destroy = cpu_destroy,
     WX_CPU_VAD_OPS,
+    .weight_dtype = WX_F32,
+    .upload_f32 = cpu_upload_f32,
 };
 
 wx_backend *wx_backend_cpu_create(int n_threads, wx_err *err)

@@ -2,9 +2,10 @@
  * (large chunks carved with a bump pointer, reset when all their tensors are freed, so
  * weights and per-job state cost a handful of cudaMalloc calls at load and none per step);
  * ops are queued on one stream through the op entries in kernels/ (hand-written kernels,
- * cuBLAS for GEMMs); op scratch is one device buffer grown rarely. Weights stay fp32 as the
- * model uploads them; GEMMs run on TF32 tensor cores (see kernels/gemm.cu). Any CUDA error
- * is fatal and names the op and the call (WX_CUDA_CHECK). */
+ * cuBLAS for GEMMs); op scratch is one device buffer grown rarely. Weight matrices are
+ * uploaded once as fp16 (weight_dtype, upload_f32: converted on the device in bounded
+ * chunks) and multiplied on fp16 tensor cores with fp32 accumulation (kernels/gemm.cu).
+ * Any CUDA error is fatal and names the op and the call (WX_CUDA_CHECK). */
 #include <string.h>
 
 #include "backend_cuda.h"
@@ -23,6 +24,7 @@
 #define ARENA_ALIGN 256
 #define MAX_CHUNKS 256
 #define MIN_COMPUTE_MAJOR 8
+#define UPLOAD_CHUNK ((int64_t)4 << 20) /* floats staged in scratch per fp16 conversion */
 
 typedef struct arena_chunk {
     char *base;
@@ -131,6 +133,26 @@ static void cuda_upload(wx_backend *be, wx_tensor *t, const void *host, size_t b
     assert(bytes <= wx_tensor_nbytes(t) && "upload larger than the tensor");
     WX_CUDA_CHECK("upload", cudaMemcpyAsync(t->data, host, bytes, cudaMemcpyHostToDevice,
                                             impl_of(be)->stream));
+}
+
+/* F32: a plain copy. F16: float32 chunks of at most UPLOAD_CHUNK staged in scratch and
+ * rounded to fp16 on the device, so scratch stays small even for a (51866, 1280) table. */
+static void cuda_upload_f32(wx_backend *be, wx_tensor *t, const float *host, int64_t n)
+{
+    assert(n >= 0 && n <= wx_tensor_nelem(t) && "upload larger than the tensor");
+    if (t->dtype == WX_F32) {
+        cuda_upload(be, t, host, (size_t)n * sizeof *host);
+        return;
+    }
+    assert(t->dtype == WX_F16 && "upload_f32: F32 or F16 tensors");
+    cuda_impl *im = impl_of(be);
+    for (int64_t i = 0; i < n; i += UPLOAD_CHUNK) {
+        int64_t len = n - i < UPLOAD_CHUNK ? n - i : UPLOAD_CHUNK;
+        float *stage = (float *)scratch_get(im, (size_t)len * sizeof *stage);
+        WX_CUDA_CHECK("upload", cudaMemcpyAsync(stage, host + i, (size_t)len * sizeof *stage,
+                                                cudaMemcpyHostToDevice, im->stream));
+        wxk_f32_to_f16((__half *)t->data + i, stage, len, im->stream);
+    }
 }
 
 static void cuda_download(wx_backend *be, const wx_tensor *t, void *host, size_t bytes)
@@ -272,6 +294,8 @@ static wx_backend_ops make_ops(void)
     o.suppress_logsoftmax_topk = cuda_suppress_logsoftmax_topk;
     o.synchronize = cuda_synchronize;
     o.destroy = cuda_destroy;
+    o.weight_dtype = WX_F16;
+    o.upload_f32 = cuda_upload_f32;
     return o;
 }
 
