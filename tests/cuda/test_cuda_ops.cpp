@@ -246,7 +246,7 @@ int main(void)
     test_layer_norm(7, 384, true);
     test_layer_norm(1500, 1280, true); /* large-v3 encoder */
     test_gelu_add(1, 1);
-    test_gelu_add(1000, 7);
+    test_gelu_add(1001, 7);   /* b must divide a: 1001 = 7 · 143 */
     test_gelu_add(384 * 3000, 384 * 1500); /* tiny conv1 output; positions over a batch */
     test_transpose(1, 384, 1500);
     test_transpose(2, 33, 65);
