@@ -50,8 +50,9 @@ static json_t *debug_info(wx_engine *engine, const wx_transcript *tr, const wx_a
 static json_t *build_output(wx_engine *engine, const wx_job_input *in, const wx_transcript *tr,
                             const wx_audio *audio, const wx_source_info *source)
 {
-    json_t *out = json_pack("{s:o, s:s, s:o}", "segments", wx_render_segments(tr),
+    json_t *out = json_pack("{s:o, s:s, s:f, s:o}", "segments", wx_render_segments(tr),
                             "detected_language", tr->language,
+                            "language_probability", (double)tr->language_probability,
                             "effective_input", wx_job_input_effective(in));
     if (!out)
         return NULL;
