@@ -3,8 +3,6 @@ readiness while the model loads, /runsync, /run with concurrent /status polling,
 routes, /cancel, errors, /metrics, and RunPod's own client when the runpod package is
 installed. Standard library only; every wait is bounded."""
 
-import base64
-import io
 import json
 import os
 import re
@@ -15,28 +13,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import wave
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-JFK = os.path.join(ROOT, "tests", "data", "jfk.wav")
-FAILURES = []
-
-
-def check(cond, what):
-    if not cond:
-        FAILURES.append(what)
-        print("CHECK failed: " + what, file=sys.stderr)
-
-
-def clip_uri(seconds):
-    with wave.open(JFK, "rb") as src:
-        frames = src.readframes(int(src.getframerate() * seconds))
-        params = src.getparams()
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as dst:
-        dst.setparams(params)
-        dst.writeframes(frames)
-    return "data:audio/wav;base64," + base64.b64encode(buf.getvalue()).decode()
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from worker_test_util import FAILURES, ROOT, check, data_uri  # noqa: E402
 
 
 class Api:
@@ -118,7 +97,7 @@ def test_runsync(api):
     check(out.get("vtt", "").startswith("WEBVTT"), "vtt rendering present")
     check(body.get("id", "").startswith("sync-") and "executionTime" in body and "delayTime" in body,
           "runsync id and timings")
-    status, body = api.json("POST", "/v2/ep-local/runsync", {"input": {"audio_file": clip_uri(1.0),
+    status, body = api.json("POST", "/v2/ep-local/runsync", {"input": {"audio_file": data_uri(1.0),
                                                                        "foo": 1}})
     check(status == 200 and body.get("status") == "FAILED" and body.get("error") ==
           ["Unexpected input. foo is not a valid input option."], "/v2/{endpoint}/runsync: %r" % body)
@@ -127,7 +106,7 @@ def test_runsync(api):
 def test_concurrent_run(api):
     """Four clients submit at once (one transcription, three inputs that fail validation in
     the executor) and poll /status concurrently until each job is final."""
-    inputs = [{"audio_file": clip_uri(1.0)}] + [{"audio_file": "x", "beam_size": str(i)}
+    inputs = [{"audio_file": data_uri(1.0)}] + [{"audio_file": "x", "beam_size": str(i)}
                                                 for i in range(3)]
     ids, lock = {}, threading.Lock()
 
@@ -176,7 +155,7 @@ def test_errors(api):
 
 
 def test_cancel(api):
-    _, first = api.json("POST", "/run", {"input": {"audio_file": clip_uri(1.0)}})
+    _, first = api.json("POST", "/run", {"input": {"audio_file": data_uri(1.0)}})
     _, second = api.json("POST", "/run", {"input": {"audio_file": "tests/data/jfk.wav"}})
     status, body = api.json("POST", "/cancel/" + second["id"])
     check(status == 200 and body.get("status") == "CANCELLED", "cancel a queued job: %r" % body)
@@ -205,7 +184,7 @@ def test_runpod_client(api):
         return
     runpod.api_key = "local"
     runpod.endpoint_url_base = api.base + "/v2"
-    out = runpod.Endpoint("ep-local").run_sync({"audio_file": clip_uri(1.0)}, timeout=120)
+    out = runpod.Endpoint("ep-local").run_sync({"audio_file": data_uri(1.0)}, timeout=120)
     check(isinstance(out, dict) and "segments" in out, "runpod.Endpoint.run_sync: %r" % out)
 
 

@@ -3,7 +3,6 @@ RunPod queue on 127.0.0.1. Scenarios (argv[1]): protocol, limits, sigterm, leak.
 library only; every wait is bounded."""
 
 import base64
-import io
 import json
 import os
 import re
@@ -13,21 +12,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import wave
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fake_runpod import FakeRunPod  # noqa: E402
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-JFK = os.path.join(ROOT, "tests", "data", "jfk.wav")
-FAILURES = []
-
-
-def check(cond, what):
-    if not cond:
-        FAILURES.append(what)
-        print("CHECK failed: " + what, file=sys.stderr)
-
+from worker_test_util import FAILURES, JFK, ROOT, check, data_uri  # noqa: E402
 
 def wait_until(pred, timeout, step=0.05):
     deadline = time.time() + timeout
@@ -36,22 +24,6 @@ def wait_until(pred, timeout, step=0.05):
             return True
         time.sleep(step)
     return pred()
-
-
-def wav_bytes(seconds):
-    """The first `seconds` of jfk.wav as a WAV file in memory."""
-    with wave.open(JFK, "rb") as src:
-        frames = src.readframes(int(src.getframerate() * seconds))
-        params = src.getparams()
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as dst:
-        dst.setparams(params)
-        dst.writeframes(frames)
-    return buf.getvalue()
-
-
-def data_uri(seconds):
-    return "data:audio/wav;base64," + base64.b64encode(wav_bytes(seconds)).decode()
 
 
 class Worker:
