@@ -1,7 +1,9 @@
-/* attention.cu — fused attention with an online softmax (FlashAttention's recurrence), fp32
- * in shared memory and registers, for every Whisper call: encoder self-attention (Tq = kv =
- * 1500), decoder self-attention over the KV cache (causal, kv ≤ 448) and cross-attention
- * (kv = 1500), with beams sharing one cross K/V (group) and strided fused-QKV views.
+/* attention.cu — fused attention with an online softmax (FlashAttention's recurrence) for
+ * every Whisper call: encoder self-attention (Tq = kv = 1500), decoder self-attention over
+ * the KV cache (causal, kv ≤ 448) and cross-attention (kv = 1500), with beams sharing one
+ * cross K/V (group) and strided fused-QKV views. K and V are read as fp32 (the encoder's
+ * fused QKV) or fp16 (the decoder's KV caches and cross K/V, the backend's kv_dtype) and
+ * widened to fp32 in shared memory; scores, softmax and accumulation are fp32.
  * Launch: grid (ceil(Tq / nq), n_head, B); block nq·ns threads: nq queries, each split over
  * ns threads that take every ns-th key of a tile (nq = pow2 ≥ min(Tq, 64), ns = min(32,
  * 128 / nq): 128 threads = 64 × 2 for the encoder, 32 = 1 × 32 for one decoding token).
@@ -14,8 +16,9 @@
  * 64 × 4 = 11.5 GFLOP per layer against ~30 MB of Q/K/V/O traffic (≈ 380 flop/byte); as a
  * SIMT kernel each FMA also reads shared memory, which caps it near a quarter of the fp32
  * peak (~15 TFLOP/s) → ≈ 0.8 ms per layer. A decoding step is memory-bound: one token's
- * cross-attention reads 1500 × 2 × 1280 × 4 B = 15 MB of K/V per audio for 0.5 MFLOP per
- * beam (< 1 flop/byte) ≈ 5 µs at 3.35 TB/s. */
+ * cross-attention reads 1500 × 2 × 1280 × 2 B = 7.7 MB of fp16 K/V per audio for 0.5 MFLOP
+ * per beam (< 1 flop/byte) ≈ 2.3 µs at 3.35 TB/s, half of what fp32 K/V would cost — the
+ * reason the decoder's caches and cross K/V are fp16. */
 #include <math.h>
 
 #include "attention.cuh"
@@ -31,8 +34,13 @@ static __device__ int64_t visible_keys(const wxk_attn_shape &s, int64_t row)
     return s.causal ? s.kv_len - s.tq + row + 1 : s.kv_len;
 }
 
+static __device__ __forceinline__ float widen(float x) { return x; }
+static __device__ __forceinline__ float widen(__half x) { return __half2float(x); }
+
+/* KV: float, or __half for fp16 caches. */
+template <typename KV>
 __global__ void __launch_bounds__(ATTN_THREADS)
-attention_kernel(float *out, const float *q, const float *k, const float *v, wxk_attn_shape s,
+attention_kernel(float *out, const float *q, const KV *k, const KV *v, wxk_attn_shape s,
                  int nq, int ns, float scale)
 {
     WX_DYNAMIC_SHARED(float, sm);
@@ -41,8 +49,8 @@ attention_kernel(float *out, const float *q, const float *k, const float *v, wxk
     int dh = s.d / s.n_head, h = blockIdx.y;
     int64_t b = blockIdx.z, row = (int64_t)blockIdx.x * nq + qi;
     bool active = row < s.tq;
-    const float *kb = k + (b / s.group) * s.tcap * s.kv_stride + (int64_t)h * dh;
-    const float *vb = v + (b / s.group) * s.tcap * s.kv_stride + (int64_t)h * dh;
+    const KV *kb = k + (b / s.group) * s.tcap * s.kv_stride + (int64_t)h * dh;
+    const KV *vb = v + (b / s.group) * s.tcap * s.kv_stride + (int64_t)h * dh;
     const float *qrow = q + (b * s.tq + (active ? row : 0)) * s.q_stride + (int64_t)h * dh;
     float qr[DH], acc[DH];
 WXK_UNROLL
@@ -58,8 +66,8 @@ WXK_UNROLL
         for (int idx = tid; idx < TK * DH; idx += nthreads) {
             int j = idx / DH, c = idx % DH;
             bool ok = t0 + j < s.kv_len && c < dh;
-            sm[k_off + j * ROW + c] = ok ? kb[(t0 + j) * s.kv_stride + c] : 0.0f;
-            sm[v_off + j * ROW + c] = ok ? vb[(t0 + j) * s.kv_stride + c] : 0.0f;
+            sm[k_off + j * ROW + c] = ok ? widen(kb[(t0 + j) * s.kv_stride + c]) : 0.0f;
+            sm[v_off + j * ROW + c] = ok ? widen(vb[(t0 + j) * s.kv_stride + c]) : 0.0f;
         }
         __syncthreads();
         float mt = -INFINITY;
@@ -115,10 +123,12 @@ WXK_UNROLL
         orow[c] = o / sum;
     }
 }
-WX_KERNEL_BOUNDS(attention_kernel, ATTN_THREADS)
+WX_KERNEL_BOUNDS(attention_kernel<float>, ATTN_THREADS)
+WX_KERNEL_BOUNDS(attention_kernel<__half>, ATTN_THREADS)
 
-void wxk_attention(float *out, const float *q, const float *k, const float *v,
-                   const wxk_attn_shape *s, cudaStream_t stream)
+template <typename KV>
+static void launch_attention(float *out, const float *q, const KV *k, const KV *v,
+                             const wxk_attn_shape *s, cudaStream_t stream)
 {
     int nq = 1;
     while (nq < s->tq && nq < MAX_NQ) nq *= 2;
@@ -129,31 +139,38 @@ void wxk_attention(float *out, const float *q, const float *k, const float *v,
     size_t smem = tile > merge ? tile : merge;
     float scale = 1.0f / sqrtf((float)(s->d / s->n_head));
     dim3 grid(wxk_blocks(s->tq, nq), (unsigned)s->n_head, (unsigned)s->batch);
-    WX_LAUNCH(attention_kernel, grid, dim3(nthreads), smem, stream, out, q, k, v, *s, nq, ns,
-              scale);
+    WX_LAUNCH(attention_kernel<KV>, grid, dim3(nthreads), smem, stream, out, q, k, v, *s, nq,
+              ns, scale);
     WX_CUDA_CHECK_LAUNCH("attention");
+}
+
+void wxk_attention(float *out, const float *q, const float *k, const float *v,
+                   const wxk_attn_shape *s, cudaStream_t stream)
+{
+    launch_attention(out, q, k, v, s, stream);
+}
+
+void wxk_attention_f16kv(float *out, const float *q, const __half *k, const __half *v,
+                         const wxk_attn_shape *s, cudaStream_t stream)
+{
+    launch_attention(out, q, k, v, s, stream);
 }
 
 void wxk_op_attention(const wxk_ctx *c, wx_tensor *out, const wx_tensor *q, int64_t q_stride,
                       const wx_tensor *k, const wx_tensor *v, int64_t kv_stride, int n_head,
                       int64_t kv_len, bool causal)
 {
-    assert(q->ndim == 3 && k->ndim == 3 && v->ndim == 3 && out->ndim == 3 &&
-           "attention: rank-3 q, k, v, out");
+    wx_check_attention(out, q, q_stride, k, v, kv_stride, n_head, kv_len, causal);
     int64_t nb = q->shape[0], tq = q->shape[1], d = q->shape[2], kb = k->shape[0];
-    assert(out->shape[0] == nb && out->shape[1] == tq && out->shape[2] == d &&
-           "attention: out must be (B, Tq, D)");
-    assert(kb > 0 && nb % kb == 0 && v->shape[0] == kb && k->shape[2] == d && v->shape[2] == d &&
-           v->shape[1] == k->shape[1] && "attention: k and v must be (B or a divisor, Tcap, D)");
-    assert(n_head > 0 && d % n_head == 0 && "attention: D must be a multiple of n_head");
     assert(d / n_head <= WXK_ATTN_MAX_DHEAD && "attention: d_head must be ≤ 64");
-    assert(q_stride >= d && kv_stride >= d && "attention: row strides must be ≥ D");
-    assert(kv_len >= 1 && kv_len <= k->shape[1] && "attention: kv_len must be in [1, Tcap]");
-    assert((!causal || kv_len >= tq) && "attention: causal needs kv_len ≥ Tq");
-    assert(out->data != q->data && "attention: out must not alias q");
     if (nb == 0 || tq == 0) return;
     wxk_attn_shape s = {nb, tq, k->shape[1], kv_len, q_stride, kv_stride, (int)d, n_head,
                         (int)(nb / kb), causal};
-    wxk_attention(wxk_f32_mut(out, "attention"), wxk_f32(q, "attention"),
-                  wxk_f32(k, "attention"), wxk_f32(v, "attention"), &s, c->stream);
+    float *o = wxk_f32_mut(out, "attention");
+    const float *qf = wxk_f32(q, "attention");
+    if (k->dtype == WX_F16)
+        wxk_attention_f16kv(o, qf, (const __half *)k->data, (const __half *)v->data, &s,
+                            c->stream);
+    else
+        wxk_attention(o, qf, wxk_f32(k, "attention"), wxk_f32(v, "attention"), &s, c->stream);
 }

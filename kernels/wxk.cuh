@@ -26,11 +26,13 @@ extern "C" {
 #endif
 
 /* Launch context handed to op entries. scratch(owner, bytes) returns device memory of at
- * least `bytes`, valid until the next scratch call; it grows rarely and never per step. */
+ * least `bytes`, valid until the next scratch call; host_scratch the same in host memory
+ * (staging for small host-built arrays). Both grow rarely and never per step. */
 typedef struct wxk_ctx {
     cudaStream_t stream;
     cublasHandle_t blas;
     void *(*scratch)(void *owner, size_t bytes);
+    void *(*host_scratch)(void *owner, size_t bytes);
     void *owner;
 } wxk_ctx;
 

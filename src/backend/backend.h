@@ -2,7 +2,8 @@
  * function pointers, as ggml's backends). Model code is written once against wx_backend_ops;
  * cpu/ is the reference implementation, cuda/ the GPU one. Shapes are row-major: the last
  * dimension is contiguous. Activations are float32 at this interface; weight matrices are
- * stored in the backend's weight_dtype (see wx_backend_ops.upload_f32). */
+ * stored in the backend's weight_dtype (see wx_backend_ops.upload_f32), attention keys and
+ * values (KV caches, cross-attention K/V) in its kv_dtype. */
 #ifndef WX_BACKEND_H
 #define WX_BACKEND_H
 
@@ -67,7 +68,8 @@ typedef struct wx_backend_ops {
      *   out (B, Tq, D) = softmax(q kᵀ / sqrt(d_head) [+ causal mask]) v.
      * causal: query i sits at absolute position kv_len - Tq + i and sees keys ≤ it.
      * q, k, v may be strided views: row stride (elements between consecutive rows) is
-     * given by q_stride / kv_stride, so a fused QKV projection needs no copy. */
+     * given by q_stride / kv_stride, so a fused QKV projection needs no copy. q and out are
+     * F32; k and v are F32 or both the backend's kv_dtype. */
     void (*attention)(wx_backend *, wx_tensor *out, const wx_tensor *q, int64_t q_stride,
                       const wx_tensor *k, const wx_tensor *v, int64_t kv_stride, int n_head,
                       int64_t kv_len, bool causal);
@@ -77,13 +79,14 @@ typedef struct wx_backend_ops {
     void (*embed)(wx_backend *, wx_tensor *out, const int32_t *ids, const wx_tensor *table,
                   const wx_tensor *pos, int64_t pos_offset);
 
-    /* Copies rows [row0, row0 + n) of src (B, T, D) into dst (B, Tcap, D) at the same rows:
-     * the KV-cache append. src may have a row stride (src_stride elements). */
+    /* Copies rows [0, n) of src (B, T, D) into rows [dst_row0, dst_row0 + n) of dst (B, Tcap,
+     * D): the KV-cache append. src is F32 and may have a row stride (src_stride elements);
+     * dst is F32 or the backend's kv_dtype (converted, IEEE round to nearest even). */
     void (*copy_rows)(wx_backend *, wx_tensor *dst, int64_t dst_row0, const wx_tensor *src,
                       int64_t src_stride, int64_t n);
 
-    /* cache (B, Tcap, D): rows [0, len) of entry b become those of entry src_index[b] (host
-     * array of B): the beam reorder. */
+    /* cache (B, Tcap, D) of F32 or kv_dtype: rows [0, len) of entry b become those of entry
+     * src_index[b] (host array of B): the beam reorder. */
     void (*reorder)(wx_backend *, wx_tensor *cache, const int32_t *src_index, int64_t len);
 
     /* x (B, V): x[:, ids[i]] = -inf for the n host ids, then x = log_softmax(x) per row when
@@ -139,6 +142,10 @@ typedef struct wx_backend_ops {
     /* Fills the first n elements of t (any dtype) from float32 host data, converting (IEEE
      * round to nearest even for F16). */
     void (*upload_f32)(wx_backend *, wx_tensor *, const float *host, int64_t n);
+
+    /* The dtype this backend keeps attention keys and values in (the k and v of attention,
+     * the dst of copy_rows, reorder's cache): CPU WX_F32, CUDA WX_F16. */
+    enum wx_dtype kv_dtype;
 } wx_backend_ops;
 
 struct wx_backend {
@@ -156,6 +163,15 @@ size_t wx_dtype_size(enum wx_dtype dtype);
 size_t wx_tensor_nbytes(const wx_tensor *t);
 /* A view on t: ndim/shape over the same memory starting at element offset `offset`. */
 wx_tensor wx_tensor_view(const wx_tensor *t, int64_t offset, int ndim, const int64_t *shape);
+
+/* Shape and dtype contracts of ops with more than one backend, checked by every backend's
+ * entry (assert: a violation is a programming error, as in the rest of the interface). */
+void wx_check_attention(const wx_tensor *out, const wx_tensor *q, int64_t q_stride,
+                        const wx_tensor *k, const wx_tensor *v, int64_t kv_stride, int n_head,
+                        int64_t kv_len, bool causal);
+void wx_check_copy_rows(const wx_tensor *dst, int64_t dst_row0, const wx_tensor *src,
+                        int64_t src_stride, int64_t n);
+void wx_check_reorder(const wx_tensor *cache, const int32_t *src_index, int64_t len);
 
 #define wx_op(be, op, ...) ((be)->ops->op((be), __VA_ARGS__))
 

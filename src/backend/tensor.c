@@ -1,4 +1,5 @@
-/* tensor.c — backend-independent tensor helpers: sizes and views. */
+/* tensor.c — backend-independent tensor helpers: sizes, views, and the shape contracts of
+ * the ops every backend checks alike. */
 #include <assert.h>
 #include <string.h>
 
@@ -39,4 +40,50 @@ wx_tensor wx_tensor_view(const wx_tensor *t, int64_t offset, int ndim, const int
     v.backend = t->backend;
     v.is_view = true;
     return v;
+}
+
+void wx_check_attention(const wx_tensor *out, const wx_tensor *q, int64_t q_stride,
+                        const wx_tensor *k, const wx_tensor *v, int64_t kv_stride, int n_head,
+                        int64_t kv_len, bool causal)
+{
+    assert(q->ndim == 3 && k->ndim == 3 && v->ndim == 3 && out->ndim == 3 &&
+           "attention: rank-3 q, k, v, out");
+    assert(q->dtype == WX_F32 && out->dtype == WX_F32 && k->dtype == v->dtype &&
+           "attention: F32 q and out, k and v of one dtype");
+    int64_t nb = q->shape[0], tq = q->shape[1], d = q->shape[2], kb = k->shape[0];
+    assert(out->shape[0] == nb && out->shape[1] == tq && out->shape[2] == d &&
+           "attention: out must be (B, Tq, D)");
+    assert(kb > 0 && nb % kb == 0 && v->shape[0] == kb && k->shape[2] == d && v->shape[2] == d &&
+           v->shape[1] == k->shape[1] && "attention: k and v must be (B or a divisor, Tcap, D)");
+    assert(n_head > 0 && d % n_head == 0 && "attention: D must be a multiple of n_head");
+    assert(q_stride >= d && kv_stride >= d && "attention: row strides must be ≥ D");
+    assert(kv_len >= 1 && kv_len <= k->shape[1] && "attention: kv_len must be in [1, Tcap]");
+    assert((!causal || kv_len >= tq) && "attention: causal needs kv_len ≥ Tq");
+    assert(out->data != q->data && "attention: out must not alias q");
+    (void)out, (void)q, (void)k, (void)v, (void)nb, (void)tq, (void)d, (void)kb;
+    (void)q_stride, (void)kv_stride, (void)n_head, (void)kv_len, (void)causal; /* NDEBUG */
+}
+
+void wx_check_copy_rows(const wx_tensor *dst, int64_t dst_row0, const wx_tensor *src,
+                        int64_t src_stride, int64_t n)
+{
+    assert(dst->ndim == 3 && src->ndim == 3 && "copy_rows: rank-3 tensors");
+    assert(src->dtype == WX_F32 && "copy_rows: src must be F32");
+    int64_t nb = dst->shape[0], tcap = dst->shape[1], d = dst->shape[2];
+    assert(src->shape[0] == nb && src->shape[2] == d && "copy_rows: src must be (B, T, D)");
+    assert(src_stride >= d && "copy_rows: src_stride must be ≥ D");
+    assert(n >= 0 && n <= src->shape[1] && dst_row0 >= 0 && dst_row0 + n <= tcap &&
+           "copy_rows: rows out of range");
+    (void)dst, (void)src, (void)nb, (void)tcap, (void)d, (void)dst_row0, (void)src_stride;
+    (void)n; /* NDEBUG */
+}
+
+void wx_check_reorder(const wx_tensor *cache, const int32_t *src_index, int64_t len)
+{
+    assert(cache->ndim == 3 && "reorder: cache must be (B, Tcap, D)");
+    assert(len >= 0 && len <= cache->shape[1] && "reorder: len must be in [0, Tcap]");
+    for (int64_t b = 0; b < cache->shape[0]; b++)
+        assert(src_index[b] >= 0 && src_index[b] < cache->shape[0] &&
+               "reorder: src_index out of range");
+    (void)cache, (void)src_index, (void)len; /* NDEBUG */
 }

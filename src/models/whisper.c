@@ -347,18 +347,25 @@ const wx_ct2_config *wx_whisper_get_config(const wx_whisper *m) { return &m->con
 
 /* ---- per-job state ---------------------------------------------------------------- */
 
-static wx_tensor *alloc3(wx_backend *be, int64_t a, int64_t b, int64_t c)
+static wx_tensor *alloc3_typed(wx_backend *be, enum wx_dtype dtype, int64_t a, int64_t b,
+                               int64_t c)
 {
     int64_t shape[3] = {a, b, c};
-    return be->ops->alloc(be, WX_F32, 3, shape);
+    return be->ops->alloc(be, dtype, 3, shape);
 }
 
-static wx_tensor **alloc_per_layer(wx_backend *be, int n, int64_t a, int64_t b, int64_t c)
+static wx_tensor *alloc3(wx_backend *be, int64_t a, int64_t b, int64_t c)
+{
+    return alloc3_typed(be, WX_F32, a, b, c);
+}
+
+/* One (a, b, c) attention K/V tensor per layer, in the backend's kv_dtype. */
+static wx_tensor **alloc_kv_per_layer(wx_backend *be, int n, int64_t a, int64_t b, int64_t c)
 {
     wx_tensor **ts = calloc((size_t)n, sizeof *ts);
     if (!ts) return NULL;
     for (int i = 0; i < n; i++) {
-        ts[i] = alloc3(be, a, b, c);
+        ts[i] = alloc3_typed(be, be->ops->kv_dtype, a, b, c);
         if (!ts[i]) {
             for (int j = 0; j < i; j++) be->ops->free(be, ts[j]);
             free(ts);
@@ -388,10 +395,10 @@ size_t wx_whisper_state_bytes(const wx_whisper *m, int max_slots, int max_rows, 
                          ? (size_t)max_slots * (size_t)max_prompt : (size_t)max_rows;
     size_t floats = (size_t)hp->n_mels * 2 * n_ctx + d * 2 * n_ctx   /* mel, conv1 */
                     + n_ctx * d * (1 + 1 + 1 + 3 + 4)                /* conv2, x, h, qkv, ffn */
-                    + layers * (size_t)max_slots * n_ctx * 2 * d       /* cross K/V */
-                    + layers * 2 * (size_t)max_rows * (size_t)decoder_capacity(hp, max_prompt) * d
                     + scratch * d * 10 + (size_t)max_rows * (d + (size_t)hp->n_vocab);
-    return floats * sizeof(float);
+    size_t kv = layers * (size_t)max_slots * n_ctx * 2 * d            /* cross K/V */
+                + layers * 2 * (size_t)max_rows * (size_t)decoder_capacity(hp, max_prompt) * d;
+    return floats * sizeof(float) + kv * wx_dtype_size(m->be->ops->kv_dtype);
 }
 
 wx_status wx_whisper_state_create(wx_whisper *m, int max_slots, int max_rows, int max_prompt,
@@ -417,9 +424,9 @@ wx_status wx_whisper_state_create(wx_whisper *m, int max_slots, int max_rows, in
     s->enc_h = alloc3(be, 1, n_ctx, d);
     s->enc_qkv = alloc3(be, 1, n_ctx, 3 * d);
     s->enc_ffn = alloc3(be, 1, n_ctx, 4 * d);
-    s->cross_kv = alloc_per_layer(be, hp->n_text_layer, max_slots, n_ctx, 2 * d);
-    s->self_k = alloc_per_layer(be, hp->n_text_layer, max_rows, s->t_cap, d);
-    s->self_v = alloc_per_layer(be, hp->n_text_layer, max_rows, s->t_cap, d);
+    s->cross_kv = alloc_kv_per_layer(be, hp->n_text_layer, max_slots, n_ctx, 2 * d);
+    s->self_k = alloc_kv_per_layer(be, hp->n_text_layer, max_rows, s->t_cap, d);
+    s->self_v = alloc_kv_per_layer(be, hp->n_text_layer, max_rows, s->t_cap, d);
     s->x = alloc3(be, 1, s->scratch_rows, d);
     s->h = alloc3(be, 1, s->scratch_rows, d);
     s->attn = alloc3(be, 1, s->scratch_rows, d);
@@ -505,6 +512,26 @@ static void encoder_layer(wx_whisper_state *s, const wx_whisper_layer *l)
     ffn_block(be, &l->ffn, &x, &h, &f);
 }
 
+/* The slot's cross-attention K/V of decoder layer li from the encoder output enc (n, d):
+ * projected straight into the cache when it is float32, else through enc_qkv (free once
+ * the encoder is done) and copy_rows, which converts to the backend's kv_dtype. */
+static void cross_kv_project(wx_whisper_state *s, int li, const wx_tensor *enc, int slot)
+{
+    wx_whisper *m = s->model;
+    wx_backend *be = m->be;
+    int64_t n = m->hp.n_audio_ctx, d = m->hp.d_model;
+    const wx_attn_weights *w = &m->dec[li].cross;
+    wx_tensor kv = view3(s->cross_kv[li], (int64_t)slot * n * 2 * d, 1, n, 2 * d);
+    if (kv.dtype == WX_F32) {
+        wx_tensor kv2 = rows_view(&kv, n, 2 * d);
+        wx_op(be, linear, &kv2, enc, w->kv_w, w->kv_b);
+        return;
+    }
+    wx_tensor tmp = rows_view(s->enc_qkv, n, 2 * d), tmp3 = view3(s->enc_qkv, 0, 1, n, 2 * d);
+    wx_op(be, linear, &tmp, enc, w->kv_w, w->kv_b);
+    wx_op(be, copy_rows, &kv, 0, &tmp3, 2 * d, n);
+}
+
 void wx_whisper_encode(wx_whisper_state *s, const float *mel, int slot)
 {
     wx_whisper *m = s->model;
@@ -522,11 +549,7 @@ void wx_whisper_encode(wx_whisper_state *s, const float *mel, int slot)
     for (int i = 0; i < hp->n_audio_layer; i++) encoder_layer(s, &m->enc[i]);
     wx_op(be, layer_norm, s->enc_x, s->enc_x, m->enc_ln_g, m->enc_ln_b, LN_EPS);
     wx_tensor enc = rows_view(s->enc_x, n, d);
-    for (int i = 0; i < hp->n_text_layer; i++) {
-        wx_tensor kv = view3(s->cross_kv[i], (int64_t)slot * n * 2 * d, 1, n, 2 * d);
-        wx_tensor kv2 = rows_view(&kv, n, 2 * d);
-        wx_op(be, linear, &kv2, &enc, m->dec[i].cross.kv_w, m->dec[i].cross.kv_b);
-    }
+    for (int i = 0; i < hp->n_text_layer; i++) cross_kv_project(s, i, &enc, slot);
 }
 
 void wx_whisper_encoder_output(wx_whisper_state *s, float *dst)

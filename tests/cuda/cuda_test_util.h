@@ -111,15 +111,53 @@ static inline float round_f16(float x)
     return x;
 }
 
+/* Attention keys/values as the model keeps them: CUDA in its kv_dtype (fp16) filled through
+ * upload_f32, the CPU in fp32 holding the same values rounded to fp16 on the host, so both
+ * backends see identical numbers. */
+static inline tpair tp_kv(std::vector<float> host, std::vector<int64_t> shape)
+{
+    for (auto &x : host) x = round_f16(x);
+    tpair p;
+    p.c = cpu_be->ops->alloc(cpu_be, WX_F32, (int)shape.size(), shape.data());
+    p.g = cuda_be->ops->alloc(cuda_be, cuda_be->ops->kv_dtype, (int)shape.size(), shape.data());
+    cpu_be->ops->upload(cpu_be, p.c, host.data(), wx_tensor_nbytes(p.c));
+    cuda_be->ops->upload_f32(cuda_be, p.g, host.data(), (int64_t)host.size());
+    return p;
+}
+
 static inline void tp_free(tpair p)
 {
     cpu_be->ops->free(cpu_be, p.c);
     cuda_be->ops->free(cuda_be, p.g);
 }
 
+/* IEEE half bits to float (normals, subnormals, inf, NaN). */
+static inline float half_to_float(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu, u;
+    if (exp == 0x1f) {
+        u = sign | 0x7f800000u | (man << 13);
+    } else if (exp == 0) {
+        float f = ldexpf((float)man, -24);
+        return sign ? -f : f;
+    } else {
+        u = sign | ((exp + 112) << 23) | (man << 13);
+    }
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* A tensor's elements as floats, F32 or F16. */
 static inline std::vector<float> fetch(wx_backend *be, const wx_tensor *t)
 {
     std::vector<float> v((size_t)wx_tensor_nelem(t));
+    if (t->dtype == WX_F16) {
+        std::vector<uint16_t> h(v.size());
+        be->ops->download(be, t, h.data(), h.size() * sizeof(uint16_t));
+        for (size_t i = 0; i < h.size(); i++) v[i] = half_to_float(h[i]);
+        return v;
+    }
     be->ops->download(be, t, v.data(), v.size() * sizeof(float));
     return v;
 }

@@ -98,13 +98,16 @@ static void test_conv1d(int64_t nb, int64_t cin, int64_t tin, int64_t cout, int6
 }
 
 /* q, k, v as the model passes them: q a strided view into a fused buffer (row stride
- * q_stride), k/v strided views (kv_stride) into one (kb, tcap, kv_stride) buffer. */
+ * q_stride), k/v strided views (kv_stride) into one (kb, tcap, kv_stride) buffer, fp32 (the
+ * encoder's fused QKV) or kv16: the CUDA kv_dtype against the same values rounded on the
+ * CPU (the decoder's caches and cross K/V). */
 static void test_attention(int64_t nb, int64_t tq, int64_t kb, int64_t tcap, int64_t kv_len,
                            int64_t d, int n_head, int64_t q_stride, int64_t kv_stride,
-                           bool causal)
+                           bool causal, bool kv16 = false)
 {
     tpair qbuf = tp_make(randv(nb * tq * q_stride), {nb * tq * q_stride});
-    tpair kvbuf = tp_make(randv(kb * tcap * kv_stride, 1.5f), {kb * tcap * kv_stride});
+    std::vector<float> kvh = randv(kb * tcap * kv_stride, 1.5f);
+    tpair kvbuf = kv16 ? tp_kv(kvh, {kb * tcap * kv_stride}) : tp_make(kvh, {kb * tcap * kv_stride});
     tpair o = tp_make({}, {nb, tq, d});
     int64_t qs[3] = {nb, tq, d}, ks[3] = {kb, tcap, d};
     int64_t v_off = kv_stride >= 2 * d ? d : 0;
@@ -117,9 +120,9 @@ static void test_attention(int64_t nb, int64_t tq, int64_t kb, int64_t tcap, int
     CHECK_MSG(e <= MATMUL_NMSE, "attention B=%lld Tq=%lld kv=%lld/%lld D=%lld H=%d causal=%d: "
               "nmse %.3g", (long long)nb, (long long)tq, (long long)kv_len, (long long)tcap,
               (long long)d, n_head, causal, e);
-    printf("attention B=%lld/%lld Tq=%lld kv=%lld D=%lld H=%d%s: nmse %.2g\n", (long long)nb,
+    printf("attention B=%lld/%lld Tq=%lld kv=%lld D=%lld H=%d%s%s: nmse %.2g\n", (long long)nb,
            (long long)kb, (long long)tq, (long long)kv_len, (long long)d, n_head,
-           causal ? " causal" : "", e);
+           causal ? " causal" : "", kv16 ? " fp16 K/V" : "", e);
     tp_free(qbuf), tp_free(kvbuf), tp_free(o);
 }
 
@@ -165,27 +168,37 @@ static void test_upload_f16(int64_t rows, int64_t d)
     tp_free(table), tp_free(pos), tp_free(o);
 }
 
-/* The decoder's KV append: k_new is a strided view at column d of the fused QKV rows. */
-static void test_copy_rows(int64_t nb, int64_t tcap, int64_t d, int64_t n_tok, int64_t row0)
+/* The decoder's KV append: k_new is a strided view at column d of the fused QKV rows. With
+ * kv16 the CUDA cache is fp16: every appended element must be the host's fp16 rounding of
+ * the fp32 source (exact), and the untouched rows stay as they were. */
+static void test_copy_rows(int64_t nb, int64_t tcap, int64_t d, int64_t n_tok, int64_t row0,
+                           bool kv16)
 {
-    tpair cache = tp_make(randv(nb * tcap * d), {nb, tcap, d});
-    tpair qkv = tp_make(randv(nb * n_tok * 3 * d), {nb, n_tok, 3 * d});
+    std::vector<float> ch = randv(nb * tcap * d);
+    tpair cache = kv16 ? tp_kv(ch, {nb, tcap, d}) : tp_make(ch, {nb, tcap, d});
+    std::vector<float> qh = randv(nb * n_tok * 3 * d);
+    tpair qkv = tp_make(qh, {nb, n_tok, 3 * d});
     int64_t s[3] = {nb, n_tok, d};
     wx_tensor kc = wx_tensor_view(qkv.c, d, 3, s), kg = wx_tensor_view(qkv.g, d, 3, s);
     wx_op(cpu_be, copy_rows, cache.c, row0, &kc, 3 * d, n_tok);
     wx_op(cuda_be, copy_rows, cache.g, row0, &kg, 3 * d, n_tok);
-    CHECK_MSG(fetch(cuda_be, cache.g) == fetch(cpu_be, cache.c), "copy_rows: exact");
+    std::vector<float> want = fetch(cpu_be, cache.c);
+    if (kv16)
+        for (auto &x : want) x = round_f16(x);
+    CHECK_MSG(fetch(cuda_be, cache.g) == want, "copy_rows B=%lld D=%lld%s: exact", (long long)nb,
+              (long long)d, kv16 ? " into fp16" : "");
     tp_free(cache), tp_free(qkv);
 }
 
 static void test_reorder(int64_t nb, int64_t tcap, int64_t d, int64_t len,
-                         std::vector<int32_t> map)
+                         std::vector<int32_t> map, bool kv16)
 {
-    tpair cache = tp_make(randv(nb * tcap * d), {nb, tcap, d});
+    std::vector<float> ch = randv(nb * tcap * d);
+    tpair cache = kv16 ? tp_kv(ch, {nb, tcap, d}) : tp_make(ch, {nb, tcap, d});
     wx_op(cpu_be, reorder, cache.c, map.data(), len);
     wx_op(cuda_be, reorder, cache.g, map.data(), len);
-    CHECK_MSG(fetch(cuda_be, cache.g) == fetch(cpu_be, cache.c), "reorder B=%lld len=%lld: exact",
-              (long long)nb, (long long)len);
+    CHECK_MSG(fetch(cuda_be, cache.g) == fetch(cpu_be, cache.c), "reorder B=%lld len=%lld%s: "
+              "exact", (long long)nb, (long long)len, kv16 ? " fp16" : "");
     tp_free(cache);
 }
 
@@ -271,18 +284,27 @@ int main(void)
     test_attention(5, 1, 5, 448, 448, 1280, 20, 3840, 1280, true); /* large-v3 step, full cache */
     test_attention(2, 5, 2, 1500, 1500, 768, 12, 768, 1536, false); /* small cross, 5 beams */
     test_attention(10, 1, 2, 1500, 1500, 1024, 16, 1024, 2048, false); /* grouped beams */
+    /* fp16 K/V, as the decoder passes its caches and cross K/V on CUDA */
+    test_attention(2, 37, 2, 60, 53, 48, 3, 144, 48, true, true);
+    test_attention(5, 1, 5, 448, 448, 1280, 20, 3840, 1280, true, true); /* large-v3 step */
+    test_attention(2, 4, 2, 448, 4, 512, 8, 1536, 512, true, true);      /* base prompt */
+    test_attention(10, 1, 2, 1500, 1500, 1280, 20, 1280, 2560, false, true); /* large-v3 cross */
     for (int f16 = 0; f16 <= 1; f16++) {
         test_embed(100, 20, 1, 1, 16, 19, f16);
         test_embed(5000, 448, 5, 3, 384, 7, f16);
     }
     test_upload_f16(3, 7);
     test_upload_f16(4100, 1100); /* 4.5 M elements: two staging chunks */
-    test_copy_rows(5, 448, 384, 3, 0);
-    test_copy_rows(5, 448, 1280, 1, 447);
-    test_reorder(6, 20, 16, 7, {1, 1, 0, 3, 5, 4});
-    test_reorder(6, 20, 16, 20, {2, 0, 1, 3, 4, 5});
-    test_reorder(5, 448, 384, 100, {0, 1, 2, 3, 4});
-    test_reorder(5, 30, 64, 0, {4, 3, 2, 1, 0});
+    for (int kv16 = 0; kv16 <= 1; kv16++) {
+        test_copy_rows(5, 448, 384, 3, 0, kv16);
+        test_copy_rows(5, 448, 1280, 1, 447, kv16);
+        test_copy_rows(3, 17, 33, 5, 9, kv16);
+        test_reorder(6, 20, 16, 7, {1, 1, 0, 3, 5, 4}, kv16);
+        test_reorder(6, 20, 16, 20, {2, 0, 1, 3, 4, 5}, kv16);
+        test_reorder(5, 448, 384, 100, {0, 1, 2, 3, 4}, kv16);
+        test_reorder(5, 30, 64, 0, {4, 3, 2, 1, 0}, kv16);
+        test_reorder(7, 9, 13, 9, {6, 0, 1, 2, 3, 4, 5}, kv16); /* a full cycle */
+    }
     test_topk(5, 51864, 90, true, 10, 0);
     test_topk(2, 51866, 0, true, 0, 0);
     test_topk(3, 100, 5, false, 64, 0);

@@ -641,18 +641,8 @@ static void cpu_attention(wx_backend *be, wx_tensor *out, const wx_tensor *q, in
                           const wx_tensor *k, const wx_tensor *v, int64_t kv_stride, int n_head,
                           int64_t kv_len, bool causal)
 {
-    assert(q->ndim == 3 && k->ndim == 3 && v->ndim == 3 && out->ndim == 3 &&
-           "attention: rank-3 q, k, v, out");
+    wx_check_attention(out, q, q_stride, k, v, kv_stride, n_head, kv_len, causal);
     int64_t nb = q->shape[0], tq = q->shape[1], d = q->shape[2], kb = k->shape[0];
-    assert(out->shape[0] == nb && out->shape[1] == tq && out->shape[2] == d &&
-           "attention: out must be (B, Tq, D)");
-    assert(kb > 0 && nb % kb == 0 && v->shape[0] == kb && k->shape[2] == d && v->shape[2] == d &&
-           v->shape[1] == k->shape[1] && "attention: k and v must be (B or a divisor, Tcap, D)");
-    assert(n_head > 0 && d % n_head == 0 && "attention: D must be a multiple of n_head");
-    assert(q_stride >= d && kv_stride >= d && "attention: row strides must be ≥ D");
-    assert(kv_len >= 1 && kv_len <= k->shape[1] && "attention: kv_len must be in [1, Tcap]");
-    assert((!causal || kv_len >= tq) && "attention: causal needs kv_len ≥ Tq");
-    assert(out->data != q->data && "attention: out must not alias q");
     attn_ctx c = {f32(q), f32(k), f32(v), f32(out), NULL, tq, k->shape[1], d, d / n_head,
                   kv_len, q_stride, kv_stride, nb / kb, n_head, causal, 0.0f};
     c.scale = 1.0f / sqrtf((float)c.dh);
@@ -695,12 +685,8 @@ static void cpu_copy_rows(wx_backend *be, wx_tensor *dst, int64_t dst_row0, cons
                           int64_t src_stride, int64_t n)
 {
     (void)be;
-    assert(dst->ndim == 3 && src->ndim == 3 && "copy_rows: rank-3 tensors");
+    wx_check_copy_rows(dst, dst_row0, src, src_stride, n);
     int64_t nb = dst->shape[0], tcap = dst->shape[1], d = dst->shape[2];
-    assert(src->shape[0] == nb && src->shape[2] == d && "copy_rows: src must be (B, T, D)");
-    assert(src_stride >= d && "copy_rows: src_stride must be ≥ D");
-    assert(n >= 0 && n <= src->shape[1] && dst_row0 >= 0 && dst_row0 + n <= tcap &&
-           "copy_rows: rows out of range");
     const float *s = f32(src);
     float *o = f32(dst);
     for (int64_t b = 0; b < nb; b++)
@@ -713,9 +699,8 @@ static void cpu_copy_rows(wx_backend *be, wx_tensor *dst, int64_t dst_row0, cons
  * when its own entry is overwritten too, so any map (repeats, cycles) is correct. */
 static void cpu_reorder(wx_backend *be, wx_tensor *cache, const int32_t *src_index, int64_t len)
 {
-    assert(cache->ndim == 3 && "reorder: cache must be (B, Tcap, D)");
+    wx_check_reorder(cache, src_index, len);
     int64_t nb = cache->shape[0], tcap = cache->shape[1], d = cache->shape[2];
-    assert(len >= 0 && len <= tcap && "reorder: len must be in [0, Tcap]");
     size_t entry = (size_t)(len * d) * sizeof(float);
     size_t slots_bytes = ((size_t)nb * sizeof(int64_t) + ALIGN - 1) / ALIGN * ALIGN;
     char *scratch = scratch_get(be, slots_bytes + (size_t)nb * entry);
@@ -726,7 +711,6 @@ static void cpu_reorder(wx_backend *be, wx_tensor *cache, const int32_t *src_ind
     for (int64_t b = 0; b < nb; b++) slot[b] = -1;
     for (int64_t b = 0; b < nb; b++) {
         int64_t s = src_index[b];
-        assert(s >= 0 && s < nb && "reorder: src_index out of range");
         if (s == b || src_index[s] == s || slot[s] >= 0) continue;
         slot[s] = n_saved;
         memcpy(saved + (size_t)n_saved++ * entry, c + s * tcap * d, entry);
@@ -845,6 +829,7 @@ static const wx_backend_ops cpu_ops = {
     .destroy = cpu_destroy,
     WX_CPU_VAD_OPS,
     .weight_dtype = WX_F32,
+    .kv_dtype = WX_F32,
     .upload_f32 = cpu_upload_f32,
 };
 

@@ -4,7 +4,8 @@
  * ops are queued on one stream through the op entries in kernels/ (hand-written kernels,
  * cuBLAS for GEMMs); op scratch is one device buffer grown rarely. Weight matrices are
  * uploaded once as fp16 (weight_dtype, upload_f32: converted on the device in bounded
- * chunks) and multiplied on fp16 tensor cores with fp32 accumulation (kernels/gemm.cu).
+ * chunks) and multiplied on fp16 tensor cores with fp32 accumulation (kernels/gemm.cu);
+ * attention keys and values (KV caches, cross K/V) are kept in fp16 (kv_dtype).
  * Any CUDA error is fatal and names the op and the call (WX_CUDA_CHECK). */
 #include <string.h>
 
@@ -41,6 +42,8 @@ typedef struct cuda_impl {
     int n_chunks;
     void *scratch;
     size_t scratch_bytes;
+    void *host_scratch;
+    size_t host_scratch_bytes;
     float *mel_dft; /* (400, 402), uploaded at the first log-mel */
 } cuda_impl;
 
@@ -60,6 +63,24 @@ static void *scratch_get(void *owner, size_t bytes)
     WX_CUDA_CHECK("scratch", cudaMalloc(&im->scratch, cap));
     im->scratch_bytes = cap;
     return im->scratch;
+}
+
+/* Host staging for arrays built per call (reorder pairs). cudaMemcpyAsync from pageable
+ * memory returns once the bytes are staged, so the buffer may be reused at once. A failed
+ * allocation is fatal like a CUDA error (the size is a few bytes per decoder row). */
+static void *host_scratch_get(void *owner, size_t bytes)
+{
+    cuda_impl *im = (cuda_impl *)owner;
+    if (bytes <= im->host_scratch_bytes) return im->host_scratch;
+    size_t cap = bytes > 2 * im->host_scratch_bytes ? bytes : 2 * im->host_scratch_bytes;
+    void *p = realloc(im->host_scratch, cap);
+    if (!p) {
+        fprintf(stderr, "wx cuda backend: out of host memory for %zu bytes of staging\n", cap);
+        exit(3);
+    }
+    im->host_scratch = p;
+    im->host_scratch_bytes = cap;
+    return p;
 }
 
 static void *arena_alloc(cuda_impl *im, size_t bytes)
@@ -264,6 +285,7 @@ static void cuda_destroy(wx_backend *be)
         if (im->stream) cudaStreamSynchronize(im->stream);
         for (int i = 0; i < im->n_chunks; i++) cudaFree(im->chunks[i].base);
         if (im->scratch) cudaFree(im->scratch);
+        free(im->host_scratch);
         if (im->blas) cublasDestroy(im->blas);
         if (im->stream) cudaStreamDestroy(im->stream);
         free(im);
@@ -296,6 +318,7 @@ static wx_backend_ops make_ops(void)
     o.destroy = cuda_destroy;
     o.weight_dtype = WX_F16;
     o.upload_f32 = cuda_upload_f32;
+    o.kv_dtype = WX_F16;
     return o;
 }
 
@@ -361,6 +384,7 @@ extern "C" wx_backend *wx_backend_cuda_create(int device, wx_err *err)
     im->ctx.stream = im->stream;
     im->ctx.blas = im->blas;
     im->ctx.scratch = scratch_get;
+    im->ctx.host_scratch = host_scratch_get;
     im->ctx.owner = im;
     return be;
 }
