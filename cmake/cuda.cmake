@@ -44,6 +44,13 @@ if(WX_WITH_NVCC AND CMAKE_CUDA_COMPILER)
   add_test(NAME test_cuda_model_gpu COMMAND test_cuda_model_gpu WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(test_cuda_model_gpu PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77
     ENVIRONMENT "${WX_CUDA_TEST_ENV}")
+  add_executable(test_cuda_pipeline_gpu tests/cuda/test_cuda_pipeline.cpp)
+  target_link_libraries(test_cuda_pipeline_gpu PRIVATE wxcore)
+  target_include_directories(test_cuda_pipeline_gpu PRIVATE tests src)
+  add_test(NAME test_cuda_pipeline_gpu COMMAND test_cuda_pipeline_gpu
+    WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(test_cuda_pipeline_gpu PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77
+    ENVIRONMENT "${WX_CUDA_TEST_ENV}")
 endif()
 
 if(TARGET wxemu)
@@ -72,9 +79,15 @@ if(TARGET wxemu)
   target_include_directories(wxcuda_emu PUBLIC src)
   target_link_libraries(wxcuda_emu PUBLIC wxemu wxcore_emu)
 
-  foreach(name test_cuda_ops test_cuda_model)
+  # The pipeline (VAD, windows, beam search) with Whisper on the emulated CUDA backend, as
+  # the worker runs it with --device cuda.
+  add_library(wxpipeline_emu STATIC src/pipeline/pipeline.c src/pipeline/vad.c)
+  target_compile_definitions(wxpipeline_emu PRIVATE WX_HAVE_CUDA)
+  target_link_libraries(wxpipeline_emu PUBLIC wxcuda_emu wxcore_emu)
+
+  foreach(name test_cuda_ops test_cuda_model test_cuda_pipeline)
     add_executable(${name}_emu tests/cuda/${name}.cpp)
-    target_link_libraries(${name}_emu PRIVATE wxcuda_emu wxcore_emu)
+    target_link_libraries(${name}_emu PRIVATE wxpipeline_emu wxcuda_emu wxcore_emu)
     target_include_directories(${name}_emu PRIVATE tests)
     add_test(NAME ${name}_emu COMMAND ${name}_emu WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
     set_tests_properties(${name}_emu PROPERTIES TIMEOUT 600 ENVIRONMENT "${WX_CUDA_TEST_ENV}")

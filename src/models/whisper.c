@@ -539,7 +539,7 @@ void wx_whisper_encode(wx_whisper_state *s, const float *mel, int slot)
     const wx_whisper_hparams *hp = &m->hp;
     int64_t n = hp->n_audio_ctx, d = hp->d_model;
     assert(slot >= 0 && slot < s->max_slots);
-    be->ops->upload(be, s->mel, mel, wx_tensor_nbytes(s->mel));
+    if (mel) be->ops->upload(be, s->mel, mel, wx_tensor_nbytes(s->mel));
     wx_op(be, conv1d, s->conv1_out, s->mel, m->conv1_w, m->conv1_b, 1, 1);
     wx_op(be, gelu, s->conv1_out);
     wx_op(be, conv1d, s->conv2_out, s->conv1_out, m->conv2_w, m->conv2_b, 2, 1);
@@ -551,6 +551,8 @@ void wx_whisper_encode(wx_whisper_state *s, const float *mel, int slot)
     wx_tensor enc = rows_view(s->enc_x, n, d);
     for (int i = 0; i < hp->n_text_layer; i++) cross_kv_project(s, i, &enc, slot);
 }
+
+wx_tensor *wx_whisper_mel_input(wx_whisper_state *s) { return s->mel; }
 
 void wx_whisper_encoder_output(wx_whisper_state *s, float *dst)
 {

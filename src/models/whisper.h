@@ -40,9 +40,13 @@ void wx_whisper_state_free(wx_whisper_state *state);
 size_t wx_whisper_state_bytes(const wx_whisper *model, int max_slots, int max_rows,
                               int max_prompt);
 
-/* Runs the encoder on one chunk's log-mel (n_mels, 3000), host memory, and stores each
- * decoder layer's cross-attention keys and values for that chunk in slot `slot`. */
+/* Runs the encoder on one chunk's log-mel (n_mels, 3000) and stores each decoder layer's
+ * cross-attention keys and values for that chunk in slot `slot`. mel is host memory, or
+ * NULL when the log-mel was written on the backend into wx_whisper_mel_input(state) (a
+ * device front end, e.g. wx_backend_cuda_log_mel). */
 void wx_whisper_encode(wx_whisper_state *state, const float *mel, int slot);
+/* The encoder's input (1, n_mels, 3000), F32 on the model's backend. */
+wx_tensor *wx_whisper_mel_input(wx_whisper_state *state);
 /* Copies the last encoder output (n_audio_ctx, d_model) to host memory (for tests). */
 void wx_whisper_encoder_output(wx_whisper_state *state, float *dst);
 

@@ -197,6 +197,22 @@ void wx_engine_free(wx_engine *e)
 }
 
 const char *wx_engine_device(const wx_engine *e) { return e->backend->ops->name; }
+
+/* The log-mel of samples[0, n) (n ≤ 30 s): on the GPU by the CUDA front end when Whisper
+ * runs there (30 s of samples cross to the device, not 3000 mel frames, and the host does
+ * no STFT), else on the host into mel_buf. Returns what wx_whisper_encode takes. */
+static const float *window_mel(wx_engine *e, const float *samples, size_t n)
+{
+#ifdef WX_HAVE_CUDA
+    if (e->backend != e->cpu) {
+        wx_backend_cuda_log_mel(e->backend, samples, n, wx_mel_filters(e->mel),
+                                wx_mel_n_mels(e->mel), wx_whisper_mel_input(e->state));
+        return NULL;
+    }
+#endif
+    wx_mel_compute(e->mel, samples, n, e->mel_buf);
+    return e->mel_buf;
+}
 const char *wx_engine_device_note(const wx_engine *e) { return e->device_note; }
 const char *wx_engine_model_name(const wx_engine *e) { return e->model_name; }
 bool wx_engine_is_multilingual(const wx_engine *e) { return e->multilingual; }
@@ -255,8 +271,7 @@ static float detect_window(wx_engine *e, const float *samples, size_t n, size_t 
 {
     const wx_ct2_config *cfg = wx_whisper_get_config(e->whisper);
     size_t len = n - start < WX_CHUNK_SAMPLES ? n - start : WX_CHUNK_SAMPLES;
-    wx_mel_compute(e->mel, samples + start, len, e->mel_buf);
-    wx_whisper_encode(e->state, e->mel_buf, 0);
+    wx_whisper_encode(e->state, window_mel(e, samples + start, len), 0);
     wx_whisper_decode(e->state, &e->sot, 1, 1, 1, 0);
     wx_whisper_logits(e->state, 0, logits);
     float max = -INFINITY, sum = 0.0f;
@@ -434,8 +449,7 @@ static wx_status fallback_chunk(wx_engine *e, const job *j, const chunk *c, uint
                                 wx_segment *seg, wx_err *err)
 {
     const wx_transcribe_options *o = j->o;
-    wx_mel_compute(e->mel, j->samples + c->begin, c->end - c->begin, e->mel_buf);
-    wx_whisper_encode(e->state, e->mel_buf, 0);
+    wx_whisper_encode(e->state, window_mel(e, j->samples + c->begin, c->end - c->begin), 0);
     float no_speech = seg->no_speech_prob;
     float t = o->temperature > 0 ? o->temperature : o->temperature_increment;
     for (; t <= 1.0f + 1e-6f; t += o->temperature_increment) {
@@ -503,9 +517,9 @@ static wx_status transcribe_batch(wx_engine *e, const job *j, const chunk *chunk
     for (int k = 0; k < count; k++) {
         const chunk *c = &chunks[first + k];
         double t0 = wx_now();
-        wx_mel_compute(e->mel, j->samples + c->begin, c->end - c->begin, e->mel_buf);
+        const float *mel = window_mel(e, j->samples + c->begin, c->end - c->begin);
         double t1 = wx_now();
-        wx_whisper_encode(e->state, e->mel_buf, k);
+        wx_whisper_encode(e->state, mel, k);
         out->times.mel += t1 - t0;
         out->times.encode += wx_now() - t1;
     }
