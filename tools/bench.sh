@@ -2,8 +2,10 @@
 # bench.sh — the one benchmark command: our engine (build/wx-bench) vs the faster-whisper
 # anchor (float32 and int8), on jfk.wav and a >= 5 min concatenation of the test recordings.
 #
-#   tools/bench.sh [--threads N] [--beam N] [--batch N]     (run from anywhere)
+#   tools/bench.sh [--threads N] [--beam N] [--batch N] [--device cpu|cuda]   (from anywhere)
 #
+# --device cuda (a GPU machine): ours on the CUDA backend against faster-whisper on CUDA in
+# float16 and int8_float16, and WhisperX on CUDA in float16; the VAD-alone rows stay CPU.
 # Steps: (a) venv .cache/venv-tools from tools/requirements.txt (rebuilt when the file's
 # hash changes), (b) cmake Release build in build/, (c) tools/make_long_audio.py,
 # (d) each engine in its own process, one JSON line each (kept in .cache/bench/results.jsonl),
@@ -14,17 +16,23 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-THREADS="$(nproc)"; BEAM=5; BATCH=8
+THREADS="$(nproc)"; BEAM=5; BATCH=8; DEVICE=cpu
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --threads) THREADS="$2"; shift 2 ;;
     --beam)    BEAM="$2"; shift 2 ;;
     --batch)   BATCH="$2"; shift 2 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    --device)  DEVICE="$2"; shift 2 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
 
+case "$DEVICE" in
+  cpu)  ANCHOR_TYPES=(float32 int8); WHISPERX_TYPE=float32 ;;
+  cuda) ANCHOR_TYPES=(float16 int8_float16); WHISPERX_TYPE=float16 ;;
+  *) echo "bench.sh: --device must be cpu or cuda" >&2; exit 2 ;;
+esac
 MODEL=models/tiny.en
 VENV=.cache/venv-tools
 PY="$VENV/bin/python"
@@ -71,14 +79,15 @@ run_ours() {  # run_ours <audio> <vad 0|1>
     echo "bench.sh: ERROR: $WX_BENCH not found or not executable (did the build fail?)" >&2
     STATUS=1; return
   fi
-  "$WX_BENCH" "${COMMON[@]}" --audio "$1" --vad "$2" | tail -n 1 >> "$RESULTS" ||
+  "$WX_BENCH" "${COMMON[@]}" --device "$DEVICE" --audio "$1" --vad "$2" | tail -n 1 >> "$RESULTS" ||
     { echo "bench.sh: ERROR: $WX_BENCH failed on $1" >&2; STATUS=1; }
 }
 for AUDIO in ../shared/data/jfk.wav "$OUTDIR/long.wav"; do
   echo "== windows: $AUDIO" >&2
   run_ours "$AUDIO" 0
-  for CT in float32 int8; do
-    "$PY" tools/bench_faster_whisper.py "${COMMON[@]}" --audio "$AUDIO" --compute-type "$CT" >> "$RESULTS"
+  for CT in "${ANCHOR_TYPES[@]}"; do
+    "$PY" tools/bench_faster_whisper.py "${COMMON[@]}" --audio "$AUDIO" --compute-type "$CT" \
+      --device "$DEVICE" >> "$RESULTS"
   done
 done
 
@@ -96,7 +105,8 @@ command -v ffmpeg >/dev/null || { apt-get update -qq && apt-get install -y -qq f
 for AUDIO in ../shared/data/jfk.wav "$OUTDIR/long.wav"; do
   echo "== whisperx flow: $AUDIO" >&2
   run_ours "$AUDIO" 1
-  "$VAD_VENV/bin/python" tools/bench_whisperx.py "${COMMON[@]}" --audio "$AUDIO" 2>/dev/null | tail -n 1 >> "$RESULTS"
+  "$VAD_VENV/bin/python" tools/bench_whisperx.py "${COMMON[@]}" --audio "$AUDIO" \
+    --device "$DEVICE" --compute-type "$WHISPERX_TYPE" 2>/dev/null | tail -n 1 >> "$RESULTS"
 done
 echo "== VAD stage alone: $OUTDIR/long.wav" >&2
 VAD_RESULTS="$OUTDIR/vad.jsonl"
@@ -105,7 +115,7 @@ build/wx-bench-vad --audio "$OUTDIR/long.wav" --threads "$THREADS" | tail -n 1 >
 "$VAD_VENV/bin/python" tools/bench_vad_anchor.py --audio "$OUTDIR/long.wav" --threads "$THREADS" 2>/dev/null | tail -n 1 >> "$VAD_RESULTS"
 
 # table
-echo "threads=$THREADS beam=$BEAM batch=$BATCH  (ratio = anchor wall / our wall; >1 means we are faster)"
+echo "device=$DEVICE threads=$THREADS beam=$BEAM batch=$BATCH  (ratio = anchor wall / our wall; >1 means we are faster)"
 "$PY" - "$RESULTS" <<'EOF'
 import json, os, sys
 rows = []

@@ -12,7 +12,7 @@ of whisperx/asr.py generate_segment_batched (beam_size, patience=1, length_penal
 max_length=448, suppress_blank=True, suppress_tokens=[-1], no_repeat_ngram_size=0,
 repetition_penalty=1, return_scores=True; prompt [<|startoftranscript|>, <|notimestamps|>]
 for English-only models) -> texts (tokens < eot, HF decode_batch).
-Model: ctranslate2.models.Whisper(device="cpu", intra_threads=N, inter_threads=1).
+Model: ctranslate2.models.Whisper(device="cpu" or "cuda", intra_threads=N, inter_threads=1).
 
 Prints ONE JSON line: engine, compute_type, audio, audio_s, wall_s (decode_audio + mel +
 encode + decode; model load excluded), rtf, stages{decode_audio, mel, encode, decode},
@@ -37,7 +37,9 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--beam", type=int, default=5)
     ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--compute-type", default="float32", choices=["float32", "int8"])
+    ap.add_argument("--compute-type", default="float32",
+                    choices=["float32", "int8", "float16", "int8_float16"])
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = ap.parse_args()
 
     import ctranslate2
@@ -47,7 +49,7 @@ def main():
     from faster_whisper.tokenizer import Tokenizer
 
     t0 = time.perf_counter()
-    model = ctranslate2.models.Whisper(args.model, device="cpu", compute_type=args.compute_type,
+    model = ctranslate2.models.Whisper(args.model, device=args.device, compute_type=args.compute_type,
                                        intra_threads=args.threads, inter_threads=1)
     hf = tokenizers.Tokenizer.from_file(os.path.join(args.model, "tokenizer.json"))
     tok = Tokenizer(hf, model.is_multilingual, task="transcribe", language="en")
@@ -89,6 +91,7 @@ def main():
     audio_s = len(audio) / 16000.0
     print(json.dumps({
         "engine": "faster-whisper",
+        "device": args.device,
         "compute_type": args.compute_type,
         "audio": args.audio,
         "audio_s": round(audio_s, 3),

@@ -21,10 +21,12 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--beam", type=int, default=5)
     ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--compute-type", default="float32")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
-    model = whisperx.load_model(args.model, "cpu", compute_type="float32", language="en",
+    model = whisperx.load_model(args.model, args.device, compute_type=args.compute_type, language="en",
                                 vad_method="pyannote", threads=args.threads,
                                 asr_options={"beam_size": args.beam})
     t1 = time.perf_counter()
@@ -45,7 +47,8 @@ def main():
     wall = t3 - t1
     segs = result["segments"]
     print(json.dumps({
-        "engine": "whisperx", "compute_type": "float32", "audio": args.audio,
+        "engine": "whisperx", "device": args.device, "compute_type": args.compute_type,
+        "audio": args.audio,
         "audio_s": len(audio) / 16000, "wall_s": round(wall, 4),
         "rtf": round(wall / (len(audio) / 16000), 5),
         "stages": {"decode_audio": round(t2 - t1, 4), "vad": round(vad_time[0], 4),
