@@ -1,6 +1,6 @@
 # Dockerfile.app — the thin app layer: compiles the worker (CUDA backend included) in a
 # devel image and copies only the binary onto the base image of Dockerfile.base.
-ARG CUDA_DEVEL=nvidia/cuda:13.0.0-cudnn-devel-ubuntu24.04
+ARG CUDA_DEVEL=nvidia/cuda:13.0.0-devel-ubuntu24.04
 ARG BASE_IMAGE=whisperx-worker-base:latest
 
 FROM ${CUDA_DEVEL} AS build
@@ -8,6 +8,7 @@ ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update && apt-get install -y --no-install-recommends \
         build-essential cmake pkg-config libsndfile1-dev libsoxr-dev libopenblas-dev \
         libpcre2-dev libjansson-dev libcurl4-openssl-dev libutf8proc-dev libmicrohttpd-dev \
+        zlib1g-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
