@@ -96,7 +96,8 @@ inline uint3 grid_dim() { return tls_grid_dim; }
 
 namespace wxemu {
 
-enum class warp_kind { shfl, shfl_up, shfl_down, shfl_xor, vote, sync };
+/* collective: a warp-wide call every lane must reach at the same site (wmma, mma.h). */
+enum class warp_kind { shfl, shfl_up, shfl_down, shfl_xor, vote, sync, collective };
 
 void syncthreads(const char *file, int line);
 /* Posts this lane's value, waits for every lane of mask, returns the op's result. */
@@ -297,6 +298,8 @@ template <class T> inline T __ldg(const T *p) { return *p; }
 namespace wxemu {
 
 [[noreturn]] void shared_out_of_bounds(const char *name, long long index, long long count);
+/* Any other in-kernel fault found by the running thread (e.g. a misaligned wmma pointer). */
+[[noreturn]] void kernel_fault(cudaError_t code, const char *what);
 void *static_shared(const void *site, size_t bytes, size_t align, const char *name);
 void *dynamic_shared(size_t *bytes, size_t align, const char *name);
 

@@ -22,6 +22,10 @@ __thread uint3 tls_block_idx, tls_block_dim, tls_grid_dim;
 static const size_t default_shared_bytes = 48 * 1024;
 static const size_t optin_shared_bytes = 227 * 1024;
 static const unsigned max_block_threads = 1024;
+/* The dynamic array starts where a GPU puts it when the kernel has no static shared
+ * memory: at the block's shared window, aligned far beyond the 16 bytes CUDA promises
+ * (wmma tiles need 32). */
+static const size_t dynamic_align = 128;
 
 enum class fiber_state { ready, barrier, warp_wait, done };
 
@@ -74,6 +78,7 @@ struct launch_state {
     void (*call)(const void *);
     const void *args;
     unsigned n_done, n_barrier, n_warp_wait;
+    unsigned warp_waiting[32], warp_done[32]; /* per warp: lanes in a warp op, lanes exited */
     bool failed;
     cudaError_t error; /* of the failure */
     fiber_context sched;
@@ -203,6 +208,7 @@ static void fiber_main(void *arg)
     cur_launch->call(cur_launch->args);
     f->state = fiber_state::done;
     cur_launch->n_done++;
+    cur_launch->warp_done[f->linear / 32]++;
     fiber_leave(&f->ctx, &cur_launch->sched, true);
     abort(); /* a finished fiber is never resumed */
 }
@@ -293,6 +299,17 @@ static bool resolve_stall()
     return true;
 }
 
+/* Shared memory for one launch; out of memory is fatal, as for the fiber stacks. */
+static void *shared_alloc(size_t bytes, size_t align)
+{
+    void *mem = nullptr;
+    if (posix_memalign(&mem, align, bytes) != 0) {
+        fputs("wx-emu: out of memory for shared memory\n", stderr);
+        abort();
+    }
+    return mem;
+}
+
 static void poison_shared(launch_state *L)
 {
     for (const shared_block &s : L->statics) memset(s.mem, 0xff, s.bytes);
@@ -311,6 +328,8 @@ static bool run_block(launch_state *L, uint3 block_idx, bool descending)
         fiber_pool[i]->started = false;
     }
     L->n_done = L->n_barrier = L->n_warp_wait = 0;
+    memset(L->warp_waiting, 0, sizeof L->warp_waiting);
+    memset(L->warp_done, 0, sizeof L->warp_done);
     for (;;) {
         bool ran = false;
         for (unsigned n = 0; n < L->nthreads; n++) {
@@ -391,7 +410,7 @@ cudaError_t launch(const char *name, const void *kernel, dim3 grid, dim3 block, 
     L.nthreads = block.x * block.y * block.z;
     L.dynamic_bytes = smem;
     L.budget = k.max_dynamic >= 0 ? optin_shared_bytes : default_shared_bytes;
-    L.dynamic_mem = smem ? malloc(smem) : nullptr;
+    L.dynamic_mem = smem ? shared_alloc(smem, dynamic_align) : nullptr;
     L.call = call;
     L.args = args;
     cur_launch = &L;
@@ -469,10 +488,14 @@ static void check_warp_call(const char *fn, unsigned mask, unsigned lane, int wi
                   fn, file, line, width);
 }
 
-/* All lanes of the mask wait in the same operation: true. A lane exited: a failure. */
+/* All lanes of the mask wait in the same operation: true. A lane exited: a failure.
+ * While no lane of the warp has exited, too few waiting lanes answer at once (most calls). */
 static bool warp_op_complete(const fiber *me)
 {
-    unsigned base = me->linear & ~31u;
+    unsigned base = me->linear & ~31u, w = base / 32;
+    if (!cur_launch->warp_done[w] &&
+        cur_launch->warp_waiting[w] < (unsigned)__builtin_popcount(me->wmask))
+        return false;
     for (unsigned l = 0; l < 32; l++) {
         if (!(me->wmask >> l & 1)) continue;
         const fiber *o = fiber_pool[base + l].get();
@@ -497,13 +520,14 @@ static void finish_warp_op(const fiber *me)
         fiber *o = fiber_pool[base + l].get();
         if (me->wkind == warp_kind::vote)
             o->wresult = ballot;
-        else if (me->wkind == warp_kind::sync)
+        else if (me->wkind == warp_kind::sync || me->wkind == warp_kind::collective)
             o->wresult = 0;
         else
             o->wresult = fiber_pool[base + o->wsrc]->wvalue;
         o->state = fiber_state::ready;
     }
     cur_launch->n_warp_wait -= (unsigned)__builtin_popcount(mask);
+    cur_launch->warp_waiting[base / 32] -= (unsigned)__builtin_popcount(mask);
 }
 
 uint64_t warp_exchange(warp_kind kind, const char *fn, unsigned mask, uint64_t value, int arg,
@@ -525,6 +549,7 @@ uint64_t warp_exchange(warp_kind kind, const char *fn, unsigned mask, uint64_t v
     me->wline = line;
     me->state = fiber_state::warp_wait;
     cur_launch->n_warp_wait++;
+    cur_launch->warp_waiting[me->linear / 32]++;
     if (warp_op_complete(me))
         finish_warp_op(me);
     else
@@ -538,6 +563,11 @@ void shared_out_of_bounds(const char *name, long long index, long long count)
 {
     fail_here(cudaErrorIllegalAddress, "shared memory %s: index %lld is outside [0, %lld)", name,
               index, count);
+}
+
+void kernel_fault(cudaError_t code, const char *what)
+{
+    fail_here(code, "%s", what);
 }
 
 void *static_shared(const void *site, size_t bytes, size_t align, const char *name)
@@ -556,11 +586,7 @@ void *static_shared(const void *site, size_t bytes, size_t align, const char *na
                   "kernel's budget of %zu bytes (raise it with cudaFuncSetAttribute(kernel, "
                   "cudaFuncAttributeMaxDynamicSharedMemorySize, bytes), at most 227 KiB)",
                   name, total, L->dynamic_bytes, L->budget);
-    void *mem = nullptr;
-    if (posix_memalign(&mem, align > 16 ? align : 16, bytes) != 0) {
-        fputs("wx-emu: out of memory for shared memory\n", stderr);
-        abort();
-    }
+    void *mem = shared_alloc(bytes, align > 16 ? align : 16);
     memset(mem, 0xff, bytes);
     L->statics.push_back(shared_block{site, mem, bytes});
     L->static_bytes = total;

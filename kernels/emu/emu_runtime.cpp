@@ -61,7 +61,9 @@ void report_failure(cudaError_t code, const char *msg)
     }
     report_text = msg;
     last_error_code = code;
-    if (code == cudaErrorIllegalAddress || code == cudaErrorLaunchFailure) sticky_code = code;
+    if (code == cudaErrorIllegalAddress || code == cudaErrorLaunchFailure ||
+        code == cudaErrorMisalignedAddress)
+        sticky_code = code;
 }
 
 cudaError_t call_error(cudaError_t code, const char *fmt, ...)
@@ -425,6 +427,7 @@ static const error_text error_texts[] = {
     {cudaErrorNotReady, "cudaErrorNotReady", "device not ready"},
     {cudaErrorIllegalAddress, "cudaErrorIllegalAddress", "an illegal memory access was encountered"},
     {cudaErrorLaunchOutOfResources, "cudaErrorLaunchOutOfResources", "too many resources requested for launch"},
+    {cudaErrorMisalignedAddress, "cudaErrorMisalignedAddress", "misaligned address"},
     {cudaErrorLaunchFailure, "cudaErrorLaunchFailure", "unspecified launch failure"},
     {cudaErrorNotSupported, "cudaErrorNotSupported", "operation not supported"},
     {cudaErrorUnknown, "cudaErrorUnknown", "unknown error"},

@@ -272,6 +272,7 @@ int main(void)
         test_conv1d(2, 13, 50, 17, 3, 2, 1, f16);
         test_conv1d(1, 80, 300, 384, 3, 1, 1, f16);
         test_conv1d(1, 384, 301, 384, 3, 2, 1, f16);
+        test_conv1d(3, 7, 129, 100, 3, 1, 1, f16); /* Cin·K < 32, partial tiles on both axes */
     }
     test_linear(150, 384, 1536, true, true);    /* a tiny encoder FFN slice, fp16 */
     /* nb, tq, kb, tcap, kv_len, d, heads, q_stride, kv_stride, causal */
