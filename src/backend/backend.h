@@ -133,6 +133,14 @@ typedef struct wx_backend_ops {
     void (*lstm)(wx_backend *, wx_tensor *out, int64_t out_stride, const wx_tensor *gx,
                  const wx_tensor *w_hh, const wx_tensor *b_hh, bool reverse);
 
+    /* ---- optional: a device front end ---- */
+
+    /* out (…, n_mels, 3000) = Whisper's log-mel of host samples[0, n) (n ≤ 480000) zero-padded
+     * to 30 s, as io/mel.c's wx_mel_compute; filters: host (n_mels, 201). NULL when the
+     * backend has none (CPU): the caller computes the log-mel on the host and uploads it. */
+    void (*log_mel)(wx_backend *, wx_tensor *out, const float *samples, size_t n,
+                    const float *filters, int n_mels);
+
     /* ---- weights stored in the backend's own precision ---- */
 
     /* The dtype this backend wants for weight matrices (the `w` of linear and conv1d, the

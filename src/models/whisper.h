@@ -43,7 +43,7 @@ size_t wx_whisper_state_bytes(const wx_whisper *model, int max_slots, int max_ro
 /* Runs the encoder on one chunk's log-mel (n_mels, 3000) and stores each decoder layer's
  * cross-attention keys and values for that chunk in slot `slot`. mel is host memory, or
  * NULL when the log-mel was written on the backend into wx_whisper_mel_input(state) (a
- * device front end, e.g. wx_backend_cuda_log_mel). */
+ * device front end, the backend's ops->log_mel). */
 void wx_whisper_encode(wx_whisper_state *state, const float *mel, int slot);
 /* The encoder's input (1, n_mels, 3000), F32 on the model's backend. */
 wx_tensor *wx_whisper_mel_input(wx_whisper_state *state);

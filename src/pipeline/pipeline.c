@@ -11,6 +11,9 @@
 #include <unistd.h>
 
 #include "../backend/backend.h"
+#ifdef WX_HAVE_CUDA
+#include "../backend/cuda/backend_cuda.h"
+#endif
 #include "../io/audio.h"
 #include "../io/mel.h"
 #include "../io/tokenizer.h"
@@ -116,10 +119,6 @@ static wx_status load_vad(const wx_engine_config *c, wx_engine *e, wx_err *err)
     return wx_vad_load(dir, e->cpu, &e->vad, err);
 }
 
-#ifdef WX_HAVE_CUDA
-#include "../backend/cuda/backend_cuda.h"
-#endif
-
 /* CUDA when asked or when auto finds a usable device; the CPU otherwise, with the reason
  * recorded. A forced "cuda" that cannot start is an error. */
 static wx_status create_backend(const wx_engine_config *c, wx_engine *e, wx_err *err)
@@ -197,26 +196,25 @@ void wx_engine_free(wx_engine *e)
 }
 
 const char *wx_engine_device(const wx_engine *e) { return e->backend->ops->name; }
-
-/* The log-mel of samples[0, n) (n ≤ 30 s): on the GPU by the CUDA front end when Whisper
- * runs there (30 s of samples cross to the device, not 3000 mel frames, and the host does
- * no STFT), else on the host into mel_buf. Returns what wx_whisper_encode takes. */
-static const float *window_mel(wx_engine *e, const float *samples, size_t n)
-{
-#ifdef WX_HAVE_CUDA
-    if (e->backend != e->cpu) {
-        wx_backend_cuda_log_mel(e->backend, samples, n, wx_mel_filters(e->mel),
-                                wx_mel_n_mels(e->mel), wx_whisper_mel_input(e->state));
-        return NULL;
-    }
-#endif
-    wx_mel_compute(e->mel, samples, n, e->mel_buf);
-    return e->mel_buf;
-}
 const char *wx_engine_device_note(const wx_engine *e) { return e->device_note; }
 const char *wx_engine_model_name(const wx_engine *e) { return e->model_name; }
 bool wx_engine_is_multilingual(const wx_engine *e) { return e->multilingual; }
 bool wx_engine_has_vad(const wx_engine *e) { return e->vad != NULL; }
+
+/* The log-mel of samples[0, n) (n ≤ 30 s): by the backend's device front end when it has one
+ * (CUDA: 30 s of samples cross to the device, not 3000 mel frames, and the host does no
+ * STFT), written straight into the encoder's input; else on the host into mel_buf. Returns
+ * what wx_whisper_encode takes. */
+static const float *window_mel(wx_engine *e, const float *samples, size_t n)
+{
+    if (e->backend->ops->log_mel) {
+        wx_op(e->backend, log_mel, wx_whisper_mel_input(e->state), samples, n,
+              wx_mel_filters(e->mel), wx_mel_n_mels(e->mel));
+        return NULL;
+    }
+    wx_mel_compute(e->mel, samples, n, e->mel_buf);
+    return e->mel_buf;
+}
 
 static int max_prompt_tokens(const wx_engine *e)
 {
@@ -371,7 +369,7 @@ static void report(wx_progress_fn fn, void *user, const char *stage, double prog
  * [start, end] seconds. */
 typedef struct chunk {
     size_t begin, end;
-    double start, end_s;
+    double start_s, end_s;
 } chunk;
 
 /* Everything one job's decoding needs besides the engine. */
@@ -502,7 +500,7 @@ static wx_status add_segment(wx_engine *e, const job *j, const chunk *c, int ind
         segment_clear(seg);
         return st;
     }
-    seg->start = wx_vad_round3(c->start);
+    seg->start = wx_vad_round3(c->start_s);
     seg->end = wx_vad_round3(c->end_s);
     out->n_segments++;
     return WX_OK;
@@ -562,7 +560,7 @@ static chunk *window_chunks(size_t n_samples, int *n_chunks)
     for (int i = 0; c && i < n; i++) {
         c[i].begin = (size_t)i * WX_CHUNK_SAMPLES;
         c[i].end = c[i].begin + WX_CHUNK_SAMPLES < n_samples ? c[i].begin + WX_CHUNK_SAMPLES : n_samples;
-        c[i].start = (double)c[i].begin / WX_SAMPLE_RATE;
+        c[i].start_s = (double)c[i].begin / WX_SAMPLE_RATE;
         c[i].end_s = (double)c[i].end / WX_SAMPLE_RATE;
     }
     *n_chunks = n;
@@ -586,7 +584,7 @@ static wx_status vad_chunks(wx_engine *e, const float *samples, size_t n_samples
         c[i].begin = b < n_samples ? b : n_samples;
         c[i].end = f < n_samples ? f : n_samples;
         if (c[i].end < c[i].begin) c[i].end = c[i].begin;
-        c[i].start = merged[i].start;
+        c[i].start_s = merged[i].start;
         c[i].end_s = merged[i].end;
     }
     free(regions);

@@ -86,7 +86,7 @@ int main(void)
         /* The device front end on real audio: the fp32 policy's normalised MSE ≤ 1e-5. */
         int64_t shape[3] = {1, 80, WX_CHUNK_FRAMES};
         wx_tensor *dm = cuda_be->ops->alloc(cuda_be, WX_F32, 3, shape);
-        wx_backend_cuda_log_mel(cuda_be, jfk.samples, jfk.n_samples, wx_mel_filters(mel), 80, dm);
+        wx_op(cuda_be, log_mel, dm, jfk.samples, jfk.n_samples, wx_mel_filters(mel), 80);
         double e_mel = nmse(fetch(cuda_be, dm), m);
         cuda_be->ops->free(cuda_be, dm);
         CHECK_MSG(e_mel <= 1e-5, "log-mel of jfk.wav: nmse %.3g", e_mel);

@@ -239,7 +239,7 @@ static void test_mel(int n_mels, size_t n)
     std::vector<float> ref((size_t)n_mels * WX_CHUNK_FRAMES);
     wx_mel_compute(mel, audio.data(), n, ref.data());
     tpair o = tp_make({}, {1, n_mels, WX_CHUNK_FRAMES});
-    wx_backend_cuda_log_mel(cuda_be, audio.data(), n, wx_mel_filters(mel), n_mels, o.g);
+    wx_op(cuda_be, log_mel, o.g, audio.data(), n, wx_mel_filters(mel), n_mels);
     std::vector<float> got = fetch(cuda_be, o.g);
     double e = nmse(got, ref);
     CHECK_MSG(e <= 1e-5, "log-mel %d mels, %zu samples: nmse %.3g", n_mels, n, e);

@@ -87,6 +87,12 @@ template <class T> T *wmma_tile(const shared_span<T> &p, unsigned ldm)
 /* The lane's accumulator element i: row and column in the 16×16 tile. */
 inline int acc_row(unsigned lane, int i) { return (int)(lane >> 2) + 8 * ((i >> 1) & 1); }
 inline int acc_col(unsigned lane, int i) { return 2 * (int)(lane & 3) + (i & 1) + 8 * (i >> 2); }
+/* Where accumulator element i of lane sits in a tile stored with leading dimension ldm. */
+inline size_t acc_offset(unsigned lane, int i, unsigned ldm, bool row_major)
+{
+    size_t r = (size_t)acc_row(lane, i), c = (size_t)acc_col(lane, i);
+    return row_major ? r * ldm + c : c * ldm + r;
+}
 
 } /* namespace wxemu */
 
@@ -178,10 +184,8 @@ void load_matrix_sync(fragment<accumulator, 16, 16, 16, T> &f, const T *p, unsig
     wxemu::wmma_check_ptr("wmma::load_matrix_sync", p, ldm);
     wxemu::warp_collective("wmma::load_matrix_sync", file, line);
     unsigned lane = wxemu::wmma_lane();
-    for (int i = 0; i < 8; i++) {
-        int r = wxemu::acc_row(lane, i), c = wxemu::acc_col(lane, i);
-        f.x[i] = layout == mem_row_major ? p[r * ldm + c] : p[c * ldm + r];
-    }
+    for (int i = 0; i < 8; i++)
+        f.x[i] = p[wxemu::acc_offset(lane, i, ldm, layout == mem_row_major)];
 }
 
 template <class T>
@@ -200,10 +204,8 @@ void store_matrix_sync(T *p, const fragment<accumulator, 16, 16, 16, T> &f, unsi
     wxemu::wmma_check_ptr("wmma::store_matrix_sync", p, ldm);
     wxemu::warp_collective("wmma::store_matrix_sync", file, line);
     unsigned lane = wxemu::wmma_lane();
-    for (int i = 0; i < 8; i++) {
-        int r = wxemu::acc_row(lane, i), c = wxemu::acc_col(lane, i);
-        (layout == mem_row_major ? p[r * ldm + c] : p[c * ldm + r]) = f.x[i];
-    }
+    for (int i = 0; i < 8; i++)
+        p[wxemu::acc_offset(lane, i, ldm, layout == mem_row_major)] = f.x[i];
 }
 
 template <class T>

@@ -252,8 +252,8 @@ static int cuda_synchronize(wx_backend *be)
     return (int)cudaStreamSynchronize(impl_of(be)->stream);
 }
 
-extern "C" void wx_backend_cuda_log_mel(wx_backend *be, const float *samples, size_t n,
-                                        const float *filters, int n_mels, wx_tensor *out)
+static void cuda_log_mel(wx_backend *be, wx_tensor *out, const float *samples, size_t n,
+                         const float *filters, int n_mels)
 {
     cuda_impl *im = impl_of(be);
     assert(out->ndim >= 2 && out->shape[out->ndim - 2] == n_mels &&
@@ -316,6 +316,7 @@ static wx_backend_ops make_ops(void)
     o.suppress_logsoftmax_topk = cuda_suppress_logsoftmax_topk;
     o.synchronize = cuda_synchronize;
     o.destroy = cuda_destroy;
+    o.log_mel = cuda_log_mel;
     o.weight_dtype = WX_F16;
     o.upload_f32 = cuda_upload_f32;
     o.kv_dtype = WX_F16;
