@@ -1,5 +1,6 @@
 /* main.c — whisperx-worker's command line: flags and environment to a run mode (queue loop
- * when RUNPOD_WEBHOOK_GET_JOB is set, local API with --rp_serve_api, else one local run). */
+ * when RUNPOD_WEBHOOK_GET_JOB is set, local API with --rp_serve_api, else one local run; the
+ * internal --wx-executor-fd starts the supervised worker process). */
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +11,7 @@
 
 static const char USAGE[] =
     "usage: whisperx-worker [--test_input JSON] [--rp_serve_api [--rp_api_host HOST]\n"
-    "       [--rp_api_port PORT]] [--model_dir DIR] [--vad_dir DIR] [--device auto|cpu|cuda]\n"
+    "       [--rp_api_port PORT]] [--rp_local_audio_dir DIR] [--model_dir DIR] [--vad_dir DIR] [--device auto|cpu|cuda]\n"
     "       [--threads N] [--rp_log_level ERROR|WARN|INFO|DEBUG] [--version]\n";
 
 static const char *env_or(const char *name, const char *fallback)
@@ -45,6 +46,8 @@ static int parse_args(int argc, char **argv, wx_worker_config *c, int *serve_api
         else if ((v = flag_value(argc, argv, &i, "--threads"))) c->n_threads = atoi(v);
         else if ((v = flag_value(argc, argv, &i, "--rp_api_host"))) c->api_host = v;
         else if ((v = flag_value(argc, argv, &i, "--rp_api_port"))) c->api_port = atoi(v);
+        else if ((v = flag_value(argc, argv, &i, "--rp_local_audio_dir"))) c->local_audio_dir = v;
+        else if ((v = flag_value(argc, argv, &i, "--wx-executor-fd"))) c->executor_fd = atoi(v);
         else if ((v = flag_value(argc, argv, &i, "--rp_log_level")) && !wx_log_set_level(v)) continue;
         else return -1;
     }
@@ -59,15 +62,20 @@ int main(int argc, char **argv)
         .vad_dir = env_or("WX_VAD_DIR", NULL),
         .device = env_or("WX_DEVICE", "auto"),
         .n_threads = atoi(env_or("WX_THREADS", "0")),
+        .local_audio_dir = env_or("WX_LOCAL_AUDIO_DIR", NULL),
         .api_host = "127.0.0.1",
         .api_port = 8000,
+        .executor_fd = -1,
+        .argc = argc,
+        .argv = argv,
     };
     if (parse_args(argc, argv, &config, &serve_api) != 0) {
         fputs(USAGE, stderr);
         return 2;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    int rc = serve_api ? wx_worker_run_api(&config)
+    int rc = config.executor_fd >= 0 ? wx_worker_run_executor(&config, config.executor_fd)
+           : serve_api ? wx_worker_run_api(&config)
            : !config.test_input && getenv("RUNPOD_WEBHOOK_GET_JOB") ? wx_worker_run_queue(&config)
            : wx_worker_run_local(&config);
     curl_global_cleanup();

@@ -1,8 +1,10 @@
 /* test_job_render.c — result rendering (segments JSON, SRT, VTT, TXT, timestamps) and the
  * audio-source decoders that need no network (base64 variants, data: URIs, refusals). */
 #include <jansson.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "job/render.h"
 #include "job/source.h"
@@ -83,13 +85,15 @@ static void test_base64(void)
     CHECK(decode_status("aGVsbG8gd29ybGQ=", 4) == WX_ERR_INVALID_INPUT);
 }
 
-static wx_status load_status(const char *audio_file, int allow_local, char *msg, size_t size)
+/* local_dir NULL: the queue's policy (no local paths). */
+static wx_status load_status(const char *audio_file, const char *local_dir, char *msg,
+                             size_t size)
 {
     wx_source_policy policy;
     wx_source_info info;
     wx_audio audio;
     wx_err err = {{0}};
-    wx_source_policy_from_env(&policy, allow_local);
+    wx_source_policy_from_env(&policy, local_dir);
     wx_status st = wx_source_load_audio(audio_file, &policy, &audio, &info, &err);
     wx_audio_free(&audio);
     snprintf(msg, size, "%s", err.msg);
@@ -99,21 +103,44 @@ static wx_status load_status(const char *audio_file, int allow_local, char *msg,
 static void test_sources(void)
 {
     char msg[512];
-    CHECK(load_status("ftp://example.com/a.wav", 0, msg, sizeof msg) == WX_ERR_INVALID_INPUT);
+    CHECK(load_status("ftp://example.com/a.wav", NULL, msg, sizeof msg) == WX_ERR_INVALID_INPUT);
     CHECK(strstr(msg, "scheme ftp") != NULL);
-    CHECK(load_status("data:audio/wav,plain", 0, msg, sizeof msg) == WX_ERR_INVALID_INPUT);
+    CHECK(load_status("data:audio/wav,plain", NULL, msg, sizeof msg) == WX_ERR_INVALID_INPUT);
     CHECK(strstr(msg, "only base64 data: URIs") != NULL);
-    CHECK(load_status("data:audio/wav;base64,%%%", 0, msg, sizeof msg) == WX_ERR_INVALID_INPUT);
-    CHECK(load_status("tests/data/jfk.wav", 0, msg, sizeof msg) != WX_OK);
-    CHECK(load_status("tests/data/missing.wav", 1, msg, sizeof msg) == WX_ERR_INVALID_INPUT);
+    CHECK(load_status("data:audio/wav;base64,%%%", NULL, msg, sizeof msg) == WX_ERR_INVALID_INPUT);
+    CHECK(load_status("tests/data/jfk.wav", NULL, msg, sizeof msg) != WX_OK);
+    CHECK(load_status("/etc/passwd", NULL, msg, sizeof msg) == WX_ERR_INVALID_INPUT);
+    CHECK(strstr(msg, "looks like a local path") != NULL);
+    /* Issue 9: an unsupported scheme with local paths allowed used to crash (kind unset). */
+    CHECK(load_status("ftp://x/y", ".", msg, sizeof msg) == WX_ERR_INVALID_INPUT);
+    CHECK(strstr(msg, "scheme ftp") != NULL);
+    CHECK(load_status("file:///etc/passwd", ".", msg, sizeof msg) == WX_ERR_INVALID_INPUT);
+    CHECK(strstr(msg, "scheme file") != NULL);
+    CHECK(load_status("tests/data/missing.wav", ".", msg, sizeof msg) == WX_ERR_INVALID_INPUT);
     CHECK(strstr(msg, "neither a readable file") != NULL);
+    /* Outside the local directory: absolute, .. and a symlink all refused alike. */
+    CHECK(load_status("/etc/passwd", "tests/data", msg, sizeof msg) == WX_ERR_INVALID_INPUT);
+    CHECK(strstr(msg, "not a readable file under the local audio directory") != NULL);
+    CHECK(load_status("../fixtures/audio_seed_jfk.wav", "tests/data", msg, sizeof msg) ==
+          WX_ERR_INVALID_INPUT);
+    char link[] = "tests/data/.wx-test-link.wav";
+    unlink(link);
+    CHECK(symlink("../fixtures/audio_seed_jfk.wav", link) == 0);
+    CHECK(load_status(link + strlen("tests/data/"), "tests/data", msg, sizeof msg) ==
+          WX_ERR_INVALID_INPUT);
+    CHECK(load_status("tests/data/.wx-test-link.wav", ".", msg, sizeof msg) == WX_OK);
+    unlink(link);
     wx_source_policy policy;
     wx_source_info info;
     wx_audio audio;
     wx_err err;
-    wx_source_policy_from_env(&policy, 1);
-    CHECK(wx_source_load_audio("tests/data/jfk.wav", &policy, &audio, &info, &err) == WX_OK);
+    wx_source_policy_from_env(&policy, "tests/data");
+    CHECK(wx_source_load_audio("jfk.wav", &policy, &audio, &info, &err) == WX_OK);
     CHECK(audio.n_samples == 176000 && !strcmp(info.kind, "path"));
+    wx_audio_free(&audio);
+    char absolute[PATH_MAX];
+    CHECK(realpath("tests/data/jfk.wav", absolute) != NULL);
+    CHECK(wx_source_load_audio(absolute, &policy, &audio, &info, &err) == WX_OK);
     wx_audio_free(&audio);
 }
 

@@ -1,7 +1,12 @@
-"""worker_api_test.py - the local HTTP API (--rp_serve_api) over real HTTP on 127.0.0.1:
-readiness while the model loads, /runsync, /run with concurrent /status polling, the /v2
-routes, /cancel, errors, /metrics, and RunPod's own client when the runpod package is
-installed. Standard library only; every wait is bounded."""
+"""worker_api_test.py - the local HTTP API (--rp_serve_api) over real HTTP on 127.0.0.1.
+Scenarios (argv[1]):
+  main       readiness while the model loads, /runsync, /run with concurrent /status polling,
+             the /v2 routes, /cancel, errors, /metrics, RunPod's own client when installed;
+  hardening  WX_API_KEY, body / queue / kept-result limits, local paths only under
+             --rp_local_audio_dir, the bad sources that used to crash the server;
+  crash      a crash injected in the worker process fails only the job in flight, the queued
+             jobs complete, /health comes back; a crash loop ends the server with status 1.
+Standard library only; every wait is bounded."""
 
 import json
 import os
@@ -19,32 +24,39 @@ from worker_test_util import FAILURES, ROOT, check, data_uri  # noqa: E402
 
 
 class Api:
-    def __init__(self, port):
+    def __init__(self, port, key=None):
         self.base = "http://127.0.0.1:%d" % port
+        self.key = key
+        self.last_headers = {}
 
-    def call(self, method, path, body=None, raw=None, timeout=120):
+    def call(self, method, path, body=None, raw=None, timeout=120, key=None):
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        req = urllib.request.Request(self.base + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json"}
+        if key or self.key:
+            headers["Authorization"] = "Bearer " + (key or self.key)
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
+                self.last_headers = dict(resp.headers)
                 return resp.status, resp.read().decode()
         except urllib.error.HTTPError as err:
+            self.last_headers = dict(err.headers)
             return err.code, err.read().decode()
 
-    def json(self, method, path, body=None, raw=None, timeout=120):
-        status, text = self.call(method, path, body, raw, timeout)
+    def json(self, method, path, body=None, raw=None, timeout=120, key=None):
+        status, text = self.call(method, path, body, raw, timeout, key)
         try:
             return status, json.loads(text)
         except ValueError:
             return status, {"unparsed": text}
 
 
-def start_worker():
+def start_worker(extra_env=None, args=("--rp_local_audio_dir", ROOT)):
     env = dict(os.environ)
-    proc = subprocess.Popen([os.environ["WX_WORKER_BIN"], "--rp_serve_api", "--rp_api_port", "0"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
+    env.update(extra_env or {})
+    proc = subprocess.Popen([os.environ["WX_WORKER_BIN"], "--rp_serve_api", "--rp_api_port", "0"]
+                            + list(args), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
     port = [None]
     log = []
     ready = threading.Event()
@@ -188,8 +200,29 @@ def test_runpod_client(api):
     check(isinstance(out, dict) and "segments" in out, "runpod.Endpoint.run_sync: %r" % out)
 
 
-def main():
-    start = time.time()
+def wait_ready(api, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline and api.json("GET", "/health")[0] != 200:
+        time.sleep(0.05)
+    return api.json("GET", "/health")[0] == 200
+
+
+def stop_worker(proc, log, expect_rc=0):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        rc = proc.wait(120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        rc = proc.wait()
+    check(rc == expect_rc, "API exits %d, got %s" % (expect_rc, rc))
+    text = "".join(log)
+    check(not any(s in text for s in ("LeakSanitizer", "ERROR: AddressSanitizer",
+                                       "ThreadSanitizer")), "no sanitizer report:\n" + text[-3000:])
+    return text
+
+
+def scenario_main():
     proc, port, log = start_worker()
     check(port is not None, "the API announces its port")
     if port:
@@ -197,17 +230,108 @@ def main():
         for test in (test_readiness, test_runsync, test_concurrent_run, test_errors, test_cancel,
                      test_metrics, test_runpod_client):
             test(api)
-    proc.send_signal(signal.SIGTERM)
+    stop_worker(proc, log)
+
+
+def scenario_hardening():
+    key = "k-" + "x" * 30
+    proc, port, log = start_worker({"WX_API_KEY": key, "WX_MAX_REQUEST_BYTES": "400000",
+                                    "WX_MAX_QUEUED_JOBS": "2", "WX_MAX_KEPT_RESULTS": "3",
+                                    "WX_RESULT_TTL_SECONDS": "4"},
+                                   ("--rp_local_audio_dir", os.path.join(ROOT, "tests", "data")))
+    if not port:
+        check(False, "the API announces its port")
+        return
+    api = Api(port, key)
+    anon = Api(port)
+    check(wait_ready(api), "model ready")
+    status, body = anon.json("GET", "/health")
+    check(status == 200, "/health needs no key")
+    for method, path in (("POST", "/run"), ("POST", "/runsync"), ("GET", "/status/x"),
+                         ("POST", "/cancel/x"), ("GET", "/metrics"), ("POST", "/v2/ep/run")):
+        status, body = anon.json(method, path, {"input": {"audio_file": data_uri(1.0)}})
+        check(status == 401 and "Bearer" in body.get("error", "")
+              and anon.last_headers.get("WWW-Authenticate") == "Bearer",
+              "%s %s without a key: 401, got %s %r" % (method, path, status, body))
+    status, _ = api.json("POST", "/run", {"input": {"audio_file": "x"}}, key="wrong-key")
+    check(status == 401, "a wrong key: 401")
+    status, body = api.json("POST", "/run", raw=b'{"input": {"audio_file": "' + b"A" * 500000 + b'"}}')
+    check(status == 413 and "WX_MAX_REQUEST_BYTES" in body.get("error", ""), "body limit: 413 %r" % body)
+    # Bad sources, each answered and the server still up (ftp:// used to crash it).
+    cases = [("ftp://x/y", r"scheme ftp"), ("file:///etc/passwd", r"scheme file"),
+             ("/etc/passwd", r"not a readable file under"),
+             ("../../README.md", r"not a readable file under"),
+             ("../fixtures/audio_seed_jfk.wav", r"not a readable file under"),
+             ("missing.wav", r"neither a readable file")]
+    for audio_file, pattern in cases:
+        status, body = api.json("POST", "/runsync", {"input": {"audio_file": audio_file}})
+        check(body.get("status") == "FAILED" and re.search(pattern, str(body.get("error"))),
+              "%s: FAILED matching %r, got %r" % (audio_file, pattern, body))
+    status, body = api.json("POST", "/runsync", {"input": {"audio_file": "jfk.wav"}}, timeout=250)
+    check(body.get("status") == "COMPLETED", "a file under the local directory: %r" % body)
+    # Queue bound: one runs, two wait, the next is refused with Retry-After.
+    ids = []
+    for i in range(6):
+        status, body = api.json("POST", "/run", {"input": {"audio_file": data_uri(2.0)}})
+        if status == 200:
+            ids.append(body["id"])
+        else:
+            check(status == 429 and api.last_headers.get("Retry-After") and
+                  "WX_MAX_QUEUED_JOBS" in body.get("error", ""), "queue full: 429 %r" % body)
+            break
+    check(2 <= len(ids) <= 3 and status == 429, "queue bounded at 2 waiting (%d accepted)" % len(ids))
+    for job_id in ids:
+        check(wait_status(api, job_id, ("COMPLETED",), 120).get("status") == "COMPLETED",
+              "accepted jobs complete")
+    # Kept results: after the TTL, finished jobs are gone.
+    time.sleep(4.5)
+    status, _ = api.json("GET", "/status/" + ids[0])
+    check(status == 404, "results expire after WX_RESULT_TTL_SECONDS: %s" % status)
+    stop_worker(proc, log)
+
+
+def scenario_crash():
+    arm = os.path.join(ROOT, "build", ".wx-crash-arm-%d" % os.getpid())
+    open(arm, "w").close()
+    proc, port, log = start_worker({"WX_DEBUG_CRASH": "transcribe:segv", "WX_DEBUG_CRASH_ARM": arm})
+    if not port:
+        check(False, "the API announces its port")
+        return
+    api = Api(port)
+    check(wait_ready(api), "model ready")
+    ids = [api.json("POST", "/run", {"input": {"audio_file": data_uri(1.0)}})[1]["id"]
+           for _ in range(3)]
+    first = wait_status(api, ids[0], ("COMPLETED", "FAILED"), 120)
+    check(first.get("status") == "FAILED" and re.search(
+        r"the worker process crashed \(signal 11, Segmentation fault\) while running this job; "
+        r"it has been restarted", str(first.get("error"))), "crashed job FAILED: %r" % first)
+    for job_id in ids[1:]:
+        body = wait_status(api, job_id, ("COMPLETED", "FAILED"), 120)
+        check(body.get("status") == "COMPLETED", "queued jobs survive the crash: %r" % body)
+    check(wait_ready(api), "/health ready again after the restart")
+    stop_worker(proc, log)
+    if os.path.exists(arm):
+        os.unlink(arm)
+    # A crash loop: every job crashes; the third crash ends the server with status 1.
+    proc, port, log = start_worker({"WX_DEBUG_CRASH": "fetch"})
+    api = Api(port)
+    check(wait_ready(api), "model ready (crash loop)")
+    for _ in range(3):
+        api.json("POST", "/run", {"input": {"audio_file": data_uri(1.0)}})
     try:
-        rc = proc.wait(120)
+        proc.wait(60)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        rc = proc.wait()
-    check(rc == 0, "API exits 0 on SIGTERM, got %s" % rc)
-    text = "".join(log)
-    check("LeakSanitizer" not in text and "ERROR: AddressSanitizer" not in text,
-          "no sanitizer report:\n" + text[-3000:])
-    print("worker_api_test: %d failures, %.1f s" % (len(FAILURES), time.time() - start))
+        pass
+    check(proc.poll() == 1, "a crash loop exits 1, got %r" % proc.poll())
+    text = stop_worker(proc, log, expect_rc=1)
+    check("3 crashes within 60 s: giving up" in text, "the crash loop is logged")
+
+
+def main():
+    name = sys.argv[1] if len(sys.argv) > 1 else "main"
+    start = time.time()
+    globals()["scenario_" + name]()
+    print("worker_api_test %s: %d failures, %.1f s" % (name, len(FAILURES), time.time() - start))
     return 1 if FAILURES else 0
 
 

@@ -30,6 +30,7 @@ const char *wx_status_name(wx_status status)
     case WX_ERR_UNSUPPORTED: return "unsupported";
     case WX_ERR_NOMEM: return "out of memory";
     case WX_ERR_BACKEND: return "backend error";
+    case WX_ERR_BUSY: return "busy";
     }
     return "unknown";
 }

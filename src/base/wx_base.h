@@ -15,6 +15,7 @@ typedef enum wx_status {
     WX_ERR_UNSUPPORTED,    /* well-formed but a feature this build does not handle */
     WX_ERR_NOMEM,          /* an allocation failed */
     WX_ERR_BACKEND,        /* the compute backend failed */
+    WX_ERR_BUSY,           /* a bounded queue is full: try again later */
 } wx_status;
 
 /* Caller-owned message buffer; functions that fail write a sentence a user can act on. */

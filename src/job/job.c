@@ -84,46 +84,60 @@ static bool is_cancelled(const wx_job_hooks *hooks)
     return hooks->cancel && *hooks->cancel;
 }
 
+void wx_job_prepared_free(wx_job_prepared *job)
+{
+    wx_audio_free(&job->audio);
+    wx_job_input_free(&job->in);
+}
+
+json_t *wx_job_prepare(const json_t *input, const wx_job_hooks *hooks, wx_job_prepared *job)
+{
+    json_t *errors = NULL;
+    wx_source_policy policy;
+    wx_err err = {{0}};
+    memset(job, 0, sizeof *job);
+    if (wx_job_input_parse(input, &job->in, &errors, &err) != WX_OK)
+        return error_body(errors ? errors : json_string(err.msg));
+    report_progress(hooks, "fetch", 0.0);
+    wx_source_policy_from_env(&policy, hooks->local_audio_dir);
+    policy.cancel = hooks->cancel;
+    double t0 = wx_now();
+    if (wx_source_load_audio(wx_job_input_string(&job->in, "audio_file"), &policy, &job->audio,
+                             &job->source, &err) != WX_OK)
+        return error_body(json_string(is_cancelled(hooks) ? "Job cancelled." : err.msg));
+    job->seconds = wx_now() - t0;
+    return NULL;
+}
+
 json_t *wx_job_run(wx_engine *engine, const json_t *input, const wx_job_hooks *hooks,
                    wx_job_report *report)
 {
-    wx_job_input in;
-    wx_audio audio = {0};
+    wx_job_prepared job;
     wx_transcript tr = {0};
-    wx_source_info source = {0};
-    wx_source_policy policy;
-    json_t *errors = NULL, *body = NULL;
     wx_err err = {{0}};
     memset(report, 0, sizeof *report);
-
-    if (wx_job_input_parse(input, &in, &errors, &err) != WX_OK)
-        return error_body(errors ? errors : json_string(err.msg));
-    wx_job_input_check_model(&in, wx_engine_model_name(engine));
-    wx_job_input_check_vad(&in, wx_engine_has_vad(engine));
-    report_progress(hooks, "fetch", 0.0);
-    wx_source_policy_from_env(&policy, hooks->allow_local_path);
-    policy.cancel = hooks->cancel;
-    double t0 = wx_now();
-    if (wx_source_load_audio(wx_job_input_string(&in, "audio_file"), &policy, &audio, &source,
-                             &err) != WX_OK)
-        goto fail;
+    json_t *body = wx_job_prepare(input, hooks, &job);
+    if (body) {
+        report->cancelled = is_cancelled(hooks);
+        goto cleanup;
+    }
+    wx_job_input_check_model(&job.in, wx_engine_model_name(engine));
+    wx_job_input_check_vad(&job.in, wx_engine_has_vad(engine));
     report_progress(hooks, "decode_audio", PIPELINE_START);
-    if (transcribe_audio(engine, &in, &audio, hooks, &tr, &err) != WX_OK)
-        goto fail;
-    tr.times.decode_audio = fmax(0.0, wx_now() - t0 - source.seconds - tr.times.total);
-    json_t *output = build_output(engine, &in, &tr, &audio, &source);
+    if (transcribe_audio(engine, &job.in, &job.audio, hooks, &tr, &err) != WX_OK) {
+        report->cancelled = is_cancelled(hooks);
+        body = error_body(json_string(report->cancelled ? "Job cancelled." : err.msg));
+        goto cleanup;
+    }
+    tr.times.decode_audio = fmax(0.0, job.seconds - job.source.seconds);
+    json_t *output = build_output(engine, &job.in, &tr, &job.audio, &job.source);
     body = output ? json_pack("{s:o}", "output", output) : NULL;
     report->ok = body != NULL;
-    report->audio_seconds = (double)audio.n_samples / WX_SAMPLE_RATE;
-    report->fetch_seconds = source.seconds;
+    report->audio_seconds = (double)job.audio.n_samples / WX_SAMPLE_RATE;
+    report->fetch_seconds = job.source.seconds;
     report->times = tr.times;
-    goto cleanup;
-fail:
-    report->cancelled = is_cancelled(hooks);
-    body = error_body(json_string(report->cancelled ? "Job cancelled." : err.msg));
 cleanup:
     wx_transcript_free(&tr);
-    wx_audio_free(&audio);
-    wx_job_input_free(&in);
+    wx_job_prepared_free(&job);
     return body;
 }

@@ -1,9 +1,11 @@
 /* source.c — audio_file to samples: http(s) download into memory with libcurl (5 redirects,
  * time-outs, size cap, every connection's address checked so redirects and DNS answers
- * cannot reach loopback or private networks), data: URIs, bare base64, local paths. */
+ * cannot reach loopback or private networks), data: URIs, bare base64, and local paths that
+ * resolve (symlinks and .. followed) under the operator's local audio directory. */
 #include "source.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <curl/curl.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -11,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define DEFAULT_MAX_BYTES ((size_t)1 << 30)
@@ -29,10 +32,10 @@ static bool env_true(const char *name)
     return v && (!strcasecmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes"));
 }
 
-void wx_source_policy_from_env(wx_source_policy *policy, bool allow_local_path)
+void wx_source_policy_from_env(wx_source_policy *policy, const char *local_dir)
 {
     memset(policy, 0, sizeof *policy);
-    policy->allow_local_path = allow_local_path;
+    policy->local_dir = local_dir;
     policy->allow_private_hosts = env_true("RUNPOD_ALLOW_PRIVATE_DOWNLOAD_URLS");
     const char *cap = getenv("RUNPOD_MAX_DOWNLOAD_BYTES");
     char *end = NULL;
@@ -237,6 +240,14 @@ static void configure_download(CURL *curl, const char *url, download *d, char *e
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
 }
 
+static struct curl_slist *route_connections(CURL *curl, const char *connect_to)
+{
+    struct curl_slist *list = connect_to ? curl_slist_append(NULL, connect_to) : NULL;
+    if (list)
+        curl_easy_setopt(curl, CURLOPT_CONNECT_TO, list);
+    return list;
+}
+
 static wx_status describe_failure(CURL *curl, CURLcode rc, const download *d,
                                   const char *errbuf, wx_err *err)
 {
@@ -271,6 +282,7 @@ static wx_status download_url(const char *url, const wx_source_policy *policy,
     if (!curl)
         return wx_fail(err, WX_ERR_NOMEM, "could not start a download");
     configure_download(curl, url, &d, errbuf);
+    struct curl_slist *connect_to = route_connections(curl, policy->connect_to);
     CURLcode rc = curl_easy_perform(curl);
     if (rc != CURLE_OK) {
         st = describe_failure(curl, rc, &d, errbuf, err);
@@ -286,6 +298,7 @@ static wx_status download_url(const char *url, const wx_source_policy *policy,
 cleanup:
     free(d.data);
     curl_easy_cleanup(curl);
+    curl_slist_free_all(connect_to);
     return st;
 }
 
@@ -321,12 +334,56 @@ static wx_status fetch_bytes(const char *audio_file, const wx_source_policy *pol
         return decode_data_uri(audio_file, policy->max_bytes, data, size, err);
     }
     const char *scheme_end = strstr(audio_file, "://");
-    if (scheme_end && scheme_end - audio_file < 16)
+    if (scheme_end && scheme_end - audio_file < 16) {
+        info->kind = "url";
         return wx_fail(err, WX_ERR_INVALID_INPUT, "audio_file: the URL scheme %.*s is not "
                        "supported; use http or https.", (int)(scheme_end - audio_file), audio_file);
+    }
     info->kind = "base64";
     return wx_source_decode_base64(audio_file, strlen(audio_file), policy->max_bytes, data,
                                    size, err);
+}
+
+/* True when path (already resolved) is dir itself or lies below it. */
+static bool is_below(const char *path, const char *dir)
+{
+    size_t n = strlen(dir);
+    if (n == 1 && dir[0] == '/')
+        return true;
+    return !strncmp(path, dir, n) && (path[n] == '/' || path[n] == '\0');
+}
+
+/* Resolves audio_file (relative to local_dir when relative) to a regular file under
+ * local_dir, symlinks and .. followed; false when it is no such file. */
+static bool resolve_local_file(const char *audio_file, const char *local_dir,
+                               char resolved[PATH_MAX])
+{
+    char dir[PATH_MAX], joined[PATH_MAX];
+    struct stat st;
+    if (!*audio_file || strlen(audio_file) >= PATH_MAX || !realpath(local_dir, dir))
+        return false;
+    int n = audio_file[0] == '/' ? snprintf(joined, sizeof joined, "%s", audio_file)
+                                 : snprintf(joined, sizeof joined, "%s/%s", dir, audio_file);
+    if (n < 0 || (size_t)n >= sizeof joined || !realpath(joined, resolved))
+        return false;
+    return is_below(resolved, dir) && stat(resolved, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* A short string starting with / or . is meant as a path: real base64 audio is far longer
+ * than 1024 characters (768 bytes), so it is never decoded as base64. */
+static bool looks_like_path(const char *audio_file)
+{
+    return (audio_file[0] == '/' || audio_file[0] == '.') && strlen(audio_file) < 1024;
+}
+
+static wx_status refuse_path(const wx_source_policy *policy, wx_err *err)
+{
+    if (policy->local_dir)
+        return wx_fail(err, WX_ERR_INVALID_INPUT, "audio_file is not a readable file under the "
+                       "local audio directory (%s).", policy->local_dir);
+    return wx_fail(err, WX_ERR_INVALID_INPUT, "audio_file looks like a local path, which this "
+                   "worker does not read; send an http(s) URL, a data: URI or base64 (a local "
+                   "API started with --rp_local_audio_dir DIR reads files under DIR).");
 }
 
 wx_status wx_source_load_audio(const char *audio_file, const wx_source_policy *policy,
@@ -334,17 +391,24 @@ wx_status wx_source_load_audio(const char *audio_file, const wx_source_policy *p
 {
     unsigned char *data = NULL;
     size_t size = 0;
+    char path[PATH_MAX];
     double t0 = wx_now();
     memset(info, 0, sizeof *info);
     memset(out, 0, sizeof *out);
-    if (policy->allow_local_path && access(audio_file, R_OK) == 0) {
+    if (policy->local_dir && resolve_local_file(audio_file, policy->local_dir, path)) {
         info->kind = "path";
-        return wx_audio_load_file(audio_file, 0, out, err);
+        return wx_audio_load_file(path, 0, out, err);
+    }
+    if (looks_like_path(audio_file)) {
+        info->kind = "path";
+        return refuse_path(policy, err);
     }
     wx_status st = fetch_bytes(audio_file, policy, &data, &size, info, err);
-    if (st == WX_ERR_INVALID_INPUT && policy->allow_local_path && !strcmp(info->kind, "base64"))
-        st = wx_fail(err, WX_ERR_INVALID_INPUT, "audio_file is neither a readable file, an "
-                     "http(s) URL, a data: URI nor valid base64.");
+    if (st == WX_ERR_INVALID_INPUT && policy->local_dir && !strcmp(info->kind, "base64") &&
+        strlen(audio_file) < PATH_MAX)
+        st = wx_fail(err, WX_ERR_INVALID_INPUT, "audio_file is neither a readable file under "
+                     "the local audio directory (%s), an http(s) URL, a data: URI nor valid "
+                     "base64.", policy->local_dir);
     info->seconds = wx_now() - t0;
     info->bytes = size;
     if (st == WX_OK)

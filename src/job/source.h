@@ -1,7 +1,7 @@
 /* source.h — where a job's audio_file comes from: an http(s) URL fetched with libcurl into
  * memory (redirects, time-outs, size cap, private addresses refused), a data: URI or bare
- * base64, or a local path in the local modes. Nothing is written to disk, so no temporary
- * file can outlive a job. */
+ * base64, or a local path under the directory the operator names (local modes only). Nothing
+ * is written to disk, so no temporary file can outlive a job. */
 #ifndef WX_JOB_SOURCE_H
 #define WX_JOB_SOURCE_H
 
@@ -12,16 +12,17 @@
 #include "../io/audio.h"
 
 typedef struct wx_source_policy {
-    bool allow_local_path;       /* local modes only */
+    const char *local_dir;       /* local paths must resolve under it; NULL: none allowed */
     bool allow_private_hosts;    /* RUNPOD_ALLOW_PRIVATE_DOWNLOAD_URLS */
     size_t max_bytes;            /* RUNPOD_MAX_DOWNLOAD_BYTES, default 1 GiB */
     long connect_timeout_s;      /* WX_DOWNLOAD_CONNECT_TIMEOUT, default 10 */
     long total_timeout_s;        /* WX_DOWNLOAD_TIMEOUT, default 600 */
+    const char *connect_to;      /* tests only: CURLOPT_CONNECT_TO entry for every host */
     volatile const int *cancel;  /* non-zero aborts a transfer */
 } wx_source_policy;
 
-/* Fills the policy from the environment. */
-void wx_source_policy_from_env(wx_source_policy *policy, bool allow_local_path);
+/* Fills the policy from the environment; local_dir as above (not copied). */
+void wx_source_policy_from_env(wx_source_policy *policy, const char *local_dir);
 
 /* What was fetched, for debug_info and metrics. */
 typedef struct wx_source_info {

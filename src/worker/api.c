@@ -1,8 +1,11 @@
 /* api.c — the local HTTP API (--rp_serve_api) on libmicrohttpd: POST /run and /runsync,
  * GET|POST /status/{id}, POST /cancel/{id}, the same under /v2/{endpoint_id}/, GET /health and
- * GET /metrics. The model loads on the executor thread while the server already answers:
- * /health says "loading" (503), jobs queue, /runsync waits at most its wait time. One job
- * runs at a time on the shared engine. */
+ * GET /metrics. The jobs live here; the executor thread runs them one at a time in the
+ * supervised worker process (supervisor.h), so a crash there fails only the job in flight.
+ * While the model loads the server already answers: /health says "loading" (503), jobs
+ * queue, /runsync waits at most its wait time. Safe to expose: an optional bearer key
+ * (WX_API_KEY), bounded bodies, queue and kept results, local paths only under
+ * --rp_local_audio_dir. */
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -10,30 +13,34 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "../job/job.h"
 #include "log.h"
 #include "metrics.h"
-#include "setup.h"
+#include "supervisor.h"
 #include "store.h"
 #include "worker.h"
 
-#define MAX_BODY_BYTES (64u << 20)
+#define DEFAULT_MAX_BODY_BYTES (64L << 20)
 #define DEFAULT_SYNC_WAIT_MS 90000
 #define MAX_SYNC_WAIT_MS 300000
-
-typedef enum model_state { MODEL_LOADING, MODEL_READY, MODEL_FAILED } model_state;
+#define MAX_CONNECTIONS 128        /* with the body limit, bounds request memory */
+#define RETRY_AFTER_S "5"
 
 typedef struct api {
     const wx_worker_config *config;
     wx_job_store store;
     wx_metrics *metrics;
-    wx_engine *engine;
-    pthread_mutex_t lock;      /* guards the model fields below */
-    model_state state;
-    char model_name[128], device[16], load_error[512];
+    wx_supervisor *sup;        /* the executor thread's alone */
+    const char *key;           /* WX_API_KEY; NULL: no authentication */
+    size_t max_body;           /* WX_MAX_REQUEST_BYTES */
+    pthread_mutex_t lock;      /* guards the fields below */
+    wx_model_info model;
+    int gave_up;               /* the worker process crash-looped: exit 1 */
 } api;
 
 typedef struct request_body {
@@ -44,49 +51,64 @@ typedef struct request_body {
 
 /* ---- executor ---- */
 
-static void set_model_state(api *a, model_state state, const char *error)
+static void publish_model(api *a, const wx_model_info *info)
 {
     pthread_mutex_lock(&a->lock);
-    a->state = state;
-    if (state == MODEL_READY) {
-        snprintf(a->model_name, sizeof a->model_name, "%s", wx_engine_model_name(a->engine));
-        snprintf(a->device, sizeof a->device, "%s", wx_engine_device(a->engine));
-    }
-    if (error)
-        snprintf(a->load_error, sizeof a->load_error, "%s", error);
+    a->model = *info;
     pthread_mutex_unlock(&a->lock);
+}
+
+/* Waits for the worker process to be ready (after start or a crash) and publishes its state. */
+static void refresh_model(api *a)
+{
+    wx_model_info info;
+    wx_supervisor_wait_ready(a->sup, &info);
+    publish_model(a, &info);
 }
 
 static json_t *run_stored_job(api *a, wx_stored_job *job, wx_job_report *report)
 {
-    memset(report, 0, sizeof *report);
-    if (!a->engine) {
-        char msg[640];
-        snprintf(msg, sizeof msg, "The model failed to load: %s", a->load_error);
-        return json_pack("{s:s}", "error", msg);
-    }
-    wx_job_hooks hooks = {.allow_local_path = true, .cancel = &job->cancel};
+    wx_supervised_job run = {.id = job->id, .input = job->input,
+                             .local_audio_dir = a->config->local_audio_dir,
+                             .cancel = &job->cancel};
     wx_log(WX_LOG_INFO, job->id, "Started.");
-    return wx_job_run(a->engine, job->input, &hooks, report);
+    json_t *result = wx_supervisor_run(a->sup, &run, report);
+    wx_model_info now;
+    wx_supervisor_info(a->sup, &now);   /* "loading" again after a crash */
+    publish_model(a, &now);
+    return result;
 }
 
 static void *executor(void *arg)
 {
     api *a = arg;
     wx_err err = {{0}};
-    if (wx_worker_load_engine(a->config, &a->engine, &err) == WX_OK)
-        set_model_state(a, MODEL_READY, NULL);
-    else
-        set_model_state(a, MODEL_FAILED, err.msg);
     wx_stored_job *job;
-    while ((job = wx_job_store_next(&a->store))) {
+    if (wx_supervisor_start(a->config, &a->sup, &err) != WX_OK) {
+        wx_model_info failed = {.state = WX_MODEL_FAILED};
+        snprintf(failed.error, sizeof failed.error, "%s", err.msg);
+        publish_model(a, &failed);
+        wx_log(WX_LOG_ERROR, NULL, "%s", err.msg);
+        return NULL;
+    }
+    refresh_model(a);
+    while (!wx_supervisor_gave_up(a->sup) && (job = wx_job_store_next(&a->store))) {
         wx_job_report report;
         json_t *result = run_stored_job(a, job, &report);
         const char *outcome = report.cancelled ? "cancelled" : report.ok ? "completed" : "failed";
         wx_metrics_record(a->metrics, outcome, &report);
         wx_log(WX_LOG_INFO, job->id, "Finished (%s).", outcome);
         wx_job_store_finish(&a->store, job, result, report.cancelled);
+        refresh_model(a);
     }
+    if (wx_supervisor_gave_up(a->sup)) {
+        pthread_mutex_lock(&a->lock);
+        a->gave_up = 1;
+        pthread_mutex_unlock(&a->lock);
+        kill(getpid(), SIGTERM);     /* wakes the main thread's sigwait */
+    }
+    wx_supervisor_stop(a->sup);      /* before this thread ends: PR_SET_PDEATHSIG follows it */
+    a->sup = NULL;
     return NULL;
 }
 
@@ -119,6 +141,59 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json
 static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *msg)
 {
     return send_json(c, status, json_pack("{s:s}", "error", msg));
+}
+
+/* 429 with Retry-After, as a rate-limited RunPod endpoint answers. */
+static enum MHD_Result send_busy(struct MHD_Connection *c, const char *msg)
+{
+    json_t *body = json_pack("{s:s}", "error", msg);
+    char *text = body ? json_dumps(body, WX_JSON_FLAGS) : NULL;
+    json_decref(body);
+    struct MHD_Response *r = text ? MHD_create_response_from_buffer(strlen(text), text,
+                                                                    MHD_RESPMEM_MUST_FREE) : NULL;
+    if (!r) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    MHD_add_response_header(r, "Retry-After", RETRY_AFTER_S);
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_TOO_MANY_REQUESTS, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result send_unauthorized(struct MHD_Connection *c)
+{
+    const char *text = "{\"error\":\"Unauthorized: send Authorization: Bearer <WX_API_KEY>.\"}";
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), (void *)text,
+                                                             MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_UNAUTHORIZED, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* ---- authentication ---- */
+
+/* Compares in time that depends only on the lengths, not on where the bytes differ. */
+static int same_secret(const char *a, const char *b)
+{
+    size_t n = strlen(a), m = strlen(b);
+    unsigned char diff = (unsigned char)(n != m);
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)(a[i] ^ b[i % (m ? m : 1)]);
+    return diff == 0;
+}
+
+static int authorized(const api *a, struct MHD_Connection *c)
+{
+    if (!a->key)
+        return 1;
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    return h && !strncasecmp(h, "Bearer ", 7) && same_secret(h + 7, a->key);
 }
 
 /* ---- routes ---- */
@@ -156,6 +231,8 @@ static enum MHD_Result route_submit(api *a, struct MHD_Connection *c, const requ
     wx_status st = wx_job_store_submit(&a->store, json_object_get(job, "input"),
                                        sync ? "sync-" : "", id, &err);
     json_decref(job);
+    if (st == WX_ERR_BUSY)
+        return send_busy(c, err.msg);
     if (st != WX_OK)
         return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, err.msg);
     if (!sync)
@@ -172,9 +249,9 @@ static enum MHD_Result route_job(api *a, struct MHD_Connection *c, const char *i
     return send_json(c, MHD_HTTP_OK, body);
 }
 
-static const char *state_name(model_state s)
+static const char *state_name(int state)
 {
-    return s == MODEL_READY ? "ready" : s == MODEL_LOADING ? "loading" : "failed";
+    return state == WX_MODEL_READY ? "ready" : state == WX_MODEL_LOADING ? "loading" : "failed";
 }
 
 static enum MHD_Result route_health(api *a, struct MHD_Connection *c)
@@ -182,22 +259,23 @@ static enum MHD_Result route_health(api *a, struct MHD_Connection *c)
     wx_job_counts n;
     wx_job_store_counts(&a->store, &n);
     pthread_mutex_lock(&a->lock);
-    model_state state = a->state;
+    int state = a->model.state;
     json_t *model = json_pack("{s:s, s:s}", "state", state_name(state), "model_dir",
                               a->config->model_dir);
-    if (model && state == MODEL_READY) {
-        json_object_set_new(model, "name", json_string(a->model_name));
-        json_object_set_new(model, "device", json_string(a->device));
+    if (model && state == WX_MODEL_READY) {
+        json_object_set_new(model, "name", json_string(a->model.model));
+        json_object_set_new(model, "device", json_string(a->model.device));
+        json_object_set_new(model, "device_note", json_string(a->model.note));
     }
-    if (model && state == MODEL_FAILED)
-        json_object_set_new(model, "error", json_string(a->load_error));
+    if (model && state == WX_MODEL_FAILED)
+        json_object_set_new(model, "error", json_string(a->model.error));
     pthread_mutex_unlock(&a->lock);
     json_t *body = json_pack("{s:{s:i, s:i, s:i, s:i, s:i, s:i}, s:{s:i, s:i}, s:{s:o}}",
         "jobs", "completed", n.completed, "failed", n.failed, "cancelled", n.cancelled,
         "inProgress", n.in_progress, "inQueue", n.in_queue, "retried", 0,
         "workers", "idle", n.in_progress ? 0 : 1, "running", n.in_progress ? 1 : 0,
         "models", "whisper", model);
-    return send_json(c, state == MODEL_READY ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, body);
+    return send_json(c, state == WX_MODEL_READY ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, body);
 }
 
 static enum MHD_Result route_metrics(api *a, struct MHD_Connection *c)
@@ -205,7 +283,7 @@ static enum MHD_Result route_metrics(api *a, struct MHD_Connection *c)
     wx_job_counts n;
     wx_job_store_counts(&a->store, &n);
     pthread_mutex_lock(&a->lock);
-    int ready = a->state == MODEL_READY;
+    int ready = a->model.state == WX_MODEL_READY;
     pthread_mutex_unlock(&a->lock);
     char *text = wx_metrics_render(a->metrics, n.in_queue, n.in_progress, ready);
     enum MHD_Result ret = text ? send_text(c, MHD_HTTP_OK, text, "text/plain; version=0.0.4")
@@ -228,8 +306,16 @@ static enum MHD_Result route(api *a, struct MHD_Connection *c, const char *url,
 {
     const char *path = strip_endpoint(url);
     int post = !strcmp(method, "POST"), get = !strcmp(method, "GET");
-    if (body->too_big)
-        return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "The request body exceeds 64 MiB.");
+    if (!strcmp(path, "/health") && get)
+        return route_health(a, c);
+    if (!authorized(a, c))
+        return send_unauthorized(c);
+    if (body->too_big) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "The request body exceeds %zu bytes (WX_MAX_REQUEST_BYTES).",
+                 a->max_body);
+        return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, msg);
+    }
     if (!strcmp(path, "/run") && post)
         return route_submit(a, c, body, 0);
     if (!strcmp(path, "/runsync") && post)
@@ -238,8 +324,6 @@ static enum MHD_Result route(api *a, struct MHD_Connection *c, const char *url,
         return route_job(a, c, path + 8, 0);
     if (!strncmp(path, "/cancel/", 8) && post)
         return route_job(a, c, path + 8, 1);
-    if (!strcmp(path, "/health") && get)
-        return route_health(a, c);
     if (!strcmp(path, "/metrics") && get)
         return route_metrics(a, c);
     return send_error(c, MHD_HTTP_NOT_FOUND, "No such route; see /run, /runsync, /status/{id}, "
@@ -252,6 +336,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
     (void)version;
     request_body *body = *con_cls;
+    api *a = cls;
     if (!body) {
         *con_cls = calloc(1, sizeof *body);
         return *con_cls ? MHD_YES : MHD_NO;
@@ -259,7 +344,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (*upload_size) {
         size_t n = *upload_size;
         *upload_size = 0;
-        char *grown = body->too_big || body->size + n > MAX_BODY_BYTES ? NULL
+        char *grown = body->too_big || body->size + n > a->max_body ? NULL
                     : realloc(body->data, body->size + n + 1);
         if (!grown) {
             body->too_big = 1;
@@ -270,7 +355,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         body->data = grown;
         return MHD_YES;
     }
-    return route(cls, c, url, method, body);
+    return route(a, c, url, method, body);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -286,6 +371,14 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 /* ---- start-up ---- */
 
+static int is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    return sa->sa_family == AF_INET6 &&
+           IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+}
+
 static struct MHD_Daemon *start_daemon(api *a, wx_err *err)
 {
     char port[16];
@@ -295,12 +388,16 @@ static struct MHD_Daemon *start_daemon(api *a, wx_err *err)
         wx_fail(err, WX_ERR_INVALID_INPUT, "cannot resolve --rp_api_host %s", a->config->api_host);
         return NULL;
     }
+    if (!a->key && !is_loopback(addr->ai_addr))
+        wx_log(WX_LOG_WARN, NULL, "the local API listens on %s without authentication: set "
+               "WX_API_KEY to require Authorization: Bearer <key>", a->config->api_host);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                      MHD_USE_ERROR_LOG | (addr->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     struct MHD_Daemon *d = MHD_start_daemon(flags, (uint16_t)a->config->api_port, NULL, NULL,
         on_request, a, MHD_OPTION_SOCK_ADDR, addr->ai_addr,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS, MHD_OPTION_END);
     freeaddrinfo(addr);
     if (!d)
         wx_fail(err, WX_ERR_IO, "cannot listen on %s:%d (in use or not permitted)",
@@ -330,7 +427,12 @@ static void block_signals(void)
 
 int wx_worker_run_api(const wx_worker_config *config)
 {
-    api a = {.config = config, .state = MODEL_LOADING};
+    const char *key = getenv("WX_API_KEY");
+    const char *max_body = getenv("WX_MAX_REQUEST_BYTES");
+    api a = {.config = config, .key = key && *key ? key : NULL,
+             .max_body = max_body && atol(max_body) > 0 ? (size_t)atol(max_body)
+                                                        : (size_t)DEFAULT_MAX_BODY_BYTES,
+             .model = {.state = WX_MODEL_LOADING}};
     wx_err err = {{0}};
     pthread_t thread;
     int rc = 1;
@@ -346,7 +448,9 @@ int wx_worker_run_api(const wx_worker_config *config)
         wx_log(WX_LOG_INFO, NULL, "local API listening on http://%s:%u", config->api_host,
                info ? info->port : (unsigned)config->api_port);
         wx_log(WX_LOG_INFO, NULL, "stopping on signal %d", wait_for_signal());
-        rc = 0;
+        pthread_mutex_lock(&a.lock);
+        rc = a.gave_up;
+        pthread_mutex_unlock(&a.lock);
     } else {
         wx_log(WX_LOG_ERROR, NULL, "%s", err.msg);
     }
@@ -355,7 +459,6 @@ int wx_worker_run_api(const wx_worker_config *config)
         MHD_stop_daemon(daemon);
     pthread_join(thread, NULL);
 cleanup:
-    wx_engine_free(a.engine);
     wx_metrics_free(a.metrics);
     pthread_mutex_destroy(&a.lock);
     wx_job_store_destroy(&a.store);

@@ -1,13 +1,14 @@
-/* local.c — the SDK's local test mode: run ./test_input.json (or --test_input) once, print
- * the job result ({"output": ...} or {"error": ...}, the object runpod-python's run_job
- * returns) as one JSON line on stdout, exit 0 on success and 1 on error. */
+/* local.c — the SDK's local test mode: run ./test_input.json (or --test_input) once in a
+ * supervised worker process, print the job result ({"output": ...} or {"error": ...}, the
+ * object runpod-python's run_job returns; a crash of the worker process is an error too) as
+ * one JSON line on stdout, exit 0 on success and 1 on error. */
 #include <jansson.h>
 #include <stdio.h>
 #include <unistd.h>
 
 #include "../job/job.h"
 #include "log.h"
-#include "setup.h"
+#include "supervisor.h"
 #include "worker.h"
 
 #define TEST_INPUT_FILE "test_input.json"
@@ -53,27 +54,36 @@ static void log_progress(void *user, const char *stage, double progress)
 int wx_worker_run_local(const wx_worker_config *config)
 {
     wx_err err = {{0}};
-    wx_engine *engine = NULL;
+    wx_supervisor *sup = NULL;
+    wx_model_info info;
     json_t *result = NULL;
     json_t *job = read_test_job(config, &err);
-    if (!job)
+    if (!job || wx_supervisor_start(config, &sup, &err) != WX_OK)
         goto fail;
+    wx_supervisor_wait_ready(sup, &info);
+    if (info.state != WX_MODEL_READY) {
+        wx_fail(&err, WX_ERR_BACKEND, "could not load the model from %s: %s", config->model_dir,
+                info.error);
+        goto fail;
+    }
     const char *id = json_string_value(json_object_get(job, "id"));
-    id = id ? id : "local_test";
-    if (wx_worker_load_engine(config, &engine, &err) != WX_OK)
-        goto fail;
-    wx_job_hooks hooks = {.allow_local_path = true, .progress = log_progress,
-                          .progress_user = (void *)id};
+    wx_supervised_job run = {
+        .id = id ? id : "local_test",
+        .input = json_object_get(job, "input"),
+        .local_audio_dir = config->local_audio_dir ? config->local_audio_dir : ".",
+        .progress = log_progress,
+        .progress_user = (void *)(id ? id : "local_test"),
+    };
     wx_job_report report;
-    wx_log(WX_LOG_INFO, id, "Started.");
-    result = wx_job_run(engine, json_object_get(job, "input"), &hooks, &report);
+    wx_log(WX_LOG_INFO, run.id, "Started.");
+    result = wx_supervisor_run(sup, &run, &report);
     int ok = result && !json_object_get(result, "error");
-    wx_log(ok ? WX_LOG_INFO : WX_LOG_ERROR, id, ok ? "Job completed successfully." : "Job failed.");
+    wx_log(ok ? WX_LOG_INFO : WX_LOG_ERROR, run.id, ok ? "Job completed successfully." : "Job failed.");
     if (result)
         print_result(result);
     json_decref(result);
     json_decref(job);
-    wx_engine_free(engine);
+    wx_supervisor_stop(sup);
     return ok ? 0 : 1;
 fail:
     wx_log(WX_LOG_ERROR, NULL, "%s", err.msg);
@@ -81,5 +91,6 @@ fail:
     print_result(result);
     json_decref(result);
     json_decref(job);
+    wx_supervisor_stop(sup);
     return 1;
 }

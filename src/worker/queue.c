@@ -1,7 +1,8 @@
-/* queue.c — RunPod queue mode: take a job (long poll), run it on the engine loaded at start,
- * post progress and the result with retries, ping from a separate thread, and on SIGTERM or
- * SIGINT finish the job in flight, post its result and exit 0 (a second signal exits at
- * once). One job at a time. */
+/* queue.c — RunPod queue mode: take a job (long poll), run it in the supervised worker process
+ * (supervisor.h), post progress and the result with retries, ping from a separate thread,
+ * and on SIGTERM or SIGINT finish the job in flight, post its result and exit 0 (a second
+ * signal exits at once). A crash of the worker process is posted as the job's error; a crash
+ * loop ends the process with status 1. One job at a time. */
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,7 +15,7 @@
 #include "heartbeat.h"
 #include "log.h"
 #include "rp_http.h"
-#include "setup.h"
+#include "supervisor.h"
 #include "worker.h"
 
 #define TAKE_TIMEOUT_S 90
@@ -32,7 +33,7 @@ typedef struct queue {
     char pod_id[64];
     char *take_url;       /* placeholders resolved */
     char *done_template;  /* $ID left for the job id */
-    wx_engine *engine;
+    wx_supervisor *sup;
     wx_heartbeat *heartbeat;
     long max_result_bytes;
     double backoff_s;
@@ -228,11 +229,12 @@ static void post_progress(void *user, const char *stage, double progress)
 static void run_job(queue *q, const char *job_id, const json_t *input)
 {
     progress_ctx ctx = {.q = q, .job_id = job_id, .last_progress = -1};
-    wx_job_hooks hooks = {.progress = post_progress, .progress_user = &ctx};
+    wx_supervised_job job = {.id = job_id, .input = input, .progress = post_progress,
+                             .progress_user = &ctx};
     wx_job_report report;
     wx_heartbeat_set_job(q->heartbeat, job_id);
     wx_log(WX_LOG_INFO, job_id, "Started.");
-    json_t *result = wx_job_run(q->engine, input, &hooks, &report);
+    json_t *result = wx_supervisor_run(q->sup, &job, &report);
     if (!report.ok)
         wx_log(WX_LOG_WARN, job_id, "job failed");
     post_result(q, job_id, result);
@@ -318,8 +320,13 @@ static wx_status open_queue(queue *q, const wx_worker_config *config, wx_err *er
     q->done_template = resolve_url(done, q->pod_id, 1);
     if (!q->take_url || !q->done_template)
         return wx_fail(err, WX_ERR_NOMEM, "out of memory resolving the queue URLs");
-    if (wx_worker_load_engine(config, &q->engine, err) != WX_OK)
+    wx_model_info info;
+    if (wx_supervisor_start(config, &q->sup, err) != WX_OK)
         return WX_ERR_BACKEND;
+    wx_supervisor_wait_ready(q->sup, &info);
+    if (info.state != WX_MODEL_READY)
+        return wx_fail(err, WX_ERR_BACKEND, "could not load the model from %s: %s",
+                       config->model_dir, info.error);
     const char *ping = getenv("RUNPOD_WEBHOOK_PING");
     if (!ping || !*ping) {
         wx_log(WX_LOG_WARN, NULL, "RUNPOD_WEBHOOK_PING is not set; no heartbeat");
@@ -336,7 +343,7 @@ static wx_status open_queue(queue *q, const wx_worker_config *config, wx_err *er
 static void close_queue(queue *q)
 {
     wx_heartbeat_stop(q->heartbeat);
-    wx_engine_free(q->engine);
+    wx_supervisor_stop(q->sup);
     free(q->take_url);
     free(q->done_template);
 }
@@ -352,9 +359,12 @@ int wx_worker_run_queue(const wx_worker_config *config)
         return 1;
     }
     wx_log(WX_LOG_INFO, NULL, "queue worker %s ready", q.pod_id);
-    while (!stop_flag)
+    while (!stop_flag && !wx_supervisor_gave_up(q.sup))
         pause_unless_stopping(take_and_run(&q));
-    wx_log(WX_LOG_INFO, NULL, "stop requested; exiting after the job in flight");
+    int gave_up = wx_supervisor_gave_up(q.sup);
+    wx_log(gave_up ? WX_LOG_ERROR : WX_LOG_INFO, NULL, gave_up
+           ? "the worker process keeps crashing; exiting so that the platform replaces this worker"
+           : "stop requested; exiting after the job in flight");
     close_queue(&q);
-    return 0;
+    return gave_up ? 1 : 0;
 }

@@ -9,7 +9,9 @@
 #include <sys/random.h>
 #include <time.h>
 
-#define MAX_FINISHED_JOBS 1000
+#define DEFAULT_MAX_QUEUED 100
+#define DEFAULT_MAX_KEPT 1000
+#define DEFAULT_KEEP_SECONDS 1800.0
 
 static double wall_now(void)
 {
@@ -24,9 +26,20 @@ const char *wx_job_state_name(wx_job_state state)
     return names[state];
 }
 
+static long env_positive(const char *name, long fallback)
+{
+    const char *v = getenv(name);
+    char *end = NULL;
+    long n = v && *v ? strtol(v, &end, 10) : 0;
+    return v && *v && !*end && n > 0 ? n : fallback;
+}
+
 void wx_job_store_init(wx_job_store *store)
 {
     memset(store, 0, sizeof *store);
+    store->max_queued = (int)env_positive("WX_MAX_QUEUED_JOBS", DEFAULT_MAX_QUEUED);
+    store->max_kept = (int)env_positive("WX_MAX_KEPT_RESULTS", DEFAULT_MAX_KEPT);
+    store->keep_seconds = (double)env_positive("WX_RESULT_TTL_SECONDS", DEFAULT_KEEP_SECONDS);
     pthread_mutex_init(&store->lock, NULL);
     pthread_cond_init(&store->changed, NULL);
 }
@@ -54,22 +67,45 @@ static int is_finished(const wx_stored_job *job)
     return job->state >= WX_JOB_COMPLETED;
 }
 
-/* Drops the oldest finished job when too many are kept; caller holds the lock. */
-static void evict_oldest_finished(wx_job_store *store)
+/* Unlinks and frees *link (a finished job); caller holds the lock. */
+static void drop(wx_job_store *store, wx_stored_job **link, wx_stored_job *prev)
 {
-    wx_stored_job **link = &store->head, *prev = NULL;
-    while (*link && !is_finished(*link)) {
-        prev = *link;
-        link = &(*link)->next;
-    }
-    if (!*link)
-        return;
     wx_stored_job *gone = *link;
     *link = gone->next;
     if (store->tail == gone)
         store->tail = prev;
     store->n_jobs--;
     free_job(gone);
+}
+
+/* Drops finished jobs older than keep_seconds, then the oldest ones beyond max_kept; caller
+ * holds the lock. */
+static void evict_finished(wx_job_store *store)
+{
+    int kept = 0;
+    double now = wall_now();
+    for (wx_stored_job *job = store->head; job; job = job->next)
+        kept += is_finished(job);
+    wx_stored_job **link = &store->head, *prev = NULL;
+    while (*link) {
+        wx_stored_job *job = *link;
+        if (is_finished(job) && (kept > store->max_kept ||
+                                 now - job->finished > store->keep_seconds)) {
+            drop(store, link, prev);
+            kept--;
+            continue;
+        }
+        prev = job;
+        link = &job->next;
+    }
+}
+
+static int count_queued(const wx_job_store *store)
+{
+    int n = 0;
+    for (const wx_stored_job *job = store->head; job; job = job->next)
+        n += job->state == WX_JOB_IN_QUEUE;
+    return n;
 }
 
 static void make_job_id(const char *prefix, char id[48])
@@ -95,13 +131,19 @@ wx_status wx_job_store_submit(wx_job_store *store, const json_t *input, const ch
     job->created = wall_now();
     memcpy(id, job->id, sizeof job->id);
     pthread_mutex_lock(&store->lock);
+    evict_finished(store);
+    if (count_queued(store) >= store->max_queued) {
+        pthread_mutex_unlock(&store->lock);
+        free_job(job);
+        return wx_fail(err, WX_ERR_BUSY, "%d jobs are already waiting (WX_MAX_QUEUED_JOBS); "
+                       "retry later.", store->max_queued);
+    }
     if (store->tail)
         store->tail->next = job;
     else
         store->head = job;
     store->tail = job;
-    if (++store->n_jobs > MAX_FINISHED_JOBS)
-        evict_oldest_finished(store);
+    store->n_jobs++;
     pthread_cond_broadcast(&store->changed);
     pthread_mutex_unlock(&store->lock);
     return WX_OK;
@@ -182,6 +224,7 @@ json_t *wx_job_store_status(wx_job_store *store, const char *id, double wait_s)
     struct timespec until;
     deadline_after(wait_s, &until);
     pthread_mutex_lock(&store->lock);
+    evict_finished(store);
     wx_stored_job *job = find_job(store, id);
     while (job && !is_finished(job) && !store->closing && wait_s > 0 &&
            pthread_cond_timedwait(&store->changed, &store->lock, &until) != ETIMEDOUT)
@@ -202,7 +245,7 @@ json_t *wx_job_store_cancel(wx_job_store *store, const char *id)
         pthread_cond_broadcast(&store->changed);
     }
     if (job && job->state == WX_JOB_IN_PROGRESS) {
-        job->cancel = 1;
+        __atomic_store_n(&job->cancel, 1, __ATOMIC_RELEASE);
         body = json_pack("{s:s, s:s}", "id", job->id, "status", "CANCELLED");
     } else if (job) {
         body = status_body(job);

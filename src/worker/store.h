@@ -1,6 +1,7 @@
 /* store.h — the local API's job store: jobs submitted by /run and /runsync wait in FIFO order
- * for the single executor; clients read status, wait for completion or cancel. Finished jobs
- * are kept for later /status calls, up to a bound, oldest evicted first. */
+ * for the single executor; clients read status, wait for completion or cancel. Bounded so that
+ * a flood cannot exhaust memory: at most max_queued jobs wait, and finished jobs are kept for
+ * later /status calls up to max_kept of them and for at most keep_seconds, oldest first. */
 #ifndef WX_WORKER_STORE_H
 #define WX_WORKER_STORE_H
 
@@ -19,7 +20,7 @@ typedef struct wx_stored_job {
     json_t *input;          /* the job's "input" */
     json_t *result;         /* {"output": ...} or {"error": ...} once finished */
     double created, started, finished;
-    int cancel;             /* set by /cancel while in progress; polled by the pipeline */
+    int cancel;             /* set (atomically) by /cancel while in progress; polled */
     struct wx_stored_job *next;
 } wx_stored_job;
 
@@ -33,12 +34,17 @@ typedef struct wx_job_store {
     wx_stored_job *head, *tail;
     int n_jobs;
     int closing;
+    int max_queued, max_kept;
+    double keep_seconds;
 } wx_job_store;
 
+/* Limits: WX_MAX_QUEUED_JOBS (default 100), WX_MAX_KEPT_RESULTS (default 1000),
+ * WX_RESULT_TTL_SECONDS (default 1800, RunPod's 30 minutes). */
 void wx_job_store_init(wx_job_store *store);
 void wx_job_store_destroy(wx_job_store *store);
 
-/* Queues a job (input is copied) and writes its id; prefix "sync-" for /runsync. */
+/* Queues a job (input is copied) and writes its id; prefix "sync-" for /runsync.
+ * WX_ERR_BUSY when max_queued jobs already wait. */
 wx_status wx_job_store_submit(wx_job_store *store, const json_t *input, const char *prefix,
                               char id[48], wx_err *err);
 

@@ -1,6 +1,7 @@
 /* worker.h — the run modes a whisperx-worker process can be in: the RunPod queue loop, one
- * local test_input run, or the local HTTP API. Each loads the engine once and returns the
- * process exit status. */
+ * local test_input run, or the local HTTP API. Each keeps its jobs in this process and runs
+ * them in a supervised worker process that loads the engine once (supervisor.h); each
+ * returns the process exit status. */
 #ifndef WX_WORKER_H
 #define WX_WORKER_H
 
@@ -15,12 +16,18 @@ typedef struct wx_worker_config {
     const char *device;       /* --device, WX_DEVICE, else "auto" */
     int n_threads;            /* --threads, WX_THREADS, else all cores */
     const char *test_input;   /* --test_input JSON; NULL: ./test_input.json */
+    const char *local_audio_dir; /* --rp_local_audio_dir, WX_LOCAL_AUDIO_DIR; local modes only */
     const char *api_host;     /* --rp_api_host, default 127.0.0.1 */
     int api_port;             /* --rp_api_port, default 8000 */
+    int executor_fd;          /* --wx-executor-fd (internal): run as the worker process */
+    int argc;                 /* the command line, to start the worker process with */
+    char **argv;
 } wx_worker_config;
 
 int wx_worker_run_local(const wx_worker_config *config);
 int wx_worker_run_queue(const wx_worker_config *config);
 int wx_worker_run_api(const wx_worker_config *config);
+/* The worker process a supervisor starts (supervisor.h): runs the jobs sent on fd. */
+int wx_worker_run_executor(const wx_worker_config *config, int fd);
 
 #endif
