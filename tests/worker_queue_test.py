@@ -1,6 +1,8 @@
 """worker_queue_test.py - drives the real whisperx-worker binary (WX_WORKER_BIN) through a fake
-RunPod queue on 127.0.0.1. Scenarios (argv[1]): protocol, limits, sigterm, leak. Standard
-library only; every wait is bounded."""
+RunPod queue on 127.0.0.1. Scenarios (argv[1]): protocol, limits, sigterm, leak, crash
+(a crash injected in the worker process answered, the next job served; a crash loop exits 1),
+soak (WX_SOAK_JOBS jobs, a third malformed: RSS and file descriptors flat, every job
+answered exactly once). Standard library only; every wait is bounded."""
 
 import base64
 import json
@@ -110,7 +112,10 @@ def scenario_protocol(fake, port):
         ("j-toobig", {"audio_file": url + "big"}, r"exceeds the limit"),
         ("j-badb64", {"audio_file": "data:audio/wav;base64,@@@not-base64@@@"}, r"not valid base64"),
         ("j-scheme", {"audio_file": "ftp://127.0.0.1/x.wav"}, r"scheme ftp is not supported"),
-        ("j-localpath", {"audio_file": JFK}, r"."),
+        ("j-ftp", {"audio_file": "ftp://x/y"}, r"scheme ftp is not supported"),
+        ("j-file", {"audio_file": "file:///etc/passwd"}, r"scheme file is not supported"),
+        ("j-passwd", {"audio_file": "/etc/passwd"}, r"looks like a local path"),
+        ("j-localpath", {"audio_file": JFK}, r"looks like a local path"),
         ("j-notobject", [1, 2], r"should be <class 'dict'>"),
     ]
     for job_id, job_input, _ in bad:
@@ -260,6 +265,97 @@ def scenario_leak(fake, port):
     grow = rss.get(n - 1, 0) - rss.get(n // 5, 0)
     print("RSS after job %d: %s kB, after job %d: %s kB" % (n // 5, rss.get(n // 5), n - 1, rss.get(n - 1)))
     check(is_sanitized() or grow < 16 * 1024, "resident memory stable across jobs (grew %d kB)" % grow)
+
+
+def scenario_crash(fake, port):
+    arm = os.path.join(tempfile.gettempdir(), "wx-crash-arm-%d" % os.getpid())
+    open(arm, "w").close()
+    fake.add_job("j-crash", {"audio_file": data_uri(1.0)})
+    fake.add_job("j-next", {"audio_file": data_uri(1.0)})
+    worker = Worker(fake, port, {"WX_DEBUG_CRASH": "transcribe", "WX_DEBUG_CRASH_ARM": arm})
+    expect_error(fake, "j-crash", r"^the worker process crashed \(signal 6, Aborted\) while "
+                 r"running this job; it has been restarted$")
+    expect_output(fake, "j-next")
+    time.sleep(0.5)
+    check(len(fake.results("j-crash")) == 1 and len(fake.results("j-next")) == 1,
+          "each job answered exactly once")
+    rc, log = worker.stop()
+    check(rc == 0, "worker exits 0 on SIGTERM after a crash, got %s" % rc)
+    check(not os.path.exists(arm), "the armed crash fired")
+    # A fatal exit (what a CUDA error does) in every job: three crashes, then exit 1.
+    for i in range(4):
+        fake.add_job("j-loop%d" % i, {"audio_file": data_uri(1.0)})
+    worker = Worker(fake, port, {"WX_DEBUG_CRASH": "decode_audio:exit"})
+    for i in range(3):
+        expect_error(fake, "j-loop%d" % i, r"crashed \(exit status 3\)")
+    check("stopping after 3 crashes" in str(fake.wait_result("j-loop2", 5)), "crash loop named")
+    rc, log = worker.stop(timeout=60, signal_first=False)
+    check(rc == 1, "a crash loop exits 1, got %s" % rc)
+    check(fake.pending_takes() == 1, "no job taken after giving up")
+
+
+def process_tree(pid):
+    """The worker's pid and its children's (the supervised worker process)."""
+    pids = [pid]
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            pids += [int(p) for p in f.read().split()]
+    except OSError:
+        pass
+    return pids
+
+
+def open_fds(pid):
+    try:
+        return len(os.listdir("/proc/%d/fd" % pid))
+    except OSError:
+        return -1
+
+
+def scenario_soak(fake, port):
+    """WX_SOAK_JOBS jobs (default 300; a tenth under a sanitizer): two thirds transcribe a 1 s
+    clip, a third are malformed in the ways the other scenarios collect. RSS and open file
+    descriptors of the supervisor and the worker process are sampled after warm-up and at the
+    end; every job must be answered exactly once."""
+    n = int(os.environ.get("WX_SOAK_JOBS", "30" if is_sanitized() else "300"))
+    uri = data_uri(1.0)
+    url = "http://127.0.0.1:%d/audio/" % port
+    bad = [{"audio_file": uri, "foo": 1}, {"language": "en"}, {"audio_file": uri, "beam_size": "5"},
+           {"audio_file": "ftp://x/y"}, {"audio_file": "file:///etc/passwd"},
+           {"audio_file": "/etc/passwd"}, {"audio_file": "data:audio/wav;base64,@@"},
+           {"audio_file": base64.b64encode(b"not audio " * 100).decode()},
+           {"audio_file": url + "text"}, {"audio_file": url + "nothing.wav"}, [1, 2]]
+    for i in range(n):
+        fake.add_job("s-%03d" % i, bad[(i // 3) % len(bad)] if i % 3 == 2 else {"audio_file": uri})
+    worker = Worker(fake, port, {"RUNPOD_PING_INTERVAL": "1000", "RUNPOD_ALLOW_PRIVATE_DOWNLOAD_URLS": "1"})
+    samples = {}
+    start = time.time()
+    for i in range(n):
+        body = fake.wait_result("s-%03d" % i, 120)
+        check(body is not None and (("error" in body) == (i % 3 == 2)), "job %d result %r" % (i, body))
+        if i in (n // 5, n - 1):
+            pids = process_tree(worker.proc.pid)
+            samples[i] = ([vm_rss_kb(p) for p in pids], [open_fds(p) for p in pids])
+    elapsed = time.time() - start
+    time.sleep(1.0)
+    answers = {}
+    for r in fake.record("done"):
+        if '"IN_PROGRESS"' not in r["body"]:
+            answers[r["job_id"]] = answers.get(r["job_id"], 0) + 1
+    check(len(answers) == n and all(v == 1 for v in answers.values()),
+          "every job answered exactly once (%d answered, %d twice or more)"
+          % (len(answers), sum(1 for v in answers.values() if v > 1)))
+    rc, _ = worker.stop()
+    check(rc == 0, "worker exits 0 after the soak, got %s" % rc)
+    warm, end = samples.get(n // 5), samples.get(n - 1)
+    print("soak: %d jobs in %.1f s; after job %d: RSS %s kB, fds %s; after job %d: RSS %s kB, fds %s"
+          % (n, elapsed, n // 5, warm[0], warm[1], n - 1, end[0], end[1]))
+    if warm and end and len(warm[0]) == len(end[0]) == 2:
+        grow = [b - a for a, b in zip(warm[0], end[0])]
+        check(is_sanitized() or max(grow) < 16 * 1024, "RSS flat after warm-up (grew %s kB)" % grow)
+        check(warm[1] == end[1], "no leaked file descriptors (%s then %s)" % (warm[1], end[1]))
+    else:
+        check(False, "samples of both processes: %r %r" % (warm, end))
 
 
 def main():

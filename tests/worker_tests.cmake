@@ -5,7 +5,7 @@ find_package(Python3 COMPONENTS Interpreter)
 if(Python3_Interpreter_FOUND)
   set(WX_WORKER_TEST_ENV
     "WX_MODEL_DIR=${WX_MODEL_DIR};WX_DATA_DIR=${WX_DATA_DIR};WX_WORKER_BIN=$<TARGET_FILE:whisperx-worker>;OPENBLAS_NUM_THREADS=1;WX_THREADS=2")
-  foreach(scenario protocol limits sigterm leak)
+  foreach(scenario protocol limits sigterm leak crash soak)
     add_test(NAME worker_queue_${scenario}
              COMMAND ${Python3_EXECUTABLE} ${CMAKE_SOURCE_DIR}/tests/worker_queue_test.py ${scenario}
              WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
