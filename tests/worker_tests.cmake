@@ -11,6 +11,10 @@ if(Python3_Interpreter_FOUND)
              WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
     set_tests_properties(worker_queue_${scenario} PROPERTIES TIMEOUT 300 ENVIRONMENT "${WX_WORKER_TEST_ENV}")
   endforeach()
+  add_test(NAME worker_local
+           COMMAND ${Python3_EXECUTABLE} ${CMAKE_SOURCE_DIR}/tests/worker_local_test.py
+           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(worker_local PROPERTIES TIMEOUT 300 ENVIRONMENT "${WX_WORKER_TEST_ENV}")
   foreach(scenario main hardening crash)
     add_test(NAME worker_api_${scenario}
              COMMAND ${Python3_EXECUTABLE} ${CMAKE_SOURCE_DIR}/tests/worker_api_test.py ${scenario}
