@@ -43,6 +43,8 @@ void wx_source_policy_from_env(wx_source_policy *policy, const char *local_dir)
     policy->max_bytes = cap && *cap && !*end && n > 0 ? (size_t)n : DEFAULT_MAX_BYTES;
     policy->connect_timeout_s = env_long("WX_DOWNLOAD_CONNECT_TIMEOUT", 10);
     policy->total_timeout_s = env_long("WX_DOWNLOAD_TIMEOUT", 600);
+    const char *connect_to = getenv("WX_DOWNLOAD_CONNECT_TO");
+    policy->connect_to = connect_to && *connect_to ? connect_to : NULL;
 }
 
 /* ---- base64 ---- */

@@ -17,7 +17,8 @@ typedef struct wx_source_policy {
     size_t max_bytes;            /* RUNPOD_MAX_DOWNLOAD_BYTES, default 1 GiB */
     long connect_timeout_s;      /* WX_DOWNLOAD_CONNECT_TIMEOUT, default 10 */
     long total_timeout_s;        /* WX_DOWNLOAD_TIMEOUT, default 600 */
-    const char *connect_to;      /* tests only: CURLOPT_CONNECT_TO entry for every host */
+    const char *connect_to;      /* WX_DOWNLOAD_CONNECT_TO: a CURLOPT_CONNECT_TO entry, e.g.
+                                  * "::127.0.0.1:1" (the request-path fuzzer's, no network) */
     volatile const int *cancel;  /* non-zero aborts a transfer */
 } wx_source_policy;
 
