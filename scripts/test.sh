@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # test.sh — the README's second command: builds the release tree and an AddressSanitizer +
-# UndefinedBehaviorSanitizer tree, and runs the whole ctest suite in both.
+# UndefinedBehaviorSanitizer tree and runs the whole ctest suite in both, then a
+# ThreadSanitizer tree for the tests that run threads (the runtime, the CPU thread pool, the
+# pipeline).
 # Needs what scripts/setup.sh installs (it runs the install and model steps itself).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,9 +37,20 @@ cmake --build build -j "$jobs" >/dev/null
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWX_SANITIZE=ON -DWX_WITH_NVCC=OFF \
     "${python_opt[@]}" >/dev/null
 cmake --build build-asan -j "$jobs" >/dev/null
+# ThreadSanitizer: only the binaries its tests need (no kernels, no emulator).
+# The worker tests transcribe through the pipeline's threads; whole-recording parity is left to
+# the other trees (8 minutes under TSan).
+tsan_targets=(whisperx-worker test_backend_cpu test_vad test_job_render fuzz_request_smoke)
+tsan_tests='^(worker_|test_backend_cpu|test_vad|test_job_render|fuzz_request)'
+cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWX_TSAN=ON -DWX_WITH_NVCC=OFF \
+    "${python_opt[@]}" >/dev/null
+cmake --build build-tsan -j "$jobs" --target "${tsan_targets[@]}" >/dev/null
 
 echo "== release build" >&2
 ctest --test-dir build --output-on-failure
 echo "== address + undefined sanitizer build" >&2
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure
+echo "== thread sanitizer build (runtime, thread pool, pipeline)" >&2
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+    ctest --test-dir build-tsan -R "$tsan_tests" --output-on-failure

@@ -238,7 +238,8 @@ def vm_rss_kb(pid):
 
 def is_sanitized():
     with open(os.environ["WX_WORKER_BIN"], "rb") as f:
-        return b"__asan_init" in f.read()
+        data = f.read()
+        return b"__asan_init" in data or b"__tsan_init" in data
 
 
 def scenario_leak(fake, port):
