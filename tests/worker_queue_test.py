@@ -354,7 +354,10 @@ def scenario_soak(fake, port):
     if warm and end and len(warm[0]) == len(end[0]) == 2:
         grow = [b - a for a, b in zip(warm[0], end[0])]
         check(is_sanitized() or max(grow) < 16 * 1024, "RSS flat after warm-up (grew %s kB)" % grow)
-        check(warm[1] == end[1], "no leaked file descriptors (%s then %s)" % (warm[1], end[1]))
+        # Up to three sockets may be open at a sample (the long poll, a ping, a post); a leak
+        # would grow with the jobs.
+        check(all(b - a <= 3 for a, b in zip(warm[1], end[1])),
+              "no leaked file descriptors (%s then %s)" % (warm[1], end[1]))
     else:
         check(False, "samples of both processes: %r %r" % (warm, end))
 

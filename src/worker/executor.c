@@ -124,16 +124,20 @@ static int answer(executor *x, json_t *result, const wx_job_report *report)
 static int announce(executor *x, const wx_worker_config *config)
 {
     wx_err err = {{0}};
+    enum wx_frame_type type = WX_FRAME_READY;
     json_t *hello;
     if (wx_worker_load_engine(config, &x->engine, &err) == WX_OK) {
         hello = json_pack("{s:s, s:s, s:s}", "model", wx_engine_model_name(x->engine),
                           "device", wx_engine_device(x->engine),
                           "note", wx_engine_device_note(x->engine));
-        return wx_frame_send(x->fd, WX_FRAME_READY, hello ? hello : json_object());
+    } else {
+        snprintf(x->load_error, sizeof x->load_error, "%s", err.msg);
+        type = WX_FRAME_LOAD_FAILED;
+        hello = json_pack("{s:s}", "error", err.msg);
     }
-    snprintf(x->load_error, sizeof x->load_error, "%s", err.msg);
-    hello = json_pack("{s:s}", "error", err.msg);
-    return wx_frame_send(x->fd, WX_FRAME_LOAD_FAILED, hello ? hello : json_object());
+    int rc = hello ? wx_frame_send(x->fd, type, hello) : -1;
+    json_decref(hello);
+    return rc;
 }
 
 int wx_worker_run_executor(const wx_worker_config *config, int fd)

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -60,11 +61,10 @@ static void exec_executor(char **argv, int fd)
     else if (dup2(fd, EXECUTOR_FD) < 0)
         _exit(127);
     dup2(STDERR_FILENO, STDOUT_FILENO);   /* stdout belongs to the supervisor */
-    closefrom(EXECUTOR_FD + 1);
+    syscall(SYS_close_range, EXECUTOR_FD + 1, ~0U, 0);   /* the server's sockets, if any */
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     execv("/proc/self/exe", argv);
-    execvp(argv[0], argv);
     _exit(127);
 }
 
