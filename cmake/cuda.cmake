@@ -50,6 +50,9 @@ if(WX_WITH_NVCC AND CMAKE_CUDA_COMPILER)
   add_test(NAME test_cuda_model_gpu COMMAND test_cuda_model_gpu WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(test_cuda_model_gpu PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77
     ENVIRONMENT "${WX_CUDA_TEST_ENV}")
+  # Throughput rows of the GPU check (scripts/gpu_check.sh).
+  add_executable(wx-gpu-bench tools/gpu_bench.c)
+  target_link_libraries(wx-gpu-bench PRIVATE wxcore)
   add_executable(test_cuda_robust_gpu tests/cuda/test_cuda_robust.cpp)
   target_link_libraries(test_cuda_robust_gpu PRIVATE wxcore)
   target_include_directories(test_cuda_robust_gpu PRIVATE tests src)
@@ -97,6 +100,11 @@ if(TARGET wxemu)
   add_library(wxpipeline_emu STATIC src/pipeline/pipeline.c src/pipeline/vad.c)
   target_compile_definitions(wxpipeline_emu PRIVATE WX_HAVE_CUDA)
   target_link_libraries(wxpipeline_emu PUBLIC wxcuda_emu wxcore_emu)
+
+  # The GPU check's dry run (scripts/gpu_check.sh --emulate): the same bench, emulated.
+  add_executable(wx-gpu-bench-emu tools/gpu_bench.c)
+  target_link_libraries(wx-gpu-bench-emu PRIVATE wxpipeline_emu wxcuda_emu wxcore_emu)
+  set_target_properties(wx-gpu-bench-emu PROPERTIES LINKER_LANGUAGE CXX)
 
   foreach(name test_cuda_ops test_cuda_model test_cuda_pipeline test_cuda_robust)
     add_executable(${name}_emu tests/cuda/${name}.cpp)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test.sh — the README's second command: builds the release tree and an AddressSanitizer +
-# UndefinedBehaviorSanitizer tree, and runs the whole ctest suite in both.
+# UndefinedBehaviorSanitizer tree, runs the whole ctest suite in both, then the GPU check's
+# emulated dry run.
 # Needs what scripts/setup.sh installs (it runs the install and model steps itself).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,3 +42,7 @@ ctest --test-dir build --output-on-failure
 echo "== address + undefined sanitizer build" >&2
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure
+# The GPU check's dry run (scripts/gpu_check.sh --emulate): every step of the check on the
+# emulated CUDA backend with small shapes, reusing the release tree (about 40 s).
+echo "== GPU check, emulated dry run" >&2
+WX_GPU_CHECK_BUILD=build bash scripts/gpu_check.sh --emulate build/gpu-check-dry-run
