@@ -17,6 +17,7 @@
 #endif
 
 extern "C" {
+#include "models/whisper.h"
 #include "pipeline/pipeline.h"
 }
 
@@ -119,6 +120,23 @@ static void test_fp16_saturation(void)
     CHECK_MSG(std::isfinite(out[0]) && out[0] == 4 * 65504.0f, "linear over saturated fp16 "
               "inputs: %g", out[0]);
     tp_free(a), tp_free(lw), tp_free(lo);
+}
+
+/* The budget rule (wx_batch_for_budget, what wx-memory-plan prints): large-v3 at 16 chunks
+ * x 5 beams needs the review's 9634 MiB of state and more with op scratch; a 2 GiB budget
+ * (the old fixed default) allows at most 3 chunks, 20 GiB at least 16. */
+static void test_budget_rule(void)
+{
+    wx_whisper_hparams v3 = {128, 1500, 448, 1280, 20, 32, 32, 51866};
+    double state = (double)wx_whisper_state_bytes_for(&v3, 2, 16, 80, 228) / 1048576.0;
+    double need = wx_state_need_bytes(&v3, 2, 2, true, 16, 5) / 1048576.0;
+    CHECK_MSG(state >= 9633 && state < 9700 && need > state, "large-v3 16 x 5: state %.0f MiB, "
+              "with scratch %.0f MiB", state, need);
+    int small = wx_batch_for_budget(&v3, 2, 2, true, 2048.0 * 1048576.0, 16, 5);
+    int big = wx_batch_for_budget(&v3, 2, 2, true, 20480.0 * 1048576.0, 64, 5);
+    CHECK_MSG(small >= 1 && small <= 3 && big >= 16, "2 GiB: batch %d; 20 GiB: batch %d", small, big);
+    printf("large-v3 16 x 5: state %.0f MiB, + scratch %.0f MiB; batch %d at 2 GiB, %d at 20 GiB\n",
+           state, need, small, big);
 }
 
 #ifdef WX_CUDA_EMU
@@ -263,6 +281,19 @@ static void test_job_oom(const char *model_dir)
               st ? err.msg : "");
     printf("state allocation failure: %s\n", err.msg);
     unsetenv("WX_STATE_MB");
+    /* best_of rows count: a budget between what 1 x 5 and 1 x 10 rows need refuses a job
+     * whose temperature fallback samples best_of 10 (beam 5 alone would fit). */
+    wx_whisper_hparams tiny_en = {80, 1500, 448, 384, 6, 4, 4, 51864};
+    double five = wx_state_need_bytes(&tiny_en, 2, 2, true, 1, 5);
+    double ten = wx_state_need_bytes(&tiny_en, 2, 2, true, 1, 10);
+    CHECK(ten > five);
+    wxemu::set_memory_limit(device_live() + (size_t)((five + ten) / 2));
+    o.temperature_increment = 0.2f;
+    o.best_of = 10;
+    st = wx_transcribe(e, audio.data(), audio.size(), &o, NULL, NULL, &t, &err);
+    CHECK_MSG(st == WX_ERR_NOMEM && strstr(err.msg, "1 chunk x 10 rows"), "best_of 10: %d '%s'",
+              (int)st, st ? err.msg : "");
+
     unsetenv("WX_CUDA_HEADROOM_MB");
     wxemu::set_memory_limit(0);
     wx_engine_free(e);
@@ -278,6 +309,7 @@ int main(void)
     test_topk_nan(false);
     test_embed_bad_id();
     test_fp16_saturation();
+    test_budget_rule();
 #ifdef WX_CUDA_EMU
     const char *model_dir = wx_test_env("WX_MODEL_DIR", "models/tiny.en");
     test_probe_failure(model_dir);
