@@ -250,6 +250,32 @@ static void test_scratch_oom(void)
     tp_free(a), tp_free(w), tp_free(o);
 }
 
+/* The decoder state lives in a block of its own: creating it takes one state block (no
+ * weight chunk grows), freeing it gives every byte back to the device, and a larger state
+ * after a smaller one needs nothing but its own size (review item 12). */
+static void test_state_pool(const char *model_dir)
+{
+    wx_err err;
+    wx_whisper *m = NULL;
+    CHECK_MSG(wx_whisper_load(model_dir, cuda_be, &m, &err) == WX_OK, "%s", err.msg);
+    if (!m) return;
+    size_t before = device_live();
+    wx_whisper_state *s = NULL;
+    CHECK(wx_whisper_state_create(m, 2, 10, 228, &s, &err) == WX_OK);
+    size_t with_state = device_live(), state = wx_whisper_state_bytes(m, 2, 10, 228);
+    /* the block is the state's exact size, rounded to 256 B; scratch may have grown too */
+    CHECK_MSG(with_state - before >= state && with_state - before <= state +
+              wx_whisper_scratch_bytes_for(wx_whisper_get_hparams(m), 2, 2, 2, 10, 228) + 256,
+              "state of %zu bytes took %zu", state, with_state - before);
+    wx_whisper_state_free(s);
+    size_t after = device_live();
+    CHECK_MSG(after <= before + wx_whisper_scratch_bytes_for(wx_whisper_get_hparams(m), 2, 2, 2, 10,
+                                                             228),
+              "freeing the state left %zu bytes (before %zu)", after, before);
+    wx_whisper_free(m);
+    wxemu::set_memory_limit(0);
+}
+
 /* A job whose decoder state cannot fit: the device budget (cudaMemGetInfo after the weights,
  * less the headroom) refuses it with the figures; with an explicit WX_STATE_MB the state's
  * own allocation fails instead; both are job errors, and the engine serves the next job. */
@@ -315,6 +341,7 @@ int main(void)
     test_probe_failure(model_dir);
     test_sync_mode();
     test_scratch_oom();
+    test_state_pool(model_dir);
     test_job_oom(model_dir);
 #endif
     printf("test_cuda_robust: %.1f s\n", wx_now() - t0);
