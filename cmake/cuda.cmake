@@ -18,13 +18,19 @@ if(WX_WITH_NVCC AND CMAKE_CUDA_COMPILER)
   if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
     set(CMAKE_CUDA_ARCHITECTURES "80-real;86-real;89-real;90-real;90-virtual")
   endif()
+  # The shared cudart only (CMake's default adds -lcudart_static beside CUDA::cudart).
+  set(CMAKE_CUDA_RUNTIME_LIBRARY Shared)
   enable_language(CUDA)
   find_package(CUDAToolkit REQUIRED)
   add_library(wxcuda STATIC ${WX_CUDA_SOURCES})
   # The top-level flags are for the host compilers (-Wall, -march): nvcc gets its own.
   set_property(TARGET wxcuda PROPERTY COMPILE_OPTIONS "")
-  target_compile_options(wxcuda PRIVATE -O3 -Xcompiler=-Wall,-Wextra
+  # -lineinfo: compute-sanitizer and Nsight name the source line of a faulting access.
+  target_compile_options(wxcuda PRIVATE -O3 -lineinfo -Xcompiler=-Wall,-Wextra
     -D_GNU_SOURCE)
+  string(REPLACE ";" " " wx_archs "${CMAKE_CUDA_ARCHITECTURES}")
+  target_compile_definitions(wxcuda PRIVATE "WX_CUDA_ARCHS=\"${wx_archs}\"")
+  set_target_properties(wxcuda PROPERTIES CUDA_RUNTIME_LIBRARY Shared)
   set_target_properties(wxcuda PROPERTIES CUDA_STANDARD 17 CUDA_STANDARD_REQUIRED ON)
   target_include_directories(wxcuda PUBLIC ${CMAKE_SOURCE_DIR}/src)
   target_link_libraries(wxcuda PUBLIC wxcore CUDA::cublas CUDA::cudart)
@@ -43,6 +49,15 @@ if(WX_WITH_NVCC AND CMAKE_CUDA_COMPILER)
   target_include_directories(test_cuda_model_gpu PRIVATE tests)
   add_test(NAME test_cuda_model_gpu COMMAND test_cuda_model_gpu WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(test_cuda_model_gpu PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77
+    ENVIRONMENT "${WX_CUDA_TEST_ENV}")
+  # Throughput rows of the GPU check (scripts/gpu_check.sh).
+  add_executable(wx-gpu-bench tools/gpu_bench.c)
+  target_link_libraries(wx-gpu-bench PRIVATE wxcore)
+  add_executable(test_cuda_robust_gpu tests/cuda/test_cuda_robust.cpp)
+  target_link_libraries(test_cuda_robust_gpu PRIVATE wxcore)
+  target_include_directories(test_cuda_robust_gpu PRIVATE tests src)
+  add_test(NAME test_cuda_robust_gpu COMMAND test_cuda_robust_gpu WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(test_cuda_robust_gpu PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77
     ENVIRONMENT "${WX_CUDA_TEST_ENV}")
   add_executable(test_cuda_pipeline_gpu tests/cuda/test_cuda_pipeline.cpp)
   target_link_libraries(test_cuda_pipeline_gpu PRIVATE wxcore)
@@ -75,6 +90,7 @@ if(TARGET wxemu)
 
   add_library(wxcuda_emu STATIC ${WX_CUDA_EMU_SOURCES})
   target_compile_definitions(wxcuda_emu PUBLIC WX_CUDA_EMU)
+  target_compile_definitions(wxcuda_emu PRIVATE "WX_CUDA_ARCHS=\"emulated\"")
   target_compile_features(wxcuda_emu PUBLIC cxx_std_17)
   target_include_directories(wxcuda_emu PUBLIC src)
   target_link_libraries(wxcuda_emu PUBLIC wxemu wxcore_emu)
@@ -85,7 +101,12 @@ if(TARGET wxemu)
   target_compile_definitions(wxpipeline_emu PRIVATE WX_HAVE_CUDA)
   target_link_libraries(wxpipeline_emu PUBLIC wxcuda_emu wxcore_emu)
 
-  foreach(name test_cuda_ops test_cuda_model test_cuda_pipeline)
+  # The GPU check's dry run (scripts/gpu_check.sh --emulate): the same bench, emulated.
+  add_executable(wx-gpu-bench-emu tools/gpu_bench.c)
+  target_link_libraries(wx-gpu-bench-emu PRIVATE wxpipeline_emu wxcuda_emu wxcore_emu)
+  set_target_properties(wx-gpu-bench-emu PROPERTIES LINKER_LANGUAGE CXX)
+
+  foreach(name test_cuda_ops test_cuda_model test_cuda_pipeline test_cuda_robust)
     add_executable(${name}_emu tests/cuda/${name}.cpp)
     target_link_libraries(${name}_emu PRIVATE wxpipeline_emu wxcuda_emu wxcore_emu)
     target_include_directories(${name}_emu PRIVATE tests)

@@ -26,9 +26,22 @@
     kernel<<<(grid), (block), (smem), (stream)>>>(__VA_ARGS__)
 #define WX_KERNEL_BOUNDS(kernel, max_threads)
 #define WX_SHARED(type, name, count) __shared__ type name[count]
-#define WX_DYNAMIC_SHARED(type, name) extern __shared__ type name[]
+/* 128-byte aligned: WMMA tiles need 32-byte pointers, and a static WX_SHARED array in the
+ * same kernel would otherwise leave the dynamic array only 16-byte aligned. */
+#define WX_DYNAMIC_SHARED(type, name) extern __shared__ __align__(128) type name[]
 #endif
 
 #define WX_WARP 32
+
+/* float → half, IEEE round to nearest even, saturating at ±65504 (the largest finite half)
+ * instead of overflowing to ±inf, so one large activation cannot become an inf and then a
+ * NaN downstream (0·inf in attention or softmax); NaN stays NaN. Every fp16 converter of the
+ * kernels (weights and activations for the GEMMs, K/V caches, conv1d staging) uses it. */
+#define WXK_HALF_MAX 65504.0f
+static __device__ __forceinline__ __half wxk_float2half_sat(float v)
+{
+    if (fabsf(v) > WXK_HALF_MAX) v = copysignf(WXK_HALF_MAX, v);
+    return __float2half_rn(v);
+}
 
 #endif

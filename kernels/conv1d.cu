@@ -58,7 +58,7 @@ struct cv_shape {
 
 typedef wmma::fragment<wmma::accumulator, 16, 16, 16, float> cv_acc;
 
-static __device__ __forceinline__ __half cv_half(float v) { return __float2half(v); }
+static __device__ __forceinline__ __half cv_half(float v) { return wxk_float2half_sat(v); }
 static __device__ __forceinline__ __half cv_half(__half v) { return v; }
 
 /* Step k0 into registers. ra: W rows m0 + tid/32 + 4i, column k0 + tid%32. rb: col rows

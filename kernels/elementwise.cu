@@ -41,7 +41,7 @@ f32_to_f16_kernel(__half *out, const float *x, int64_t n)
 {
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
          i += (int64_t)gridDim.x * blockDim.x)
-        out[i] = __float2half(x[i]);
+        out[i] = wxk_float2half_sat(x[i]);
 }
 WX_KERNEL_BOUNDS(f32_to_f16_kernel, EW_THREADS)
 

@@ -51,10 +51,12 @@ void wxk_op_embed(const wxk_ctx *c, wx_tensor *out, const int32_t *ids, const wx
     int64_t nb = out->shape[0], t = out->shape[1], d = out->shape[2];
     assert(table->shape[1] == d && pos->shape[1] == d && "embed: tables must be (*, D)");
     assert(pos_offset >= 0 && pos_offset + t <= pos->shape[0] && "embed: positions out of range");
-    for (int64_t i = 0; i < nb * t; i++)
-        assert(ids[i] >= 0 && ids[i] < table->shape[0] && "embed: token id out of range");
+    /* Checked in every build (not an assert): an id outside the table would be read out of
+     * bounds on the device; it fails the job instead (wx_backend_fail). */
+    if (wx_check_embed_ids(c->backend, ids, nb * t, table->shape[0]) != WX_OK) return;
     if (nb * t == 0) return;
     int32_t *dev_ids = (int32_t *)c->scratch(c->owner, (size_t)(nb * t) * sizeof(int32_t));
+    if (!dev_ids) return;
     WX_CUDA_CHECK("embed", cudaMemcpyAsync(dev_ids, ids, (size_t)(nb * t) * sizeof(int32_t),
                                            cudaMemcpyHostToDevice, c->stream));
     float *o = wxk_f32_mut(out, "embed");

@@ -66,6 +66,7 @@ void wxk_op_linear(const wxk_ctx *c, wx_tensor *out, const wx_tensor *a, const w
     if (w->dtype == WX_F16) {
         /* a (M, K) rounded to fp16 in scratch, next to the fp16 weights. */
         __half *a16 = (__half *)c->scratch(c->owner, (size_t)(m * k) * sizeof(__half));
+        if (!a16) return;
         wxk_f32_to_f16(a16, wxk_f32(a, "linear"), m * k, c->stream);
         wxk_gemm_run_f16(c, &g, a16, (const __half *)w->data, o, "linear");
     } else {

@@ -16,7 +16,7 @@
 #define KV_PER_THREAD 4
 
 __device__ __forceinline__ void kv_store(float *p, float v) { *p = v; }
-__device__ __forceinline__ void kv_store(__half *p, float v) { *p = __float2half_rn(v); }
+__device__ __forceinline__ void kv_store(__half *p, float v) { *p = wxk_float2half_sat(v); }
 
 /* T: the cache's element type, float or __half. */
 template <typename T>
@@ -118,6 +118,7 @@ void wxk_op_reorder(const wxk_ctx *c, wx_tensor *cache, const int32_t *src_index
     wx_check_reorder(cache, src_index, len);
     int64_t nb = cache->shape[0], tcap = cache->shape[1], d = cache->shape[2];
     int32_t *pairs = (int32_t *)c->host_scratch(c->owner, (size_t)(2 * nb) * sizeof *pairs);
+    if (!pairs) return;
     int m = 0;
     for (int64_t b = 0; b < nb; b++) {
         if (src_index[b] == b) continue;
@@ -129,6 +130,7 @@ void wxk_op_reorder(const wxk_ctx *c, wx_tensor *cache, const int32_t *src_index
     size_t esize = wx_dtype_size(cache->dtype);
     size_t tmp_bytes = ((size_t)(m * len * d) * esize + 255) / 256 * 256;
     char *scratch = (char *)c->scratch(c->owner, tmp_bytes + (size_t)(2 * m) * sizeof(int32_t));
+    if (!scratch) return;
     int32_t *dev_pairs = (int32_t *)(scratch + tmp_bytes);
     WX_CUDA_CHECK("reorder", cudaMemcpyAsync(dev_pairs, pairs, (size_t)(2 * m) * sizeof(int32_t),
                                              cudaMemcpyHostToDevice, c->stream));

@@ -108,6 +108,7 @@ void wxk_op_log_mel(const wxk_ctx *c, float *out, const float *samples, size_t n
     int64_t filt_n = (int64_t)n_mels * WXK_MEL_BINS, out_n = (int64_t)n_mels * WXK_MEL_FRAMES;
     int64_t total = WXK_MEL_SAMPLES + frames_n + spec_n + power_n + filt_n + 1;
     float *s = (float *)c->scratch(c->owner, (size_t)total * sizeof(float));
+    if (!s) return;
     float *dev_samples = s, *frames = s + WXK_MEL_SAMPLES, *spec = frames + frames_n;
     float *power = spec + spec_n, *dev_filters = power + power_n, *max = dev_filters + filt_n;
     if (n > 0)

@@ -1,4 +1,6 @@
 /* softmax.cu — the decoder's logit post-processing before top-k: suppressed ids set to −inf,
+ * NaN logits set to −inf and +inf to the largest float (so no inf − inf: a row of NaNs
+ * stays all −inf, a +inf logit gets probability 1),
  * then an in-place log-softmax in fp32 (max, Σ exp, subtract max + log Σ) so that the top-k
  * ids that follow are exact against the CPU backend.
  * Launch: one 256-thread block per row; 32 floats of shared memory for the block
@@ -6,6 +8,7 @@
  * Bound: memory. large-v3 step, 5 beams × 51866 fp32 = 1 MB read ~3 times, written once
  * (~4 MB, ≈ 1.2 µs at 3.35 TB/s; 5 blocks cannot saturate the memory system, so it is
  * latency-bound in practice, a few µs). */
+#include <float.h>
 #include <math.h>
 
 #include "reduce.cuh"
@@ -22,8 +25,14 @@ suppress_log_softmax_kernel(float *x, int64_t v, const int32_t *ids, int n, int 
     if (!log_softmax) return;
     __syncthreads();
     float mx = -INFINITY;
-    for (int64_t j = threadIdx.x; j < v; j += blockDim.x) mx = fmaxf(mx, row[j]);
+    for (int64_t j = threadIdx.x; j < v; j += blockDim.x) {
+        float xv = row[j];
+        if (xv != xv) row[j] = xv = -INFINITY; /* a NaN logit counts as −inf, */
+        else if (xv == INFINITY) row[j] = xv = FLT_MAX; /* +inf as the largest float */
+        mx = fmaxf(mx, xv);
+    }
     mx = wxk_block_reduce(mx, 1, red);
+    if (mx == -INFINITY) return; /* nothing finite (uniform over the block): rows stay −inf */
     float sum = 0.0f;
     for (int64_t j = threadIdx.x; j < v; j += blockDim.x) sum += expf(row[j] - mx);
     float shift = mx + logf(wxk_block_reduce(sum, 0, red));

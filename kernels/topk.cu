@@ -4,6 +4,9 @@
  * Launch: one 256-thread block per row, k rounds; round r is a block-wide argmax over the
  * entries that rank after round r−1's pick in the (value desc, id asc) order, so nothing
  * is written back or sorted. Shared memory: 32 floats + 32 ints for the reductions.
+ * A NaN ranks as −inf, so every entry has a place in the order and, with k ≤ v, every
+ * round picks a real id (never NO_ID, which embed would read out of bounds); the host
+ * checks the ids anyway and reports a bad one as a backend error.
  * Bound: memory/latency. large-v3 beam 5 (k = 10 candidates): 10 passes over a 207 KB row
  * that stays in L2 (50 MB) — ≈ 2 MB of L2 reads per row, a few µs; k rounds of block
  * reductions (2 barriers each) dominate at this size. */
@@ -36,6 +39,7 @@ topk_kernel(const float *x, int64_t v, int k, int32_t *top_ids, float *top_vals)
         int bi = NO_ID;
         for (int64_t j = threadIdx.x; j < v; j += blockDim.x) {
             float xv = row[j];
+            if (xv != xv) xv = -INFINITY; /* NaN ranks as −inf: every entry has a rank */
             if (ranks_before(pv, pi, xv, (int)j) && ranks_before(xv, (int)j, bv, bi)) {
                 bv = xv;
                 bi = (int)j;
@@ -85,6 +89,10 @@ void wxk_op_suppress_logsoftmax_topk(const wxk_ctx *c, wx_tensor *x, const int32
     size_t out_n = (size_t)(rows * k);
     char *s = (char *)c->scratch(c->owner, out_n * (sizeof(float) + sizeof(int32_t)) +
                                                (size_t)n * sizeof(int32_t));
+    if (!s) { /* out of device memory (recorded): safe ids, the job fails after the step */
+        for (size_t i = 0; i < out_n; i++) top_ids[i] = 0, top_vals[i] = -INFINITY;
+        return;
+    }
     float *dev_vals = (float *)s;
     int32_t *dev_top = (int32_t *)(s + out_n * sizeof(float));
     int32_t *dev_ids = dev_top + out_n;
@@ -100,4 +108,12 @@ void wxk_op_suppress_logsoftmax_topk(const wxk_ctx *c, wx_tensor *x, const int32
     WX_CUDA_CHECK(op, cudaMemcpyAsync(top_vals, dev_vals, out_n * sizeof(float),
                                       cudaMemcpyDeviceToHost, c->stream));
     WX_CUDA_CHECK(op, cudaStreamSynchronize(c->stream));
+    for (size_t i = 0; i < out_n; i++) {
+        if (top_ids[i] >= 0 && top_ids[i] < vocab) continue;
+        wx_backend_fail(c->backend, WX_ERR_BACKEND, "%s: the device returned token id %d "
+                        "(vocabulary %lld) for row %zu", op, (int)top_ids[i], (long long)vocab,
+                        i / (size_t)k);
+        top_ids[i] = 0;
+        top_vals[i] = -INFINITY;
+    }
 }

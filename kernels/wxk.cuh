@@ -27,13 +27,16 @@ extern "C" {
 
 /* Launch context handed to op entries. scratch(owner, bytes) returns device memory of at
  * least `bytes`, valid until the next scratch call; host_scratch the same in host memory
- * (staging for small host-built arrays). Both grow rarely and never per step. */
+ * (staging for small host-built arrays). Both grow rarely and never per step. Either
+ * returns NULL when memory runs out, with the failure recorded on `backend`
+ * (wx_backend_fail): the op then does nothing and the job fails with the figures. */
 typedef struct wxk_ctx {
     cudaStream_t stream;
     cublasHandle_t blas;
     void *(*scratch)(void *owner, size_t bytes);
     void *(*host_scratch)(void *owner, size_t bytes);
     void *owner;
+    wx_backend *backend;
 } wxk_ctx;
 
 #define WX_CUDA_CHECK(op, call)                                                           \

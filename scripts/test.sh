@@ -2,7 +2,7 @@
 # test.sh — the README's second command: builds the release tree and an AddressSanitizer +
 # UndefinedBehaviorSanitizer tree and runs the whole ctest suite in both, then a
 # ThreadSanitizer tree for the tests that run threads (the runtime, the CPU thread pool, the
-# pipeline).
+# pipeline), then the GPU check's emulated dry run.
 # Needs what scripts/setup.sh installs (it runs the install and model steps itself).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -54,3 +54,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 echo "== thread sanitizer build (runtime, thread pool, pipeline)" >&2
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
     ctest --test-dir build-tsan -R "$tsan_tests" --output-on-failure
+# The GPU check's dry run (scripts/gpu_check.sh --emulate): every step of the check on the
+# emulated CUDA backend with small shapes, reusing the release tree (about 40 s).
+echo "== GPU check, emulated dry run" >&2
+WX_GPU_CHECK_BUILD=build bash scripts/gpu_check.sh --emulate build/gpu-check-dry-run

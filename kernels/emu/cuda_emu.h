@@ -68,6 +68,17 @@ void set_on_error(on_error mode);
 const char *last_report();
 void clear_reports();
 
+/* Fault injection, for tests of the host's error paths. The next launch of the kernel named
+ * `kernel` (as written in WX_LAUNCH, e.g. "gelu_kernel") does not run. With at_launch it
+ * fails with `code` at once (cudaGetLastError reports it, as cudaErrorNoKernelImageForDevice
+ * would); otherwise it faults the way a GPU does: the launch succeeds and `code` becomes the
+ * sticky error at the next synchronising call (stream, event or device synchronise,
+ * cudaMemcpy). One injection at a time; kernel NULL cancels it. */
+void inject_error(const char *kernel, cudaError_t code, bool at_launch);
+/* A device of `bytes`: cudaMalloc fails beyond that many live bytes, cudaMemGetInfo reports
+ * bytes as total and bytes − live as free. 0 (default): host memory. */
+void set_memory_limit(size_t bytes);
+
 } /* namespace wxemu */
 
 /* ---- per-thread built-ins --------------------------------------------------------- */

@@ -197,6 +197,13 @@ extern "C" cublasStatus_t cublasSetMathMode(cublasHandle_t handle, cublasMath_t 
     return CUBLAS_STATUS_SUCCESS;
 }
 
+extern "C" cublasStatus_t cublasSetWorkspace(cublasHandle_t handle, void *workspace, size_t bytes)
+{
+    if (!handle) return CUBLAS_STATUS_NOT_INITIALIZED;
+    if (bytes && !wxemu::is_device_range(workspace, bytes)) return CUBLAS_STATUS_INVALID_VALUE;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
 extern "C" const char *cublasGetStatusString(cublasStatus_t status)
 {
     switch (status) {

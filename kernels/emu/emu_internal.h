@@ -16,8 +16,13 @@ void report_failure(cudaError_t code, const char *msg);
  * mode), stored as the last error, returned. */
 cudaError_t call_error(cudaError_t code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* The sticky error, or cudaSuccess. */
+/* The sticky error, or cudaSuccess; a synchronising call: an injected asynchronous fault
+ * becomes sticky here. */
 cudaError_t sticky_error();
+/* Whether the launch of `kernel` was injected with an error (inject_error), consumed. */
+bool take_injection(const char *kernel, cudaError_t *code, bool *at_launch);
+/* An injected asynchronous fault, reported at the next synchronising call. */
+void set_pending_fault(cudaError_t code);
 
 /* Whether [p, p + bytes) lies inside one live cudaMalloc allocation. */
 bool is_device_range(const void *p, size_t bytes);

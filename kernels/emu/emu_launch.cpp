@@ -402,6 +402,12 @@ cudaError_t launch(const char *name, const void *kernel, dim3 grid, dim3 block, 
     kernel_info k = lookup_kernel(kernel);
     cudaError_t err = check_launch(name, k, grid, block, smem, stream);
     if (err != cudaSuccess) return err;
+    bool at_launch = false;
+    if (take_injection(name, &err, &at_launch)) {
+        if (at_launch) return call_error(err, "%s: injected launch error", name);
+        set_pending_fault(err); /* the kernel "faults": reported at the next synchronise */
+        return cudaSuccess;
+    }
 
     launch_state L{};
     L.name = name;

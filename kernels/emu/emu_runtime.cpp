@@ -32,6 +32,10 @@ static on_error error_mode = on_error::abort_process;
 static std::string report_text;
 static cudaError_t last_error_code = cudaSuccess;
 static cudaError_t sticky_code = cudaSuccess;
+static cudaError_t pending_code = cudaSuccess; /* injected asynchronous fault */
+static std::string inject_kernel;
+static cudaError_t inject_code = cudaSuccess;
+static bool inject_at_launch = false;
 
 void set_on_error(on_error mode)
 {
@@ -49,7 +53,31 @@ void clear_reports()
 {
     std::lock_guard<std::mutex> lock(state_mutex);
     report_text.clear();
-    last_error_code = sticky_code = cudaSuccess;
+    last_error_code = sticky_code = pending_code = cudaSuccess;
+}
+
+void inject_error(const char *kernel, cudaError_t code, bool at_launch)
+{
+    std::lock_guard<std::mutex> lock(state_mutex);
+    inject_kernel = kernel ? kernel : "";
+    inject_code = code;
+    inject_at_launch = at_launch;
+}
+
+bool take_injection(const char *kernel, cudaError_t *code, bool *at_launch)
+{
+    std::lock_guard<std::mutex> lock(state_mutex);
+    if (inject_kernel.empty() || inject_kernel != kernel) return false;
+    inject_kernel.clear();
+    *code = inject_code;
+    *at_launch = inject_at_launch;
+    return true;
+}
+
+void set_pending_fault(cudaError_t code)
+{
+    std::lock_guard<std::mutex> lock(state_mutex);
+    if (pending_code == cudaSuccess) pending_code = code;
 }
 
 void report_failure(cudaError_t code, const char *msg)
@@ -83,6 +111,8 @@ cudaError_t call_error(cudaError_t code, const char *fmt, ...)
 cudaError_t sticky_error()
 {
     std::lock_guard<std::mutex> lock(state_mutex);
+    if (pending_code != cudaSuccess && sticky_code == cudaSuccess) sticky_code = pending_code;
+    pending_code = cudaSuccess;
     return sticky_code;
 }
 
@@ -93,6 +123,23 @@ static std::map<uintptr_t, size_t> device_allocs; /* base → bytes */
 static std::set<void *> pinned_allocs;
 static std::set<cudaStream_t> live_streams;
 static std::set<cudaEvent_t> live_events;
+static size_t memory_limit = 0, live_bytes = 0; /* set_memory_limit */
+
+void set_memory_limit(size_t bytes)
+{
+    std::lock_guard<std::mutex> lock(registry_mutex);
+    memory_limit = bytes;
+}
+
+/* Reserves `bytes` of the emulated device's memory; false when over the limit. */
+static bool take_device_bytes(size_t bytes)
+{
+    std::lock_guard<std::mutex> lock(registry_mutex);
+    if (memory_limit && bytes > memory_limit - (live_bytes < memory_limit ? live_bytes : memory_limit))
+        return false;
+    live_bytes += bytes;
+    return true;
+}
 
 bool is_device_range(const void *p, size_t bytes)
 {
@@ -155,8 +202,14 @@ extern "C" cudaError_t cudaMalloc(void **ptr, size_t bytes)
     *ptr = nullptr;
     if (!bytes) return cudaSuccess;
     void *p = nullptr;
-    if (posix_memalign(&p, 256, bytes) != 0)
+    if (!take_device_bytes(bytes))
+        return call_error(cudaErrorMemoryAllocation, "cudaMalloc: %zu bytes: over the emulated "
+                          "device's memory limit", bytes);
+    if (posix_memalign(&p, 256, bytes) != 0) {
+        std::lock_guard<std::mutex> lock(registry_mutex);
+        live_bytes -= bytes;
         return call_error(cudaErrorMemoryAllocation, "cudaMalloc: %zu bytes: out of memory", bytes);
+    }
     memset(p, 0xff, bytes); /* device memory starts as garbage: make reads of it visible */
     std::lock_guard<std::mutex> lock(registry_mutex);
     device_allocs[(uintptr_t)p] = bytes;
@@ -169,7 +222,13 @@ extern "C" cudaError_t cudaFree(void *ptr)
     if (!ptr) return cudaSuccess;
     {
         std::lock_guard<std::mutex> lock(registry_mutex);
-        if (!device_allocs.erase((uintptr_t)ptr)) ptr = nullptr;
+        auto it = device_allocs.find((uintptr_t)ptr);
+        if (it == device_allocs.end()) {
+            ptr = nullptr;
+        } else {
+            live_bytes -= it->second;
+            device_allocs.erase(it);
+        }
     }
     if (!ptr) return call_error(cudaErrorInvalidValue, "cudaFree: not a cudaMalloc pointer");
     free(ptr);
@@ -211,6 +270,12 @@ static size_t host_memory_bytes()
 extern "C" cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes)
 {
     if (!free_bytes || !total_bytes) return call_error(cudaErrorInvalidValue, "cudaMemGetInfo: null");
+    std::lock_guard<std::mutex> lock(registry_mutex);
+    if (memory_limit) {
+        *total_bytes = memory_limit;
+        *free_bytes = live_bytes < memory_limit ? memory_limit - live_bytes : 0;
+        return cudaSuccess;
+    }
     *total_bytes = host_memory_bytes();
     *free_bytes = (size_t)sysconf(_SC_AVPHYS_PAGES) * (size_t)sysconf(_SC_PAGESIZE);
     return cudaSuccess;
@@ -220,6 +285,7 @@ extern "C" cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cuda
 {
     cudaError_t err = check_copy("cudaMemcpy", dst, src, bytes, kind);
     if (err == cudaSuccess && bytes) memmove(dst, src, bytes);
+    if (err == cudaSuccess) err = sticky_error(); /* a blocking copy synchronises */
     return err;
 }
 
@@ -421,6 +487,7 @@ static const error_text error_texts[] = {
     {cudaErrorInvalidDevicePointer, "cudaErrorInvalidDevicePointer", "invalid device pointer"},
     {cudaErrorInvalidMemcpyDirection, "cudaErrorInvalidMemcpyDirection", "invalid copy direction for memcpy"},
     {cudaErrorInvalidDeviceFunction, "cudaErrorInvalidDeviceFunction", "invalid device function"},
+    {cudaErrorNoKernelImageForDevice, "cudaErrorNoKernelImageForDevice", "no kernel image is available for execution on the device"},
     {cudaErrorNoDevice, "cudaErrorNoDevice", "no CUDA-capable device is detected"},
     {cudaErrorInvalidDevice, "cudaErrorInvalidDevice", "invalid device ordinal"},
     {cudaErrorInvalidResourceHandle, "cudaErrorInvalidResourceHandle", "invalid resource handle"},

@@ -154,13 +154,37 @@ typedef struct wx_backend_ops {
     /* The dtype this backend keeps attention keys and values in (the k and v of attention,
      * the dst of copy_rows, reorder's cache): CPU WX_F32, CUDA WX_F16. */
     enum wx_dtype kv_dtype;
+
+    /* ---- optional: device memory (CUDA); NULL on the CPU, whose budget is WX_STATE_MB ---- */
+
+    /* Device bytes free now (cudaMemGetInfo) plus those held by the state pool (released when
+     * the state is freed), and the device's total. */
+    void (*memory)(wx_backend *, size_t *free_bytes, size_t *total_bytes);
+    /* Allocations until end_pool come from one block of `bytes` of their own (the per-job
+     * state), given back to the device when its last tensor is freed, so regrowing the state
+     * never pins weight chunks; what does not fit gets further state blocks. */
+    wx_status (*begin_pool)(wx_backend *, size_t bytes, wx_err *err);
+    void (*end_pool)(wx_backend *);
+    /* Grows op scratch to at least `bytes` now, so that no op of a job needs to grow it. */
+    wx_status (*reserve_scratch)(wx_backend *, size_t bytes, wx_err *err);
 } wx_backend_ops;
 
 struct wx_backend {
     const wx_backend_ops *ops;
     void *impl;      /* backend-private state */
     int n_threads;
+    /* The first recoverable op failure since the last wx_backend_take_error (out of device
+     * memory for scratch, an invalid token id): the op did nothing; the caller turns it into
+     * a job error. WX_OK when none. */
+    wx_status error;
+    wx_err error_msg;
 };
+
+/* Records an op failure on be (the first one is kept until taken). */
+void wx_backend_fail(wx_backend *be, wx_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Returns the recorded failure (message in err) and clears it; WX_OK when none. */
+wx_status wx_backend_take_error(wx_backend *be, wx_err *err);
 
 /* CPU reference backend. n_threads ≤ 0 means the number of online cores. */
 wx_backend *wx_backend_cpu_create(int n_threads, wx_err *err);
@@ -179,6 +203,10 @@ void wx_check_attention(const wx_tensor *out, const wx_tensor *q, int64_t q_stri
                         int64_t kv_len, bool causal);
 void wx_check_copy_rows(const wx_tensor *dst, int64_t dst_row0, const wx_tensor *src,
                         int64_t src_stride, int64_t n);
+/* Release-build check of embed's host ids against the table's rows: an id outside
+ * [0, vocab) is recorded on be (wx_backend_fail) and the op must do nothing, so no lookup
+ * reads outside the table. Returns WX_OK when all are valid. */
+wx_status wx_check_embed_ids(wx_backend *be, const int32_t *ids, int64_t n, int64_t vocab);
 void wx_check_reorder(const wx_tensor *cache, const int32_t *src_index, int64_t len);
 
 #define wx_op(be, op, ...) ((be)->ops->op((be), __VA_ARGS__))

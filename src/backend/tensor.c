@@ -1,6 +1,8 @@
 /* tensor.c — backend-independent tensor helpers: sizes, views, and the shape contracts of
  * the ops every backend checks alike. */
 #include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "backend.h"
@@ -86,4 +88,33 @@ void wx_check_reorder(const wx_tensor *cache, const int32_t *src_index, int64_t 
         assert(src_index[b] >= 0 && src_index[b] < cache->shape[0] &&
                "reorder: src_index out of range");
     (void)cache, (void)src_index, (void)len; /* NDEBUG */
+}
+
+void wx_backend_fail(wx_backend *be, wx_status status, const char *fmt, ...)
+{
+    if (be->error != WX_OK) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(be->error_msg.msg, sizeof be->error_msg.msg, fmt, ap);
+    va_end(ap);
+    be->error = status;
+}
+
+wx_status wx_backend_take_error(wx_backend *be, wx_err *err)
+{
+    wx_status st = be->error;
+    if (st != WX_OK && err) snprintf(err->msg, sizeof err->msg, "%s", be->error_msg.msg);
+    be->error = WX_OK;
+    return st;
+}
+
+wx_status wx_check_embed_ids(wx_backend *be, const int32_t *ids, int64_t n, int64_t vocab)
+{
+    for (int64_t i = 0; i < n; i++) {
+        if (ids[i] >= 0 && ids[i] < vocab) continue;
+        wx_backend_fail(be, WX_ERR_BACKEND, "embed: token id %d at position %lld is outside the "
+                        "vocabulary [0, %lld)", (int)ids[i], (long long)i, (long long)vocab);
+        return WX_ERR_BACKEND;
+    }
+    return WX_OK;
 }

@@ -387,18 +387,78 @@ static int decoder_capacity(const wx_whisper_hparams *hp, int max_prompt)
     return max_prompt + MAX_NEW_TOKENS < hp->n_text_ctx ? max_prompt + MAX_NEW_TOKENS : hp->n_text_ctx;
 }
 
-size_t wx_whisper_state_bytes(const wx_whisper *m, int max_slots, int max_rows, int max_prompt)
+#define STATE_TENSORS_FIXED 14   /* the state's tensors besides the per-layer K/V */
+#define TENSOR_ALIGN 256          /* the largest backend alignment (CUDA's arena) */
+#define SMALL_SCRATCH ((size_t)17 << 20) /* weight upload staging 16 MiB, log-mel 14 MB */
+
+static size_t state_scratch_rows(int max_slots, int max_rows, int max_prompt)
 {
-    const wx_whisper_hparams *hp = &m->hp;
+    size_t prompt_rows = (size_t)max_slots * (size_t)max_prompt;
+    return prompt_rows > (size_t)max_rows ? prompt_rows : (size_t)max_rows;
+}
+
+size_t wx_whisper_state_bytes_for(const wx_whisper_hparams *hp, size_t kv_size, int max_slots,
+                                  int max_rows, int max_prompt)
+{
     size_t d = (size_t)hp->d_model, n_ctx = (size_t)hp->n_audio_ctx, layers = (size_t)hp->n_text_layer;
-    size_t scratch = (size_t)max_slots * (size_t)max_prompt > (size_t)max_rows
-                         ? (size_t)max_slots * (size_t)max_prompt : (size_t)max_rows;
+    size_t scratch = state_scratch_rows(max_slots, max_rows, max_prompt);
     size_t floats = (size_t)hp->n_mels * 2 * n_ctx + d * 2 * n_ctx   /* mel, conv1 */
                     + n_ctx * d * (1 + 1 + 1 + 3 + 4)                /* conv2, x, h, qkv, ffn */
                     + scratch * d * 10 + (size_t)max_rows * (d + (size_t)hp->n_vocab);
     size_t kv = layers * (size_t)max_slots * n_ctx * 2 * d            /* cross K/V */
                 + layers * 2 * (size_t)max_rows * (size_t)decoder_capacity(hp, max_prompt) * d;
-    return floats * sizeof(float) + kv * wx_dtype_size(m->be->ops->kv_dtype);
+    size_t align = (STATE_TENSORS_FIXED + 3 * layers) * TENSOR_ALIGN; /* each tensor rounded */
+    return floats * sizeof(float) + kv * kv_size + align;
+}
+
+size_t wx_whisper_state_bytes(const wx_whisper *m, int max_slots, int max_rows, int max_prompt)
+{
+    return wx_whisper_state_bytes_for(&m->hp, wx_dtype_size(m->be->ops->kv_dtype), max_slots,
+                                      max_rows, max_prompt);
+}
+
+size_t wx_whisper_scratch_bytes_for(const wx_whisper_hparams *hp, size_t weight_size,
+                                    size_t kv_size, int max_slots, int max_rows, int max_prompt)
+{
+    size_t d = (size_t)hp->d_model, n_ctx = (size_t)hp->n_audio_ctx;
+    size_t rows = state_scratch_rows(max_slots, max_rows, max_prompt);
+    size_t t_cap = (size_t)decoder_capacity(hp, max_prompt), need = SMALL_SCRATCH;
+    /* linear: the activation rows rounded to fp16 (widest: the FFN's 4D inputs) */
+    size_t a16 = weight_size == 2 ? (rows > n_ctx ? rows : n_ctx) * 4 * d * 2 : 0;
+    /* reorder: every moved entry gathered (all rows of a self-attention cache, or all slots of
+     * the cross K/V), plus the (dst, src) pairs */
+    size_t self_kv = (size_t)max_rows * t_cap * d * kv_size + 8 * (size_t)max_rows + TENSOR_ALIGN;
+    size_t cross = (size_t)max_slots * n_ctx * 2 * d * kv_size + 8 * (size_t)max_slots + TENSOR_ALIGN;
+    if (a16 > need) need = a16;
+    if (self_kv > need) need = self_kv;
+    if (cross > need) need = cross;
+    return need;
+}
+
+size_t wx_whisper_weight_bytes_for(const wx_whisper_hparams *hp, size_t weight_size)
+{
+    size_t d = (size_t)hp->d_model, enc = (size_t)hp->n_audio_layer, dec = (size_t)hp->n_text_layer;
+    size_t matrices = enc * 12 * d * d + dec * 16 * d * d             /* attention + FFN */
+                      + d * (size_t)hp->n_mels * 3 + d * d * 3         /* conv1, conv2 */
+                      + (size_t)hp->n_vocab * d;                       /* tied embedding */
+    size_t vectors = enc * 13 * d + dec * 19 * d + 4 * d + 2 * d       /* biases, norms, conv b */
+                     + (size_t)hp->n_audio_ctx * d + (size_t)hp->n_text_ctx * d; /* positions */
+    size_t tensors = enc * 16 + dec * 26 + 12;
+    return matrices * weight_size + vectors * sizeof(float) + tensors * TENSOR_ALIGN;
+}
+
+/* The whole state in one block of the backend's own (begin_pool), and op scratch grown to
+ * what its ops will ask for, when the backend accounts device memory. */
+static wx_status state_pool_begin(wx_whisper *m, int max_slots, int max_rows, int max_prompt,
+                                  wx_err *err)
+{
+    wx_backend *be = m->be;
+    if (!be->ops->begin_pool) return WX_OK;
+    size_t ws = wx_dtype_size(be->ops->weight_dtype), kv = wx_dtype_size(be->ops->kv_dtype);
+    wx_status st = be->ops->reserve_scratch(
+        be, wx_whisper_scratch_bytes_for(&m->hp, ws, kv, max_slots, max_rows, max_prompt), err);
+    if (st != WX_OK) return st;
+    return be->ops->begin_pool(be, wx_whisper_state_bytes(m, max_slots, max_rows, max_prompt), err);
 }
 
 wx_status wx_whisper_state_create(wx_whisper *m, int max_slots, int max_rows, int max_prompt,
@@ -410,6 +470,11 @@ wx_status wx_whisper_state_create(wx_whisper *m, int max_slots, int max_rows, in
     wx_whisper_state *s = calloc(1, sizeof *s);
     if (!s) return wx_fail(err, WX_ERR_NOMEM, "out of memory");
     wx_backend *be = m->be;
+    wx_status st = state_pool_begin(m, max_slots, max_rows, max_prompt, err);
+    if (st != WX_OK) {
+        free(s);
+        return st;
+    }
     int64_t d = hp->d_model, n_ctx = hp->n_audio_ctx, frames = 2 * n_ctx;
     s->model = m;
     s->max_slots = max_slots;
@@ -434,6 +499,7 @@ wx_status wx_whisper_state_create(wx_whisper *m, int max_slots, int max_rows, in
     s->ffn = alloc3(be, 1, s->scratch_rows, 4 * d);
     s->last = alloc3(be, 1, max_rows, d);
     s->logits = alloc3(be, 1, max_rows, hp->n_vocab);
+    if (be->ops->end_pool) be->ops->end_pool(be);
     s->row_map = malloc((size_t)max_rows * sizeof *s->row_map);
     s->slot_map = malloc((size_t)max_slots * sizeof *s->slot_map);
     if (!s->row_map || !s->slot_map || !s->mel || !s->conv1_out || !s->conv2_out || !s->enc_x || !s->enc_h || !s->enc_qkv ||
@@ -441,7 +507,8 @@ wx_status wx_whisper_state_create(wx_whisper *m, int max_slots, int max_rows, in
         !s->qkv || !s->ffn || !s->last || !s->logits) {
         wx_whisper_state_free(s);
         return wx_fail(err, WX_ERR_NOMEM, "backend out of memory for %d chunks x %d rows of "
-                       "decoder state", max_slots, max_rows);
+                       "decoder state (%.0f MiB)", max_slots, max_rows,
+                       (double)wx_whisper_state_bytes(m, max_slots, max_rows, max_prompt) / 1048576.0);
     }
     *out = s;
     return WX_OK;
@@ -705,6 +772,11 @@ void wx_whisper_reorder_slots(wx_whisper_state *s, const int32_t *src_slot, int 
     fill_map(s->slot_map, src_slot, n_slots, s->max_slots);
     for (int i = 0; i < s->model->hp.n_text_layer; i++)
         wx_op(be, reorder, s->cross_kv[i], s->slot_map, s->model->hp.n_audio_ctx);
+}
+
+wx_status wx_whisper_take_error(wx_whisper_state *s, wx_err *err)
+{
+    return wx_backend_take_error(s->model->be, err);
 }
 
 const wx_whisper_hparams *wx_whisper_state_hparams(const wx_whisper_state *s)

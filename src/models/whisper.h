@@ -36,9 +36,25 @@ const wx_ct2_config *wx_whisper_get_config(const wx_whisper *model);
 wx_status wx_whisper_state_create(wx_whisper *model, int max_slots, int max_rows,
                                   int max_prompt, wx_whisper_state **out, wx_err *err);
 void wx_whisper_state_free(wx_whisper_state *state);
-/* Backend bytes wx_whisper_state_create would allocate for these sizes. */
+/* Backend bytes wx_whisper_state_create would allocate for these sizes (every tensor
+ * rounded to 256 bytes). */
 size_t wx_whisper_state_bytes(const wx_whisper *model, int max_slots, int max_rows,
                               int max_prompt);
+/* The same from hyper-parameters and the size of the backend's kv_dtype, without a model
+ * (tools/wx_memory_plan). */
+size_t wx_whisper_state_bytes_for(const wx_whisper_hparams *hp, size_t kv_size, int max_slots,
+                                  int max_rows, int max_prompt);
+/* The largest op scratch the model's ops request for that state on a backend with op
+ * scratch (CUDA): fp16 copies of linear inputs, beam/slot reorder gathers, weight upload
+ * staging. wx_whisper_state_create reserves it (ops->reserve_scratch), so a job never grows
+ * scratch. weight_size / kv_size: bytes of the backend's weight_dtype / kv_dtype. */
+size_t wx_whisper_scratch_bytes_for(const wx_whisper_hparams *hp, size_t weight_size,
+                                    size_t kv_size, int max_slots, int max_rows, int max_prompt);
+/* Backend bytes of the weights (matrices in weight_size bytes, the rest float32). */
+size_t wx_whisper_weight_bytes_for(const wx_whisper_hparams *hp, size_t weight_size);
+/* The backend's recorded op failure (out of device memory, an invalid token id), cleared:
+ * WX_OK when none. Check after a forward pass or a search step. */
+wx_status wx_whisper_take_error(wx_whisper_state *state, wx_err *err);
 
 /* Runs the encoder on one chunk's log-mel (n_mels, 3000) and stores each decoder layer's
  * cross-attention keys and values for that chunk in slot `slot`. mel is host memory, or

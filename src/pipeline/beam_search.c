@@ -291,6 +291,7 @@ wx_status wx_beam_search(wx_whisper_state *state, int n_chunks, const int32_t *p
             break;
         }
         run_step(&s, step, prompt);
+        st = wx_whisper_take_error(state, err); /* e.g. out of device memory: a job error */
         for (int i = 0; st == WX_OK && i < s.n_active; i++)
             if (advance_chunk(&s, i, step, step > 0, i, results) != WX_OK)
                 st = wx_fail(err, WX_ERR_NOMEM, "out of memory in beam search");
@@ -427,6 +428,7 @@ wx_status wx_sample_search(wx_whisper_state *state, const int32_t *prompt, int p
         wx_whisper_decode(state, next, 1, best_of, 1, prompt_len + step - 1);
         sample_step(state, rows, best_of, step, max_len, false, p->suppress, p->n_suppress, p,
                     temperature, &rng, logits, next);
+        if ((st = wx_whisper_take_error(state, err)) != WX_OK) goto done;
     }
     int best = best_sample(rows, best_of, p->length_penalty, &result->score);
     result->tokens = rows[best].tokens;

@@ -22,12 +22,15 @@
 
 #define DEFAULT_BATCH 8
 #define DEFAULT_BEAM 5
-#define DEFAULT_STATE_MB 2048   /* decoder state budget; WX_STATE_MB overrides */
+#define DEFAULT_STATE_MB 2048   /* decoder state budget without device memory; WX_STATE_MB overrides */
+#define DEFAULT_HEADROOM_MB 512 /* CUDA: kept free beyond state + scratch; WX_CUDA_HEADROOM_MB */
+#define NVIDIA_PROC "/proc/driver/nvidia/version"
 
 struct wx_engine {
     wx_backend *backend;          /* Whisper's: CUDA when usable, else the CPU */
     wx_backend *cpu;              /* the VAD's; the same as backend on the CPU */
-    char device_note[640];        /* why this device (e.g. the CUDA fallback reason) */
+    char device_note[1024];       /* why this device (e.g. the CUDA fallback reason) */
+    char device_warning[1100];    /* non-empty: auto fell back to the CPU beside an NVIDIA GPU */
     wx_vad *vad;                  /* NULL when no segmentation model was found */
     wx_whisper *whisper;
     wx_tokenizer *tokenizer;
@@ -134,13 +137,20 @@ static wx_status create_backend(const wx_engine_config *c, wx_engine *e, wx_err 
 #ifdef WX_HAVE_CUDA
         wx_err cuda_err = {{0}};
         e->backend = wx_backend_cuda_create(0, &cuda_err);
+        char versions[96];
+        wx_cuda_versions(versions, sizeof versions);
         if (e->backend) {
-            snprintf(e->device_note, sizeof e->device_note, "cuda device 0");
+            snprintf(e->device_note, sizeof e->device_note, "cuda device 0 (%s)",
+                     wx_backend_cuda_describe(e->backend));
         } else if (want_cuda) {
-            return wx_fail(err, WX_ERR_BACKEND, "device 'cuda' was requested: %s", cuda_err.msg);
+            return wx_fail(err, WX_ERR_BACKEND, "device 'cuda' was requested: %s (%s)",
+                           cuda_err.msg, versions);
         } else {
-            snprintf(e->device_note, sizeof e->device_note, "CUDA not used: %s",
-                     cuda_err.msg);
+            snprintf(e->device_note, sizeof e->device_note, "CUDA not used: %s (%s)",
+                     cuda_err.msg, versions);
+            if (access(NVIDIA_PROC, F_OK) == 0 || access("/dev/nvidia0", F_OK) == 0)
+                snprintf(e->device_warning, sizeof e->device_warning, "an NVIDIA GPU is present "
+                         "but Whisper runs on the CPU: %s", e->device_note);
         }
 #else
         if (want_cuda)
@@ -197,6 +207,10 @@ void wx_engine_free(wx_engine *e)
 
 const char *wx_engine_device(const wx_engine *e) { return e->backend->ops->name; }
 const char *wx_engine_device_note(const wx_engine *e) { return e->device_note; }
+const char *wx_engine_device_warning(const wx_engine *e)
+{
+    return e->device_warning[0] ? e->device_warning : NULL;
+}
 const char *wx_engine_model_name(const wx_engine *e) { return e->model_name; }
 bool wx_engine_is_multilingual(const wx_engine *e) { return e->multilingual; }
 bool wx_engine_has_vad(const wx_engine *e) { return e->vad != NULL; }
@@ -221,17 +235,76 @@ static int max_prompt_tokens(const wx_engine *e)
     return wx_whisper_get_hparams(e->whisper)->n_text_ctx / 2 + 4;
 }
 
-/* The batch a job can have: what it asks for, at most its number of windows, and at most
- * what fits in the decoder-state budget (WX_STATE_MB, default 2 GiB). */
-static int usable_batch(const wx_engine *e, int requested, int n_windows, int beam)
+double wx_state_need_bytes(const wx_whisper_hparams *hp, size_t weight_size, size_t kv_size,
+                           bool counts_scratch, int batch, int rows_per_slot)
+{
+    int prompt = hp->n_text_ctx / 2 + 4, rows = batch * rows_per_slot;
+    double need = (double)wx_whisper_state_bytes_for(hp, kv_size, batch, rows, prompt);
+    if (counts_scratch)
+        need += (double)wx_whisper_scratch_bytes_for(hp, weight_size, kv_size, batch, rows, prompt);
+    return need;
+}
+
+int wx_batch_for_budget(const wx_whisper_hparams *hp, size_t weight_size, size_t kv_size,
+                        bool counts_scratch, double budget, int requested, int rows_per_slot)
+{
+    int batch = requested;
+    while (batch > 0 && wx_state_need_bytes(hp, weight_size, kv_size, counts_scratch, batch,
+                                            rows_per_slot) > budget)
+        batch--;
+    return batch;
+}
+
+/* The decoder-state budget in bytes (state + op scratch): WX_STATE_MB when set; else, on a
+ * backend that accounts device memory, what it has free after the weights (the current
+ * state counts as free) minus WX_CUDA_HEADROOM_MB (default 512: context and cuBLAS
+ * growth, other processes, fragmentation); else 2 GiB. *device: the budget is the device's. */
+static double state_budget(const wx_engine *e, bool *device, char *why, size_t why_size)
 {
     const char *env = getenv("WX_STATE_MB");
-    double budget = (env && atof(env) > 0 ? atof(env) : DEFAULT_STATE_MB) * 1048576.0;
-    int batch = requested < n_windows ? requested : n_windows;
-    while (batch > 1 &&
-           (double)wx_whisper_state_bytes(e->whisper, batch, batch * beam, max_prompt_tokens(e)) > budget)
-        batch--;
-    return batch > 0 ? batch : 1;
+    const wx_backend_ops *ops = e->backend->ops;
+    *device = false;
+    if (env && atof(env) > 0) {
+        snprintf(why, why_size, "WX_STATE_MB=%s", env);
+        return atof(env) * 1048576.0;
+    }
+    if (!ops->memory) {
+        snprintf(why, why_size, "the default of %d MiB", DEFAULT_STATE_MB);
+        return DEFAULT_STATE_MB * 1048576.0;
+    }
+    size_t free_b = 0, total_b = 0;
+    ops->memory(e->backend, &free_b, &total_b);
+    const char *h = getenv("WX_CUDA_HEADROOM_MB");
+    double headroom = (h && atof(h) >= 0 && *h ? atof(h) : DEFAULT_HEADROOM_MB) * 1048576.0;
+    *device = true;
+    snprintf(why, why_size, "%.0f MiB of %.0f MiB free on the device after the weights, less "
+             "%.0f MiB headroom", free_b / 1048576.0, total_b / 1048576.0, headroom / 1048576.0);
+    return (double)free_b - headroom;
+}
+
+/* The batch a job can have: what it asks for, at most its number of windows, and at most
+ * what fits in the decoder-state budget with rows_per_slot rows per chunk (beams, or best_of
+ * when the temperature fallback samples more). On a device budget too small for one chunk,
+ * a job error with the figures. */
+static wx_status usable_batch(const wx_engine *e, int requested, int n_windows, int rows_per_slot,
+                              int *batch, wx_err *err)
+{
+    char why[256];
+    bool device;
+    double budget = state_budget(e, &device, why, sizeof why);
+    const wx_whisper_hparams *hp = wx_whisper_get_hparams(e->whisper);
+    size_t ws = wx_dtype_size(e->backend->ops->weight_dtype);
+    size_t kv = wx_dtype_size(e->backend->ops->kv_dtype);
+    bool scratch = e->backend->ops->reserve_scratch != NULL;
+    int want = requested < n_windows ? requested : n_windows;
+    *batch = wx_batch_for_budget(hp, ws, kv, scratch, budget, want > 0 ? want : 1, rows_per_slot);
+    if (*batch > 0) return WX_OK;
+    *batch = 1;
+    if (!device) return WX_OK; /* an explicit or default budget caps, it does not refuse */
+    return wx_fail(err, WX_ERR_NOMEM, "out of device memory: the decoder state for 1 chunk x %d "
+                   "rows needs %.0f MiB (state and op scratch), but the budget is %.0f MiB (%s)",
+                   rows_per_slot, wx_state_need_bytes(hp, ws, kv, scratch, 1, rows_per_slot) /
+                   1048576.0, budget / 1048576.0, why);
 }
 
 /* Makes sure the decoder state holds `slots` chunks of `beam` rows and the longest prompt. */
@@ -316,7 +389,7 @@ static wx_status detect_language(wx_engine *e, const float *samples, size_t n,
         if (p >= o->language_detection_min_prob) break;
     }
     free(logits);
-    return WX_OK;
+    return wx_whisper_take_error(e->state, err);
 }
 
 /* [<|startofprev|> prompt-tokens] <|startoftranscript|> [<|lang|> <|task|>] <|notimestamps|>,
@@ -506,6 +579,20 @@ static wx_status add_segment(wx_engine *e, const job *j, const chunk *c, int ind
     return WX_OK;
 }
 
+/* Waits for the backend's queued work, so that a stage timer measures the device's time
+ * (CUDA queues kernels; without this the mel and encoder time would be charged to the
+ * decoder's first top-k). A no-op on the CPU. */
+static void device_wait(wx_engine *e, const char *stage)
+{
+    if (e->backend == e->cpu) return;
+    int rc = e->backend->ops->synchronize(e->backend);
+    if (rc == 0) return;
+    /* DESIGN.md: a device error leaves the context unusable; the process ends. */
+    fprintf(stderr, "wx pipeline: the %s stage failed on the %s device: error %d (run with "
+            "WX_CUDA_SYNC=1 to name the op)\n", stage, e->backend->ops->name, rc);
+    exit(3);
+}
+
 /* Encodes chunks [first, first + count) into decoder slots, decodes them together and
  * appends their segments in order. */
 static wx_status transcribe_batch(wx_engine *e, const job *j, const chunk *chunks, int first,
@@ -516,11 +603,15 @@ static wx_status transcribe_batch(wx_engine *e, const job *j, const chunk *chunk
         const chunk *c = &chunks[first + k];
         double t0 = wx_now();
         const float *mel = window_mel(e, j->samples + c->begin, c->end - c->begin);
+        device_wait(e, "mel");
         double t1 = wx_now();
         wx_whisper_encode(e->state, mel, k);
+        device_wait(e, "encode");
         out->times.mel += t1 - t0;
         out->times.encode += wx_now() - t1;
     }
+    wx_status st0 = wx_whisper_take_error(e->state, err);
+    if (st0 != WX_OK) return st0;
     double t1 = wx_now();
     wx_beam_result results[count];
     wx_status st = wx_beam_search(e->state, count, j->prompt, j->prompt_len, &j->bp,
@@ -649,14 +740,17 @@ wx_status wx_transcribe(wx_engine *e, const float *samples, size_t n_samples,
     int32_t prompt[wx_whisper_get_hparams(e->whisper)->n_text_ctx];
     report(progress, progress_user, "vad", 0.0);
     wx_status st = make_chunks(e, samples, n_samples, o, out, &chunks, &n_chunks, err);
+    int rows_per_slot = j.fallback && o->best_of > j.bp.beam_size ? o->best_of : j.bp.beam_size;
+    wx_err stale;
+    wx_backend_take_error(e->backend, &stale); /* a failure of an earlier job is not this one's */
+    if (st == WX_OK)
+        st = usable_batch(e, o->batch_size > 0 ? o->batch_size : DEFAULT_BATCH, n_chunks,
+                          rows_per_slot, &batch, err);
     if (st == WX_OK) {
-        batch = usable_batch(e, o->batch_size > 0 ? o->batch_size : DEFAULT_BATCH, n_chunks,
-                             j.bp.beam_size);
         out->batch_size_used = batch;
         out->segments = calloc((size_t)(n_chunks ? n_chunks : 1), sizeof *out->segments);
         if (!out->segments) st = wx_fail(err, WX_ERR_NOMEM, "out of memory");
     }
-    int rows_per_slot = j.fallback && o->best_of > j.bp.beam_size ? o->best_of : j.bp.beam_size;
     if (st == WX_OK) st = ensure_state(e, batch, rows_per_slot, err);
     if (st == WX_OK) st = prepare_language(e, samples, n_samples, o, progress, progress_user, out, err);
     if (st == WX_OK && n_chunks > 0)

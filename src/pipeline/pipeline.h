@@ -26,9 +26,23 @@ void wx_engine_free(wx_engine *engine);
 const char *wx_engine_device(const wx_engine *engine);       /* "cpu" or "cuda" */
 /* Why that device: "cpu requested", "cuda device 0", or the reason CUDA was not used. */
 const char *wx_engine_device_note(const wx_engine *engine);
+/* Non-NULL when device "auto" fell back to the CPU on a machine with an NVIDIA GPU (driver
+ * too old for this build's CUDA runtime, no kernel image for the GPU, ...): the worker logs
+ * it as a warning and reports it in /health. */
+const char *wx_engine_device_warning(const wx_engine *engine);
 const char *wx_engine_model_name(const wx_engine *engine);   /* directory basename */
 bool wx_engine_is_multilingual(const wx_engine *engine);
 bool wx_engine_has_vad(const wx_engine *engine);
+
+struct wx_whisper_hparams;
+/* Bytes of decoder state (+ op scratch when counts_scratch: a backend with reserve_scratch)
+ * for `batch` chunks of rows_per_slot rows and the longest prompt. */
+double wx_state_need_bytes(const struct wx_whisper_hparams *hp, size_t weight_size,
+                           size_t kv_size, bool counts_scratch, int batch, int rows_per_slot);
+/* The largest batch ≤ requested whose state fits in budget bytes, 0 when not even one: the
+ * rule every job applies (tools/wx_memory_plan prints it for cards and models). */
+int wx_batch_for_budget(const struct wx_whisper_hparams *hp, size_t weight_size, size_t kv_size,
+                        bool counts_scratch, double budget, int requested, int rows_per_slot);
 
 typedef struct wx_transcribe_options {
     const char *language;        /* ISO code such as "en"; NULL: detect */

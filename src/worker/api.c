@@ -266,6 +266,8 @@ static enum MHD_Result route_health(api *a, struct MHD_Connection *c)
         json_object_set_new(model, "name", json_string(a->model.model));
         json_object_set_new(model, "device", json_string(a->model.device));
         json_object_set_new(model, "device_note", json_string(a->model.note));
+        if (a->model.warning[0])
+            json_object_set_new(model, "device_warning", json_string(a->model.warning));
     }
     if (model && state == WX_MODEL_FAILED)
         json_object_set_new(model, "error", json_string(a->model.error));

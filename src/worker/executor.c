@@ -127,9 +127,10 @@ static int announce(executor *x, const wx_worker_config *config)
     enum wx_frame_type type = WX_FRAME_READY;
     json_t *hello;
     if (wx_worker_load_engine(config, &x->engine, &err) == WX_OK) {
-        hello = json_pack("{s:s, s:s, s:s}", "model", wx_engine_model_name(x->engine),
+        hello = json_pack("{s:s, s:s, s:s, s:s?}", "model", wx_engine_model_name(x->engine),
                           "device", wx_engine_device(x->engine),
-                          "note", wx_engine_device_note(x->engine));
+                          "note", wx_engine_device_note(x->engine),
+                          "warning", wx_engine_device_warning(x->engine));
     } else {
         snprintf(x->load_error, sizeof x->load_error, "%s", err.msg);
         type = WX_FRAME_LOAD_FAILED;

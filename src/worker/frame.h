@@ -10,7 +10,7 @@
 /* Frame types. Worker process → supervisor: READY, LOAD_FAILED, PROGRESS, DONE;
  * supervisor → worker process: JOB. */
 enum wx_frame_type {
-    WX_FRAME_READY = 'R',        /* {"model", "device", "note"} */
+    WX_FRAME_READY = 'R',        /* {"model", "device", "note", "warning" (or null)} */
     WX_FRAME_LOAD_FAILED = 'F',  /* {"error"} */
     WX_FRAME_JOB = 'J',          /* {"id", "input", "local_audio_dir"} */
     WX_FRAME_PROGRESS = 'P',     /* {"stage", "progress"} */

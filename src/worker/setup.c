@@ -22,5 +22,7 @@ wx_status wx_worker_load_engine(const wx_worker_config *config, wx_engine **engi
     wx_log(WX_LOG_INFO, NULL, "model %s loaded on %s (%s) in %.2f s",
            wx_engine_model_name(*engine), wx_engine_device(*engine),
            wx_engine_device_note(*engine), wx_now() - t0);
+    if (wx_engine_device_warning(*engine))
+        wx_log(WX_LOG_WARN, NULL, "%s", wx_engine_device_warning(*engine));
     return WX_OK;
 }

@@ -180,11 +180,13 @@ static void take_hello(wx_supervisor *s, enum wx_frame_type type, const json_t *
     const char *device = json_string_value(json_object_get(p, "device"));
     const char *note = json_string_value(json_object_get(p, "note"));
     const char *error = json_string_value(json_object_get(p, "error"));
+    const char *warning = json_string_value(json_object_get(p, "warning"));
     i->state = type == WX_FRAME_READY ? WX_MODEL_READY : WX_MODEL_FAILED;
     snprintf(i->model, sizeof i->model, "%s", model ? model : "");
     snprintf(i->device, sizeof i->device, "%s", device ? device : "");
     snprintf(i->note, sizeof i->note, "%s", note ? note : "");
     snprintf(i->error, sizeof i->error, "%s", error ? error : "");
+    snprintf(i->warning, sizeof i->warning, "%s", warning ? warning : "");
 }
 
 void wx_supervisor_wait_ready(wx_supervisor *s, wx_model_info *info)

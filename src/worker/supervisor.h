@@ -22,6 +22,7 @@ typedef struct wx_supervisor wx_supervisor;
 typedef struct wx_model_info {
     enum { WX_MODEL_LOADING, WX_MODEL_READY, WX_MODEL_FAILED } state;
     char model[128], device[16], note[256], error[512];
+    char warning[512];           /* auto fell back to the CPU on a machine with a GPU; or "" */
 } wx_model_info;
 
 typedef struct wx_supervised_job {

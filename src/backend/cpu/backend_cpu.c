@@ -4,6 +4,7 @@
  * that exp/erf/reductions run 8 lanes wide (AVX) or 4. One thread drives a backend at a time. */
 #include <assert.h>
 #include <cblas.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -660,17 +661,16 @@ static void cpu_attention(wx_backend *be, wx_tensor *out, const wx_tensor *q, in
 static void cpu_embed(wx_backend *be, wx_tensor *out, const int32_t *ids, const wx_tensor *table,
                       const wx_tensor *pos, int64_t pos_offset)
 {
-    (void)be;
     assert(out->ndim == 3 && table->ndim == 2 && pos->ndim == 2 && "embed: ranks 3, 2, 2");
     int64_t nb = out->shape[0], t = out->shape[1], d = out->shape[2];
     assert(table->shape[1] == d && pos->shape[1] == d && "embed: tables must be (*, D)");
     assert(pos_offset >= 0 && pos_offset + t <= pos->shape[0] && "embed: positions out of range");
+    if (wx_check_embed_ids(be, ids, nb * t, table->shape[0]) != WX_OK) return;
     const float *tab = f32(table), *ps = f32(pos);
     float *o = f32(out);
     for (int64_t b = 0; b < nb; b++) {
         for (int64_t i = 0; i < t; i++) {
             int32_t id = ids[b * t + i];
-            assert(id >= 0 && id < table->shape[0] && "embed: token id out of range");
             const float *restrict e = tab + (int64_t)id * d;
             const float *restrict p = ps + (pos_offset + i) * d;
             float *restrict dst = o + (b * t + i) * d;
@@ -743,6 +743,7 @@ static void row_topk(const float *restrict x, int64_t n, int k, int32_t *ids, fl
     int count = 0;
     for (int64_t j = 0; j < n; j++) {
         float v = x[j];
+        if (v != v) v = -INFINITY; /* a NaN ranks as −inf, as on CUDA */
         if (count == k && !(v > vals[k - 1])) continue;
         int pos = count < k ? count++ : k - 1;
         while (pos > 0 && v > vals[pos - 1]) {
@@ -755,6 +756,23 @@ static void row_topk(const float *restrict x, int64_t n, int k, int32_t *ids, fl
     }
 }
 
+/* In-place log-softmax of one row; NaN logits count as −inf and +inf as the largest float
+ * (as on CUDA), so a row with nothing finite stays −inf instead of turning NaN. */
+static void row_log_softmax(float *x, int64_t n)
+{
+    for (int64_t j = 0; j < n; j++) {
+        if (x[j] != x[j]) x[j] = -INFINITY;
+        else if (x[j] == INFINITY) x[j] = FLT_MAX;
+    }
+    float mx = row_max(x, n);
+    if (mx == -INFINITY) return;
+    float shift = mx + (float)log(exp_shift_total(x, mx, n));
+    vf sv = vf_set1(shift);
+    int64_t j = 0;
+    for (; j + VL <= n; j += VL) vf_store(x + j, vf_load(x + j) - sv);
+    for (; j < n; j++) x[j] -= shift;
+}
+
 static void topk_rows(void *p, int64_t begin, int64_t end, int tid)
 {
     (void)tid;
@@ -762,14 +780,7 @@ static void topk_rows(void *p, int64_t begin, int64_t end, int tid)
     for (int64_t b = begin; b < end; b++) {
         float *x = c->x + b * c->vocab;
         for (int i = 0; i < c->n_ids; i++) x[c->ids[i]] = -INFINITY;
-        if (c->log_softmax) {
-            float mx = row_max(x, c->vocab);
-            float shift = mx + (float)log(exp_shift_total(x, mx, c->vocab));
-            vf sv = vf_set1(shift);
-            int64_t j = 0;
-            for (; j + VL <= c->vocab; j += VL) vf_store(x + j, vf_load(x + j) - sv);
-            for (; j < c->vocab; j++) x[j] -= shift;
-        }
+        if (c->log_softmax) row_log_softmax(x, c->vocab);
         if (c->k > 0) row_topk(x, c->vocab, c->k, c->top_ids + b * c->k, c->top_vals + b * c->k);
     }
 }

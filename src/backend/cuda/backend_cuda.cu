@@ -6,7 +6,11 @@
  * uploaded once as fp16 (weight_dtype, upload_f32: converted on the device in bounded
  * chunks) and multiplied on fp16 tensor cores with fp32 accumulation (kernels/gemm.cu);
  * attention keys and values (KV caches, cross K/V) are kept in fp16 (kv_dtype).
- * Any CUDA error is fatal and names the op and the call (WX_CUDA_CHECK). */
+ * The per-job state lives in a block of its own (begin_pool), freed with it; op scratch is
+ * reserved per state size. Out of device memory is a recorded op failure (a job error with
+ * the figures, wx_backend_fail); any other CUDA error is fatal and names the op and the call
+ * (WX_CUDA_CHECK; with WX_CUDA_SYNC=1 every op is synchronised and checked, so a kernel fault
+ * names its op). A probe kernel at creation proves the binary runs on the device. */
 #include <string.h>
 
 #include "backend_cuda.h"
@@ -26,25 +30,40 @@
 #define MAX_CHUNKS 256
 #define MIN_COMPUTE_MAJOR 8
 #define UPLOAD_CHUNK ((int64_t)4 << 20) /* floats staged in scratch per fp16 conversion */
+#define SCRATCH_ROUND ((size_t)1 << 20)
+#define BLAS_WORKSPACE ((size_t)32 << 20) /* cuBLAS workspace: ours, fixed, so it is counted */
+#define PROBE_MAGIC 0x5eed
+#define MIB(b) ((double)(b) / 1048576.0)
+#ifndef WX_CUDA_ARCHS
+#define WX_CUDA_ARCHS "unknown"
+#endif
+
+enum { POOL_WEIGHTS = 0, POOL_STATE = 1 };
 
 typedef struct arena_chunk {
     char *base;
     size_t size, used;
     int live; /* tensors still allocated in it */
+    int pool; /* POOL_WEIGHTS (kept, reset when empty) or POOL_STATE (freed when empty) */
 } arena_chunk;
 
 typedef struct cuda_impl {
+    wx_backend *be;
     int device;
     cudaStream_t stream;
     cublasHandle_t blas;
+    void *blas_workspace; /* BLAS_WORKSPACE bytes */
     wxk_ctx ctx;
     arena_chunk chunks[MAX_CHUNKS];
     int n_chunks;
+    int pool; /* where new tensors go (begin_pool / end_pool) */
     void *scratch;
     size_t scratch_bytes;
     void *host_scratch;
     size_t host_scratch_bytes;
-    float *mel_dft; /* (400, 402), uploaded at the first log-mel */
+    float *mel_dft; /* (400, 402), uploaded at create */
+    bool sync_ops;  /* WX_CUDA_SYNC=1: synchronise and check after every op */
+    char desc[512]; /* device, capability, memory, driver and runtime */
 } cuda_impl;
 
 static cuda_impl *impl_of(wx_backend *be) { return (cuda_impl *)be->impl; }
@@ -52,22 +71,56 @@ static const wxk_ctx *ctx_of(wx_backend *be) { return &impl_of(be)->ctx; }
 
 /* ---- memory --------------------------------------------------------------------------- */
 
+static size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
+
+static size_t pool_bytes(const cuda_impl *im, int pool)
+{
+    size_t n = 0;
+    for (int i = 0; i < im->n_chunks; i++)
+        if (im->chunks[i].pool == pool) n += im->chunks[i].size;
+    return n;
+}
+
+/* "free F of T MiB; weights W, state S, scratch X MiB": the figures of an out-of-memory
+ * message. */
+static void memory_figures(const cuda_impl *im, char *buf, size_t size)
+{
+    size_t free_b = 0, total_b = 0;
+    if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) cudaGetLastError();
+    snprintf(buf, size, "device %d: %.0f MiB free of %.0f MiB; this backend holds weights %.0f "
+             "MiB, decoder state %.0f MiB, op scratch %.0f MiB, cuBLAS workspace %.0f MiB",
+             im->device, MIB(free_b), MIB(total_b), MIB(pool_bytes(im, POOL_WEIGHTS)),
+             MIB(pool_bytes(im, POOL_STATE)), MIB(im->scratch_bytes), MIB(BLAS_WORKSPACE));
+}
+
+/* Op scratch: grown to the request (rounded to 1 MiB) when it is larger; normally reserved
+ * once per state size (reserve_scratch), so a job never grows it. Out of device memory is
+ * recorded on the backend (a job error with the figures) and returns NULL. */
 static void *scratch_get(void *owner, size_t bytes)
 {
     cuda_impl *im = (cuda_impl *)owner;
     if (bytes <= im->scratch_bytes) return im->scratch;
-    size_t cap = bytes > 2 * im->scratch_bytes ? bytes : 2 * im->scratch_bytes;
-    cap = (cap + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+    size_t cap = round_up(bytes, SCRATCH_ROUND);
     WX_CUDA_CHECK("scratch", cudaStreamSynchronize(im->stream));
     if (im->scratch) WX_CUDA_CHECK("scratch", cudaFree(im->scratch));
-    WX_CUDA_CHECK("scratch", cudaMalloc(&im->scratch, cap));
+    im->scratch = NULL;
+    im->scratch_bytes = 0;
+    if (cudaMalloc(&im->scratch, cap) != cudaSuccess) {
+        cudaGetLastError(); /* out of memory is not sticky: clear it */
+        im->scratch = NULL;
+        char fig[400];
+        memory_figures(im, fig, sizeof fig);
+        wx_backend_fail(im->be, WX_ERR_NOMEM, "CUDA out of memory for %.1f MiB of op scratch "
+                        "(%s)", MIB(cap), fig);
+        return NULL;
+    }
     im->scratch_bytes = cap;
     return im->scratch;
 }
 
 /* Host staging for arrays built per call (reorder pairs). cudaMemcpyAsync from pageable
- * memory returns once the bytes are staged, so the buffer may be reused at once. A failed
- * allocation is fatal like a CUDA error (the size is a few bytes per decoder row). */
+ * memory returns once the bytes are staged, so the buffer may be reused at once; it must
+ * stay pageable (docs/cuda.md). Out of host memory is recorded like scratch. */
 static void *host_scratch_get(void *owner, size_t bytes)
 {
     cuda_impl *im = (cuda_impl *)owner;
@@ -75,51 +128,99 @@ static void *host_scratch_get(void *owner, size_t bytes)
     size_t cap = bytes > 2 * im->host_scratch_bytes ? bytes : 2 * im->host_scratch_bytes;
     void *p = realloc(im->host_scratch, cap);
     if (!p) {
-        fprintf(stderr, "wx cuda backend: out of host memory for %zu bytes of staging\n", cap);
-        exit(3);
+        wx_backend_fail(im->be, WX_ERR_NOMEM, "out of host memory for %zu bytes of staging", cap);
+        return NULL;
     }
     im->host_scratch = p;
     im->host_scratch_bytes = cap;
     return p;
 }
 
+static arena_chunk *new_chunk(cuda_impl *im, size_t size, int pool)
+{
+    if (im->n_chunks == MAX_CHUNKS) return NULL;
+    arena_chunk *ch = &im->chunks[im->n_chunks];
+    if (cudaMalloc((void **)&ch->base, size) != cudaSuccess) {
+        cudaGetLastError(); /* clear the out-of-memory error */
+        return NULL;
+    }
+    im->n_chunks++;
+    ch->size = size;
+    ch->used = 0;
+    ch->live = 0;
+    ch->pool = pool;
+    return ch;
+}
+
+/* First fit in the current pool's chunks, else a new chunk (ARENA_CHUNK for weights, the
+ * exact size for state that overflows its block). */
 static void *arena_alloc(cuda_impl *im, size_t bytes)
 {
-    bytes = (bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
-    if (bytes == 0) bytes = ARENA_ALIGN;
+    bytes = round_up(bytes ? bytes : 1, ARENA_ALIGN);
     for (int i = 0; i < im->n_chunks; i++) {
         arena_chunk *ch = &im->chunks[i];
-        if (ch->size - ch->used >= bytes) {
+        if (ch->pool == im->pool && ch->size - ch->used >= bytes) {
             ch->used += bytes;
             ch->live++;
             return ch->base + ch->used - bytes;
         }
     }
-    if (im->n_chunks == MAX_CHUNKS) return NULL;
-    arena_chunk *ch = &im->chunks[im->n_chunks];
-    size_t size = bytes > ARENA_CHUNK ? bytes : ARENA_CHUNK;
-    if (cudaMalloc((void **)&ch->base, size) != cudaSuccess) {
-        cudaGetLastError(); /* clear the sticky out-of-memory error */
-        return NULL;
-    }
-    im->n_chunks++;
-    ch->size = size;
+    size_t size = im->pool == POOL_STATE || bytes > ARENA_CHUNK ? bytes : ARENA_CHUNK;
+    arena_chunk *ch = new_chunk(im, size, im->pool);
+    if (!ch) return NULL;
     ch->used = bytes;
     ch->live = 1;
     return ch->base;
 }
 
+/* A weight chunk is reset when empty (kept for the next load); a state chunk goes back to
+ * the device, so the next state size starts from what the device has free. */
 static void arena_release(cuda_impl *im, void *p)
 {
     for (int i = 0; i < im->n_chunks; i++) {
         arena_chunk *ch = &im->chunks[i];
-        if ((char *)p >= ch->base && (char *)p < ch->base + ch->size) {
-            assert(ch->live > 0 && "cuda backend: double free");
-            if (--ch->live == 0) ch->used = 0;
-            return;
-        }
+        if ((char *)p < ch->base || (char *)p >= ch->base + ch->size) continue;
+        assert(ch->live > 0 && "cuda backend: double free");
+        if (--ch->live > 0) return;
+        ch->used = 0;
+        if (ch->pool != POOL_STATE) return;
+        WX_CUDA_CHECK("free", cudaStreamSynchronize(im->stream));
+        WX_CUDA_CHECK("free", cudaFree(ch->base));
+        im->chunks[i] = im->chunks[--im->n_chunks];
+        return;
     }
     assert(!"cuda backend: freeing memory it does not own");
+}
+
+static void cuda_memory(wx_backend *be, size_t *free_bytes, size_t *total_bytes)
+{
+    cuda_impl *im = impl_of(be);
+    size_t f = 0, t = 0;
+    if (cudaMemGetInfo(&f, &t) != cudaSuccess) cudaGetLastError();
+    *free_bytes = f + pool_bytes(im, POOL_STATE);
+    *total_bytes = t;
+}
+
+static wx_status cuda_begin_pool(wx_backend *be, size_t bytes, wx_err *err)
+{
+    cuda_impl *im = impl_of(be);
+    assert(im->pool == POOL_WEIGHTS && "begin_pool: pools do not nest");
+    if (!new_chunk(im, round_up(bytes ? bytes : 1, ARENA_ALIGN), POOL_STATE)) {
+        char fig[400];
+        memory_figures(im, fig, sizeof fig);
+        return wx_fail(err, WX_ERR_NOMEM, "CUDA out of memory for %.0f MiB of decoder state (%s)",
+                       MIB(bytes), fig);
+    }
+    im->pool = POOL_STATE;
+    return WX_OK;
+}
+
+static void cuda_end_pool(wx_backend *be) { impl_of(be)->pool = POOL_WEIGHTS; }
+
+static wx_status cuda_reserve_scratch(wx_backend *be, size_t bytes, wx_err *err)
+{
+    if (scratch_get(impl_of(be), bytes)) return WX_OK;
+    return wx_backend_take_error(be, err);
 }
 
 static wx_tensor *cuda_alloc(wx_backend *be, enum wx_dtype dtype, int ndim, const int64_t *shape)
@@ -149,15 +250,32 @@ static void cuda_free(wx_backend *be, wx_tensor *t)
     free(t);
 }
 
+/* After every op: nothing, or with WX_CUDA_SYNC=1 a synchronise and check, so a kernel
+ * fault is reported under the op whose kernels caused it (without it, a fault surfaces at
+ * the next synchronising call, under that call's name). Fatal like any CUDA error. */
+static void op_done(wx_backend *be, const char *op)
+{
+    cuda_impl *im = impl_of(be);
+    if (!im->sync_ops) return;
+    cudaError_t e = cudaStreamSynchronize(im->stream);
+    if (e == cudaSuccess) e = cudaGetLastError();
+    if (e == cudaSuccess) return;
+    fprintf(stderr, "wx cuda backend: op %s failed on the device (WX_CUDA_SYNC=1): error %d "
+            "(%s: %s)\n", op, (int)e, cudaGetErrorName(e), cudaGetErrorString(e));
+    exit(3);
+}
+
 static void cuda_upload(wx_backend *be, wx_tensor *t, const void *host, size_t bytes)
 {
     assert(bytes <= wx_tensor_nbytes(t) && "upload larger than the tensor");
     WX_CUDA_CHECK("upload", cudaMemcpyAsync(t->data, host, bytes, cudaMemcpyHostToDevice,
                                             impl_of(be)->stream));
+    op_done(be, "upload");
 }
 
 /* F32: a plain copy. F16: float32 chunks of at most UPLOAD_CHUNK staged in scratch and
- * rounded to fp16 on the device, so scratch stays small even for a (51866, 1280) table. */
+ * rounded to fp16 on the device (saturating at ±65504), so scratch stays small even for a
+ * (51866, 1280) table. */
 static void cuda_upload_f32(wx_backend *be, wx_tensor *t, const float *host, int64_t n)
 {
     assert(n >= 0 && n <= wx_tensor_nelem(t) && "upload larger than the tensor");
@@ -170,10 +288,12 @@ static void cuda_upload_f32(wx_backend *be, wx_tensor *t, const float *host, int
     for (int64_t i = 0; i < n; i += UPLOAD_CHUNK) {
         int64_t len = n - i < UPLOAD_CHUNK ? n - i : UPLOAD_CHUNK;
         float *stage = (float *)scratch_get(im, (size_t)len * sizeof *stage);
+        if (!stage) return;
         WX_CUDA_CHECK("upload", cudaMemcpyAsync(stage, host + i, (size_t)len * sizeof *stage,
                                                 cudaMemcpyHostToDevice, im->stream));
         wxk_f32_to_f16((__half *)t->data + i, stage, len, im->stream);
     }
+    op_done(be, "upload_f32");
 }
 
 static void cuda_download(wx_backend *be, const wx_tensor *t, void *host, size_t bytes)
@@ -190,30 +310,39 @@ static void cuda_linear(wx_backend *be, wx_tensor *out, const wx_tensor *a, cons
                         const wx_tensor *bias)
 {
     wxk_op_linear(ctx_of(be), out, a, w, bias);
+    op_done(be, "linear");
 }
 
 static void cuda_conv1d(wx_backend *be, wx_tensor *out, const wx_tensor *x, const wx_tensor *w,
                         const wx_tensor *bias, int stride, int pad)
 {
     wxk_op_conv1d(ctx_of(be), out, x, w, bias, stride, pad);
+    op_done(be, "conv1d");
 }
 
 static void cuda_transpose(wx_backend *be, wx_tensor *out, const wx_tensor *x)
 {
     wxk_op_transpose(ctx_of(be), out, x);
+    op_done(be, "transpose");
 }
 
 static void cuda_layer_norm(wx_backend *be, wx_tensor *out, const wx_tensor *x,
                             const wx_tensor *gamma, const wx_tensor *beta, float eps)
 {
     wxk_op_layer_norm(ctx_of(be), out, x, gamma, beta, eps);
+    op_done(be, "layer_norm");
 }
 
-static void cuda_gelu(wx_backend *be, wx_tensor *x) { wxk_op_gelu(ctx_of(be), x); }
+static void cuda_gelu(wx_backend *be, wx_tensor *x)
+{
+    wxk_op_gelu(ctx_of(be), x);
+    op_done(be, "gelu");
+}
 
 static void cuda_add(wx_backend *be, wx_tensor *out, const wx_tensor *a, const wx_tensor *b)
 {
     wxk_op_add(ctx_of(be), out, a, b);
+    op_done(be, "add");
 }
 
 static void cuda_attention(wx_backend *be, wx_tensor *out, const wx_tensor *q, int64_t q_stride,
@@ -221,23 +350,27 @@ static void cuda_attention(wx_backend *be, wx_tensor *out, const wx_tensor *q, i
                            int64_t kv_len, bool causal)
 {
     wxk_op_attention(ctx_of(be), out, q, q_stride, k, v, kv_stride, n_head, kv_len, causal);
+    op_done(be, "attention");
 }
 
 static void cuda_embed(wx_backend *be, wx_tensor *out, const int32_t *ids, const wx_tensor *table,
                        const wx_tensor *pos, int64_t pos_offset)
 {
     wxk_op_embed(ctx_of(be), out, ids, table, pos, pos_offset);
+    op_done(be, "embed");
 }
 
 static void cuda_copy_rows(wx_backend *be, wx_tensor *dst, int64_t dst_row0, const wx_tensor *src,
                            int64_t src_stride, int64_t n)
 {
     wxk_op_copy_rows(ctx_of(be), dst, dst_row0, src, src_stride, n);
+    op_done(be, "copy_rows");
 }
 
 static void cuda_reorder(wx_backend *be, wx_tensor *cache, const int32_t *src_index, int64_t len)
 {
     wxk_op_reorder(ctx_of(be), cache, src_index, len);
+    op_done(be, "reorder");
 }
 
 static void cuda_suppress_logsoftmax_topk(wx_backend *be, wx_tensor *x, const int32_t *ids,
@@ -245,6 +378,7 @@ static void cuda_suppress_logsoftmax_topk(wx_backend *be, wx_tensor *x, const in
                                           float *top_vals)
 {
     wxk_op_suppress_logsoftmax_topk(ctx_of(be), x, ids, n, log_softmax, k, top_ids, top_vals);
+    op_done(be, "suppress_logsoftmax_topk");
 }
 
 static int cuda_synchronize(wx_backend *be)
@@ -259,20 +393,9 @@ static void cuda_log_mel(wx_backend *be, wx_tensor *out, const float *samples, s
     assert(out->ndim >= 2 && out->shape[out->ndim - 2] == n_mels &&
            out->shape[out->ndim - 1] == WXK_MEL_FRAMES && wx_tensor_nelem(out) ==
            (int64_t)n_mels * WXK_MEL_FRAMES && "log_mel: out must be (n_mels, 3000)");
-    if (!im->mel_dft) {
-        size_t count = (size_t)WXK_MEL_NFFT * 2 * WXK_MEL_BINS;
-        float *host = (float *)malloc(count * sizeof *host);
-        assert(host && "log_mel: out of host memory");
-        wxk_mel_dft_matrix(host);
-        im->mel_dft = (float *)arena_alloc(im, count * sizeof *host);
-        assert(im->mel_dft && "log_mel: out of device memory");
-        WX_CUDA_CHECK("log_mel", cudaMemcpyAsync(im->mel_dft, host, count * sizeof *host,
-                                                 cudaMemcpyHostToDevice, im->stream));
-        WX_CUDA_CHECK("log_mel", cudaStreamSynchronize(im->stream));
-        free(host);
-    }
     wxk_op_log_mel(&im->ctx, wxk_f32_mut(out, "log_mel"), samples, n, im->mel_dft, filters,
                    n_mels);
+    op_done(be, "log_mel");
 }
 
 /* ---- lifetime ------------------------------------------------------------------------- */
@@ -285,6 +408,7 @@ static void cuda_destroy(wx_backend *be)
         if (im->stream) cudaStreamSynchronize(im->stream);
         for (int i = 0; i < im->n_chunks; i++) cudaFree(im->chunks[i].base);
         if (im->scratch) cudaFree(im->scratch);
+        if (im->blas_workspace) cudaFree(im->blas_workspace);
         free(im->host_scratch);
         if (im->blas) cublasDestroy(im->blas);
         if (im->stream) cudaStreamDestroy(im->stream);
@@ -320,13 +444,38 @@ static wx_backend_ops make_ops(void)
     o.weight_dtype = WX_F16;
     o.upload_f32 = cuda_upload_f32;
     o.kv_dtype = WX_F16;
+    o.memory = cuda_memory;
+    o.begin_pool = cuda_begin_pool;
+    o.end_pool = cuda_end_pool;
+    o.reserve_scratch = cuda_reserve_scratch;
     return o;
 }
 
 static const wx_backend_ops cuda_ops = make_ops();
 
-/* Fills err with why no usable device `device` exists, or returns WX_OK. */
-static wx_status check_device(int device, wx_err *err)
+/* "12.4" from CUDA's 12040. */
+static void version_text(int v, char *buf, size_t size)
+{
+    if (v <= 0) snprintf(buf, size, "none");
+    else snprintf(buf, size, "%d.%d", v / 1000, v % 1000 / 10);
+}
+
+extern "C" void wx_cuda_versions(char *buf, size_t size)
+{
+    int driver = 0, runtime = 0;
+    if (cudaDriverGetVersion(&driver) != cudaSuccess) driver = 0;
+    if (cudaRuntimeGetVersion(&runtime) != cudaSuccess) runtime = 0;
+    cudaGetLastError();
+    char d[16], r[16];
+    version_text(driver, d, sizeof d);
+    version_text(runtime, r, sizeof r);
+    snprintf(buf, size, "CUDA driver %s, runtime %s", d, r);
+}
+
+extern "C" const char *wx_backend_cuda_describe(wx_backend *be) { return impl_of(be)->desc; }
+
+/* Fills err with why no usable device `device` exists, or returns WX_OK; prop is filled. */
+static wx_status check_device(int device, cudaDeviceProp *prop, wx_err *err)
 {
     int n = 0, driver = 0, runtime = 0;
     cudaDriverGetVersion(&driver);
@@ -342,18 +491,102 @@ static wx_status check_device(int device, wx_err *err)
                        e != cudaSuccess ? cudaGetErrorString(e) : "none found");
     if (device < 0 || device >= n)
         return wx_fail(err, WX_ERR_BACKEND, "no CUDA device %d (%d found)", device, n);
-    cudaDeviceProp prop;
-    if (cudaGetDeviceProperties(&prop, device) != cudaSuccess)
+    if (cudaGetDeviceProperties(prop, device) != cudaSuccess)
         return wx_fail(err, WX_ERR_BACKEND, "cannot query CUDA device %d", device);
-    if (prop.major < MIN_COMPUTE_MAJOR)
+    if (prop->major < MIN_COMPUTE_MAJOR)
         return wx_fail(err, WX_ERR_BACKEND, "CUDA device %d (%s) has compute capability %d.%d; "
-                       "this build needs 8.0 or newer", device, prop.name, prop.major, prop.minor);
+                       "this build needs 8.0 or newer", device, prop->name, prop->major,
+                       prop->minor);
     return WX_OK;
+}
+
+/* Writes PROBE_MAGIC: proves this binary has a kernel image (SASS, or PTX the driver can
+ * compile) for the device. */
+__global__ void __launch_bounds__(WX_WARP) probe_kernel(int *out)
+{
+    if (threadIdx.x == 0) *out = PROBE_MAGIC;
+}
+WX_KERNEL_BOUNDS(probe_kernel, WX_WARP)
+
+/* One tiny launch at start-up, so that a build for other architectures (e.g. sm_90 only on
+ * an A100: cudaErrorNoKernelImageForDevice) falls back to the CPU with the reason instead of
+ * failing at the first weight upload. */
+static wx_status probe_device(cuda_impl *im, const cudaDeviceProp *prop, wx_err *err)
+{
+    int *dev = NULL, got = 0;
+    cudaError_t e = cudaMalloc((void **)&dev, sizeof *dev);
+    if (e == cudaSuccess) {
+        WX_LAUNCH(probe_kernel, dim3(1), dim3(WX_WARP), 0, im->stream, dev);
+        e = cudaGetLastError();
+    }
+    if (e == cudaSuccess) e = cudaMemcpyAsync(&got, dev, sizeof got, cudaMemcpyDeviceToHost,
+                                              im->stream);
+    if (e == cudaSuccess) e = cudaStreamSynchronize(im->stream);
+    if (dev) cudaFree(dev);
+    cudaGetLastError();
+    if (e == cudaSuccess && got == PROBE_MAGIC) return WX_OK;
+    return wx_fail(err, WX_ERR_BACKEND, "CUDA device %d (%s, compute capability %d.%d) cannot "
+                   "run this build's kernels: %s (built for CUDA architectures %s)", im->device,
+                   prop->name, prop->major, prop->minor,
+                   e != cudaSuccess ? cudaGetErrorString(e) : "the probe kernel wrote nothing",
+                   WX_CUDA_ARCHS);
+}
+
+/* Stream, cuBLAS on it with our own workspace, the device DFT matrix of the log-mel. */
+static wx_status start_device(cuda_impl *im, wx_err *err)
+{
+    int d = im->device;
+    if (cudaSetDevice(d) != cudaSuccess || cudaStreamCreate(&im->stream) != cudaSuccess) {
+        im->stream = NULL;
+        return wx_fail(err, WX_ERR_BACKEND, "cannot start CUDA on device %d", d);
+    }
+    if (cublasCreate(&im->blas) != CUBLAS_STATUS_SUCCESS) {
+        im->blas = NULL;
+        return wx_fail(err, WX_ERR_BACKEND, "cannot initialise cuBLAS on CUDA device %d", d);
+    }
+    if (cudaMalloc(&im->blas_workspace, BLAS_WORKSPACE) != cudaSuccess) {
+        im->blas_workspace = NULL;
+        return wx_fail(err, WX_ERR_NOMEM, "CUDA device %d: out of memory for the cuBLAS "
+                       "workspace", d);
+    }
+    if (cublasSetStream(im->blas, im->stream) != CUBLAS_STATUS_SUCCESS ||
+        cublasSetWorkspace(im->blas, im->blas_workspace, BLAS_WORKSPACE) != CUBLAS_STATUS_SUCCESS)
+        return wx_fail(err, WX_ERR_BACKEND, "cannot initialise cuBLAS on CUDA device %d", d);
+    return WX_OK;
+}
+
+/* The log-mel's windowed DFT matrix, allocated before any state so that it never pins a
+ * state chunk. */
+static wx_status upload_mel_dft(cuda_impl *im, wx_err *err)
+{
+    size_t count = (size_t)WXK_MEL_NFFT * 2 * WXK_MEL_BINS;
+    float *host = (float *)malloc(count * sizeof *host);
+    if (!host) return wx_fail(err, WX_ERR_NOMEM, "out of host memory");
+    wxk_mel_dft_matrix(host);
+    im->mel_dft = (float *)arena_alloc(im, count * sizeof *host);
+    cudaError_t e = im->mel_dft ? cudaMemcpy(im->mel_dft, host, count * sizeof *host,
+                                             cudaMemcpyHostToDevice)
+                                : cudaErrorMemoryAllocation;
+    free(host);
+    if (e == cudaSuccess) return WX_OK;
+    cudaGetLastError();
+    return wx_fail(err, WX_ERR_BACKEND, "CUDA device %d: cannot upload the log-mel DFT: %s",
+                   im->device, cudaGetErrorString(e));
+}
+
+static void describe(cuda_impl *im, const cudaDeviceProp *prop)
+{
+    char versions[96];
+    wx_cuda_versions(versions, sizeof versions);
+    snprintf(im->desc, sizeof im->desc, "%s, compute capability %d.%d, %.0f MiB, %s, built for "
+             "%s%s", prop->name, prop->major, prop->minor, MIB(prop->totalGlobalMem), versions,
+             WX_CUDA_ARCHS, im->sync_ops ? ", WX_CUDA_SYNC=1" : "");
 }
 
 extern "C" wx_backend *wx_backend_cuda_create(int device, wx_err *err)
 {
-    if (check_device(device, err) != WX_OK) {
+    cudaDeviceProp prop;
+    if (check_device(device, &prop, err) != WX_OK) {
         cudaGetLastError();
         return NULL;
     }
@@ -368,24 +601,23 @@ extern "C" wx_backend *wx_backend_cuda_create(int device, wx_err *err)
     be->ops = &cuda_ops;
     be->impl = im;
     be->n_threads = 1;
+    im->be = be;
     im->device = device;
-    if (cudaSetDevice(device) != cudaSuccess ||
-        cudaStreamCreate(&im->stream) != cudaSuccess) {
+    const char *sync = getenv("WX_CUDA_SYNC");
+    im->sync_ops = sync && *sync && strcmp(sync, "0") != 0;
+    im->ctx.scratch = scratch_get;
+    im->ctx.host_scratch = host_scratch_get;
+    im->ctx.owner = im;
+    im->ctx.backend = be;
+    wx_status st = start_device(im, err);
+    if (st == WX_OK) st = probe_device(im, &prop, err);
+    if (st == WX_OK) st = upload_mel_dft(im, err);
+    if (st != WX_OK) {
         cuda_destroy(be);
-        wx_fail(err, WX_ERR_BACKEND, "cannot start CUDA on device %d", device);
-        return NULL;
-    }
-    if (cublasCreate(&im->blas) != CUBLAS_STATUS_SUCCESS ||
-        cublasSetStream(im->blas, im->stream) != CUBLAS_STATUS_SUCCESS) {
-        im->blas = NULL;
-        cuda_destroy(be);
-        wx_fail(err, WX_ERR_BACKEND, "cannot initialise cuBLAS on CUDA device %d", device);
         return NULL;
     }
     im->ctx.stream = im->stream;
     im->ctx.blas = im->blas;
-    im->ctx.scratch = scratch_get;
-    im->ctx.host_scratch = host_scratch_get;
-    im->ctx.owner = im;
+    describe(im, &prop);
     return be;
 }
