@@ -1,21 +1,20 @@
 /* audio.c — decode a recording from memory with FFmpeg's libraries exactly as WhisperX's
  * `ffmpeg -nostdin -threads 0 -i … -f s16le -ac 1 -acodec pcm_s16le -ar 16000 -` does
- * (FFmpeg 5.1's fftools: the stream the CLI picks, its decoder set-up, the same filter graph
- * abuffer → anull → [auto aresample] → aformat=s16:16000:mono → abuffersink, frames pushed
- * and the graph flushed as the CLI does), then / 32768 as whisperx.load_audio. The bytes are
- * read through a custom AVIOContext: no temporary file, and nested URLs (playlists, concat
- * lists) are refused. The duration limit is checked from the container before decoding and
- * on the output while decoding, so a header that lies or a decompression bomb stops early. */
+ * (FFmpeg 5.1's fftools: the audio stream the CLI maps, its decoder set-up, and the
+ * libswresample conversion its filter graph's auto-inserted aresample performs, fed and
+ * flushed as aresample does), then / 32768 as whisperx.load_audio. Measured bit-identical to
+ * the CLI (tests/test_audio_ffmpeg.c). The bytes are read through a custom AVIOContext: no
+ * temporary file, and nested URLs (playlists, concat lists) are refused. The duration limit
+ * is checked from the container before decoding and on the output while decoding, so a
+ * header that lies or a decompression bomb stops early. */
 #include "audio.h"
 
 #include <errno.h>
 #include <libavcodec/avcodec.h>
-#include <libavfilter/avfilter.h>
-#include <libavfilter/buffersink.h>
-#include <libavfilter/buffersrc.h>
 #include <libavformat/avformat.h>
 #include <libavutil/channel_layout.h>
-#include <libavutil/opt.h>
+#include <libavutil/common.h>
+#include <libswresample/swresample.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +22,8 @@
 #include <sys/stat.h>
 
 #define MAX_CHANNELS 64          /* libswresample's SWR_CH_MAX */
+#define MIN_RATE 1000
+#define MAX_RATE 768000
 #define AVIO_BUFFER_SIZE 32768   /* the file protocol's default packet size */
 #define MAX_BAD_PACKET_SHARE 0.5 /* more failing packets than this: the stream is corrupt */
 
@@ -38,7 +39,7 @@ typedef struct mem_input {
     int64_t size, pos;
 } mem_input;
 
-/* One decode: the demuxer, the chosen stream's decoder, the conversion graph and the output. */
+/* One decode: the demuxer, the chosen stream's decoder, the converter and the output. */
 typedef struct decoder {
     const char *label;
     double max_seconds;
@@ -47,12 +48,14 @@ typedef struct decoder {
     AVFormatContext *fmt;
     AVCodecContext *codec;
     int stream;
-    AVFilterGraph *graph;
-    AVFilterContext *src, *sink;
-    int graph_rate, graph_format;     /* the graph's input parameters (first frame's) */
-    AVChannelLayout graph_layout;
+    SwrContext *swr;
+    int conv_rate, conv_format;       /* the converter's input parameters */
+    AVChannelLayout conv_layout;
+    double ratio;                     /* 16000 / conv_rate */
+    int16_t *pcm;                     /* (pcm_cap) converter output */
+    int pcm_cap;
     AVPacket *pkt;
-    AVFrame *frame, *filtered;
+    AVFrame *frame;
     sample_buf out;
     int64_t source_samples;
     int source_rate, source_channels;
@@ -228,135 +231,120 @@ fail:
                    codec->name, av_error_text(rc, msg, sizeof msg));
 }
 
-/* abuffer args as fftools' configure_input_audio_filter writes them. */
-static void source_args(const AVFrame *f, char *out, size_t size)
-{
-    int n = snprintf(out, size, "time_base=1/%d:sample_rate=%d:sample_fmt=%s", f->sample_rate,
-                     f->sample_rate, av_get_sample_fmt_name(f->format));
-    if (n < 0 || (size_t)n >= size) return;
-    if (av_channel_layout_check(&f->ch_layout) && f->ch_layout.order != AV_CHANNEL_ORDER_UNSPEC) {
-        snprintf(out + n, size - (size_t)n, ":channel_layout=");
-        size_t used = strlen(out);
-        av_channel_layout_describe(&f->ch_layout, out + used, size - used);
-    } else {
-        snprintf(out + n, size - (size_t)n, ":channels=%d", f->ch_layout.nb_channels);
-    }
-}
-
-/* Links src → anull → aformat → sink in the order fftools builds its simple graph. */
-static int build_graph(decoder *d, const AVFrame *f)
-{
-    char args[512];
-    AVFilterInOut *inputs = NULL, *outputs = NULL;
-    AVFilterContext *format = NULL;
-    d->graph = avfilter_graph_alloc();
-    if (!d->graph) return AVERROR(ENOMEM);
-    d->graph->nb_threads = 1;
-    int rc = av_opt_set(d->graph, "aresample_swr_opts", "", 0);
-    if (rc >= 0) rc = avfilter_graph_parse2(d->graph, "anull", &inputs, &outputs);
-    if (rc >= 0 && (!inputs || !outputs)) rc = AVERROR_BUG;
-    if (rc < 0) goto done;
-    source_args(f, args, sizeof args);
-    rc = avfilter_graph_create_filter(&d->src, avfilter_get_by_name("abuffer"), "graph_0_in_0_0",
-                                      args, NULL, d->graph);
-    if (rc >= 0) rc = avfilter_link(d->src, 0, inputs->filter_ctx, (unsigned)inputs->pad_idx);
-    if (rc >= 0)
-        rc = avfilter_graph_create_filter(&d->sink, avfilter_get_by_name("abuffersink"),
-                                          "out_0_0", NULL, NULL, d->graph);
-    if (rc >= 0) rc = av_opt_set_int(d->sink, "all_channel_counts", 1, AV_OPT_SEARCH_CHILDREN);
-    if (rc >= 0)
-        rc = avfilter_graph_create_filter(&format, avfilter_get_by_name("aformat"), "format_out_0_0",
-                                          "sample_fmts=s16:sample_rates=16000:channel_layouts=mono",
-                                          NULL, d->graph);
-    if (rc >= 0) rc = avfilter_link(outputs->filter_ctx, (unsigned)outputs->pad_idx, format, 0);
-    if (rc >= 0) rc = avfilter_link(format, 0, d->sink, 0);
-    if (rc >= 0) rc = avfilter_graph_config(d->graph, NULL);
-done:
-    avfilter_inout_free(&inputs);
-    avfilter_inout_free(&outputs);
-    return rc;
-}
-
-static wx_status configure_graph(decoder *d, const AVFrame *f, wx_err *err)
+/* The converter fftools' graph configures: its auto-inserted aresample filter creates an
+ * SwrContext with default options from the input frame's layout, format and rate to mono s16
+ * 16 kHz (aresample_swr_opts is empty for this command line). */
+static wx_status configure_converter(decoder *d, const AVFrame *f, wx_err *err)
 {
     char msg[128];
-    avfilter_graph_free(&d->graph);
-    d->src = d->sink = NULL;
-    av_channel_layout_uninit(&d->graph_layout);
+    AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
+    swr_free(&d->swr);
+    av_channel_layout_uninit(&d->conv_layout);
     if (f->ch_layout.nb_channels < 1 || f->ch_layout.nb_channels > MAX_CHANNELS)
         return wx_fail(err, WX_ERR_UNSUPPORTED, "%s: %d channels is not supported (1 to %d)",
                        d->label, f->ch_layout.nb_channels, MAX_CHANNELS);
-    int rc = build_graph(d, f);
+    if (f->sample_rate < MIN_RATE || f->sample_rate > MAX_RATE)
+        return wx_fail(err, WX_ERR_UNSUPPORTED, "%s: sample rate %d Hz is not supported (%d to "
+                       "%d Hz)", d->label, f->sample_rate, MIN_RATE, MAX_RATE);
+    if (av_channel_layout_copy(&d->conv_layout, &f->ch_layout) < 0)
+        return wx_fail(err, WX_ERR_NOMEM, "%s: out of memory", d->label);
+    int rc = swr_alloc_set_opts2(&d->swr, &mono, AV_SAMPLE_FMT_S16, WX_SAMPLE_RATE,
+                                 &d->conv_layout, (enum AVSampleFormat)f->format,
+                                 f->sample_rate, 0, NULL);
+    if (rc >= 0) rc = swr_init(d->swr);
     if (rc < 0)
         return wx_fail(err, rc == AVERROR(ENOMEM) ? WX_ERR_NOMEM : WX_ERR_FORMAT,
                        "%s: cannot convert %d Hz %d-channel %s audio to 16 kHz mono: %s", d->label,
                        f->sample_rate, f->ch_layout.nb_channels,
                        av_get_sample_fmt_name(f->format) ? av_get_sample_fmt_name(f->format) : "?",
                        av_error_text(rc, msg, sizeof msg));
-    d->graph_rate = f->sample_rate;
-    d->graph_format = f->format;
-    if (av_channel_layout_copy(&d->graph_layout, &f->ch_layout) < 0)
-        return wx_fail(err, WX_ERR_NOMEM, "%s: out of memory", d->label);
+    d->conv_rate = f->sample_rate;
+    d->conv_format = f->format;
+    d->ratio = (double)WX_SAMPLE_RATE / f->sample_rate;
     return WX_OK;
 }
 
-static wx_status append_s16(decoder *d, const AVFrame *f, wx_err *err)
+/* Appends up to `room` converted samples of in[0, n_in) (in NULL: flush) to the output;
+ * returns how many, or a negative AVERROR. */
+static int convert_into(decoder *d, const uint8_t **in, int n_in, int room, wx_err *err,
+                        wx_status *st)
 {
-    size_t n = (size_t)f->nb_samples;
-    wx_status st = buf_reserve(&d->out, d->out.len + n, err);
-    if (st != WX_OK) return st;
-    const int16_t *s = (const int16_t *)f->data[0];
+    *st = buf_reserve(&d->out, d->out.len + (size_t)room, err);
+    if (*st != WX_OK) return 0;
+    int16_t *pcm = d->pcm;
+    if (room > d->pcm_cap) {
+        int16_t *p = realloc(d->pcm, (size_t)room * sizeof *p);
+        if (!p) {
+            *st = wx_fail(err, WX_ERR_NOMEM, "%s: out of memory for conversion", d->label);
+            return 0;
+        }
+        d->pcm = pcm = p;
+        d->pcm_cap = room;
+    }
+    uint8_t *outp[1] = {(uint8_t *)pcm};
+    int got = swr_convert(d->swr, outp, room, in, n_in);
+    if (got <= 0) return got;
     float *dst = d->out.data + d->out.len;
-    for (size_t i = 0; i < n; i++) dst[i] = (float)s[i] / 32768.0f;
-    d->out.len += n;
+    for (int i = 0; i < got; i++) dst[i] = (float)pcm[i] / 32768.0f;
+    d->out.len += (size_t)got;
     if ((double)d->out.len > d->max_seconds * WX_SAMPLE_RATE)
-        return wx_fail(err, WX_ERR_INVALID_INPUT, "%s: audio runs past the limit of %.0f s while "
-                       "decoding (the container did not declare its length, or declared less)",
-                       d->label, d->max_seconds);
-    return WX_OK;
+        *st = wx_fail(err, WX_ERR_INVALID_INPUT, "%s: audio runs past the limit of %.0f s while "
+                      "decoding (the container did not declare its length, or declared less)",
+                      d->label, d->max_seconds);
+    return got;
 }
 
-/* Moves every frame the sink has (flags: 0 requests more, i.e. drains after EOF). */
-static wx_status pull_filtered(decoder *d, int flags, wx_err *err)
+static wx_status conversion_failed(const decoder *d, int rc, wx_err *err)
 {
     char msg[128];
-    for (;;) {
-        int rc = av_buffersink_get_frame_flags(d->sink, d->filtered, flags);
-        if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return WX_OK;
-        if (rc < 0)
-            return wx_fail(err, WX_ERR_FORMAT, "%s: audio conversion failed: %s", d->label,
-                           av_error_text(rc, msg, sizeof msg));
-        wx_status st = append_s16(d, d->filtered, err);
-        av_frame_unref(d->filtered);
-        if (st != WX_OK) return st;
-    }
+    return wx_fail(err, WX_ERR_FORMAT, "%s: audio conversion failed: %s", d->label,
+                   av_error_text(rc, msg, sizeof msg));
 }
 
-/* fftools' ifilter_send_frame: a frame whose format, rate or layout differs from the graph's
- * rebuilds it (what the old graph holds back is dropped, as the CLI does). */
+/* aresample's filter_frame: room for n_in · ratio + 32 samples plus the resampler's delay;
+ * when that fills up, the rest is drained with empty (not flushing) calls. */
+static wx_status convert_frame(decoder *d, const AVFrame *f, wx_err *err)
+{
+    wx_status st = WX_OK;
+    int n_in = f->nb_samples;
+    int room = (int)(n_in * d->ratio + 32);
+    int64_t delay = swr_get_delay(d->swr, WX_SAMPLE_RATE);
+    if (delay > 0) room += (int)FFMIN(delay, FFMAX(4096, room));
+    int got = convert_into(d, (const uint8_t **)f->extended_data, n_in, room, err, &st);
+    static const uint8_t *no_input[MAX_CHANNELS];
+    while (st == WX_OK && got == room) {
+        room = 4096;
+        got = convert_into(d, no_input, 0, room, err, &st);
+    }
+    if (st == WX_OK && got < 0) st = conversion_failed(d, got, err);
+    return st;
+}
+
+/* End of stream: aresample flushes in calls of 4096 until swr has nothing left. */
+static wx_status flush_converter(decoder *d, wx_err *err)
+{
+    wx_status st = WX_OK;
+    int got;
+    do got = convert_into(d, NULL, 0, 4096, err, &st);
+    while (st == WX_OK && got > 0);
+    if (st == WX_OK && got < 0) st = conversion_failed(d, got, err);
+    return st;
+}
+
+/* fftools' ifilter_send_frame: a frame whose format, rate or layout differs from the current
+ * ones rebuilds the conversion (what the old one holds back is dropped, as the CLI does). */
 static wx_status send_frame(decoder *d, AVFrame *f, wx_err *err)
 {
-    char msg[128];
     wx_status st;
     if (d->source_rate == 0) {
         d->source_rate = f->sample_rate;
         d->source_channels = f->ch_layout.nb_channels;
     }
     d->source_samples += f->nb_samples;
-    int reinit = !d->graph || d->graph_format != f->format || d->graph_rate != f->sample_rate ||
-                 av_channel_layout_compare(&d->graph_layout, &f->ch_layout) != 0;
-    if (reinit) {
-        if (d->graph && (st = pull_filtered(d, AV_BUFFERSINK_FLAG_NO_REQUEST, err)) != WX_OK) return st;
-        if ((st = configure_graph(d, f, err)) != WX_OK) return st;
-    }
-    if (f->pts != AV_NOPTS_VALUE)
-        f->pts = av_rescale_q(f->pts, d->fmt->streams[d->stream]->time_base,
-                              (AVRational){1, f->sample_rate});
-    int rc = av_buffersrc_add_frame_flags(d->src, f, AV_BUFFERSRC_FLAG_PUSH);
-    if (rc < 0)
-        return wx_fail(err, WX_ERR_FORMAT, "%s: audio conversion failed: %s", d->label,
-                       av_error_text(rc, msg, sizeof msg));
-    return pull_filtered(d, AV_BUFFERSINK_FLAG_NO_REQUEST, err);
+    int reinit = !d->swr || d->conv_format != f->format || d->conv_rate != f->sample_rate ||
+                 av_channel_layout_compare(&d->conv_layout, &f->ch_layout) != 0;
+    if (reinit && (st = configure_converter(d, f, err)) != WX_OK) return st;
+    return convert_frame(d, f, err);
 }
 
 /* One packet (NULL: drain) through the decoder. A packet the decoder rejects is counted
@@ -411,12 +399,8 @@ static wx_status demux_and_decode(decoder *d, wx_err *err)
                        "packets failed to decode (%s)", d->label, d->codec->codec->name,
                        d->bad_packets, d->packets,
                        av_error_text(d->last_decode_error, msg, sizeof msg));
-    if (!d->graph) return WX_OK; /* no frame: "no audio samples" below */
-    int rc = av_buffersrc_close(d->src, AV_NOPTS_VALUE, AV_BUFFERSRC_FLAG_PUSH);
-    if (rc < 0)
-        return wx_fail(err, WX_ERR_FORMAT, "%s: audio conversion failed: %s", d->label,
-                       av_error_text(rc, msg, sizeof msg));
-    return pull_filtered(d, 0, err);
+    if (!d->swr) return WX_OK; /* no frame: "no audio samples" below */
+    return flush_converter(d, err);
 }
 
 static wx_status decode_all(decoder *d, const char *url_hint, wx_err *err)
@@ -428,8 +412,7 @@ static wx_status decode_all(decoder *d, const char *url_hint, wx_err *err)
     if (st != WX_OK) return st;
     d->pkt = av_packet_alloc();
     d->frame = av_frame_alloc();
-    d->filtered = av_frame_alloc();
-    if (!d->pkt || !d->frame || !d->filtered)
+    if (!d->pkt || !d->frame)
         return wx_fail(err, WX_ERR_NOMEM, "%s: out of memory for decoding", d->label);
     st = demux_and_decode(d, err);
     if (st == WX_OK && d->out.len == 0)
@@ -439,11 +422,11 @@ static wx_status decode_all(decoder *d, const char *url_hint, wx_err *err)
 
 static void decoder_free(decoder *d)
 {
-    av_frame_free(&d->filtered);
     av_frame_free(&d->frame);
     av_packet_free(&d->pkt);
-    avfilter_graph_free(&d->graph);
-    av_channel_layout_uninit(&d->graph_layout);
+    swr_free(&d->swr);
+    av_channel_layout_uninit(&d->conv_layout);
+    free(d->pcm);
     avcodec_free_context(&d->codec);
     avformat_close_input(&d->fmt); /* does not free a custom pb */
     if (d->avio) av_freep(&d->avio->buffer);
