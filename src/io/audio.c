@@ -143,18 +143,28 @@ static wx_status open_container(decoder *d, const char *url_hint, wx_err *err)
         return wx_fail(err, WX_ERR_NOMEM, "%s: out of memory for the demuxer", d->label);
     }
     d->fmt->pb = d->avio;
+    d->fmt->flags |= AVFMT_FLAG_CUSTOM_IO; /* so that closing never closes our reader */
     d->fmt->io_open = refuse_nested_open;
+    /* Probing first (what avformat_open_input does itself) tells an unknown format from a
+     * known one whose header is broken. */
+    const AVInputFormat *ifmt = NULL;
+    const char *url = url_hint ? url_hint : "";
+    int score = av_probe_input_buffer2(d->avio, &ifmt, url, NULL, 0, 0);
+    if (score < 0 || !ifmt)
+        return wx_fail(err, WX_ERR_FORMAT, "not a recognised audio format: %s: no container "
+                       "or codec FFmpeg knows matches its content", d->label);
     AVDictionary *opts = NULL;
     av_dict_set(&opts, "scan_all_pmts", "1", 0); /* as the CLI, for MPEG-TS */
-    int rc = avformat_open_input(&d->fmt, url_hint ? url_hint : "", NULL, &opts);
+    int rc = avformat_open_input(&d->fmt, url, ifmt, &opts);
     av_dict_free(&opts);
-    if (rc < 0) {
-        if (rc == AVERROR_INVALIDDATA)
-            return wx_fail(err, WX_ERR_FORMAT, "not a recognised audio format: %s: no container "
-                           "or codec FFmpeg knows matches its content", d->label);
-        return wx_fail(err, WX_ERR_FORMAT, "not a recognised audio format: %s: %s", d->label,
+    if (rc < 0 && score <= AVPROBE_SCORE_RETRY)
+        return wx_fail(err, WX_ERR_FORMAT, "not a recognised audio format: %s: it resembles "
+                       "%s at best, and is not readable as that (%s)", d->label, ifmt->name,
                        av_error_text(rc, msg, sizeof msg));
-    }
+    if (rc < 0)
+        return wx_fail(err, rc == AVERROR(ENOMEM) ? WX_ERR_NOMEM : WX_ERR_FORMAT,
+                       "%s: the %s file is truncated or corrupt: its header cannot be read (%s)",
+                       d->label, ifmt->name, av_error_text(rc, msg, sizeof msg));
     rc = avformat_find_stream_info(d->fmt, NULL);
     if (rc < 0)
         return wx_fail(err, WX_ERR_FORMAT, "%s: cannot read the streams of this %s file: %s",
@@ -199,7 +209,7 @@ static wx_status check_declared_duration(const decoder *d, wx_err *err)
         seconds = (double)d->fmt->duration / AV_TIME_BASE;
     if (seconds > d->max_seconds)
         return wx_fail(err, WX_ERR_INVALID_INPUT, "%s: audio is %.1f s long, over the limit of "
-                       "%.0f s", d->label, seconds, d->max_seconds);
+                       "%g s", d->label, seconds, d->max_seconds);
     return WX_OK;
 }
 
@@ -209,6 +219,10 @@ static wx_status open_decoder(decoder *d, wx_err *err)
     const AVStream *st = d->fmt->streams[d->stream];
     const AVCodecParameters *par = st->codecpar;
     const AVCodec *codec = avcodec_find_decoder(par->codec_id);
+    if (!codec && par->codec_id == AV_CODEC_ID_NONE)
+        return wx_fail(err, WX_ERR_UNSUPPORTED, "%s: the audio codec (tag 0x%x in this %s file) "
+                       "is unknown to FFmpeg: not supported", d->label, par->codec_tag,
+                       d->fmt->iformat->name);
     if (!codec)
         return wx_fail(err, WX_ERR_UNSUPPORTED, "%s: the audio codec '%s' is not supported (this "
                        "FFmpeg build has no decoder for it)", d->label, avcodec_get_name(par->codec_id));
@@ -288,7 +302,7 @@ static int convert_into(decoder *d, const uint8_t **in, int n_in, int room, wx_e
     for (int i = 0; i < got; i++) dst[i] = (float)pcm[i] / 32768.0f;
     d->out.len += (size_t)got;
     if ((double)d->out.len > d->max_seconds * WX_SAMPLE_RATE)
-        *st = wx_fail(err, WX_ERR_INVALID_INPUT, "%s: audio runs past the limit of %.0f s while "
+        *st = wx_fail(err, WX_ERR_INVALID_INPUT, "%s: audio runs past the limit of %g s while "
                       "decoding (the container did not declare its length, or declared less)",
                       d->label, d->max_seconds);
     return got;
