@@ -1,7 +1,8 @@
 /* test_audio_ffmpeg.c — bit-identity of our decoder with WhisperX's decoding: for every
  * recording of ../shared/data and for variants the ffmpeg program makes from them (M4A/AAC,
  * MP4 with a video track, MOV, WebM/Opus, Ogg/Opus, Ogg/Vorbis, ADTS AAC, 8 kHz µ-law WAV,
- * 48 kHz stereo WAV, 5.1 WAV, 22.05 kHz MP3), the samples of wx_audio_load_file and
+ * 48 kHz stereo WAV, 5.1 WAV, 22.05 kHz MP3, and rate/layout changes mid-stream in ADTS and
+ * MP3), the samples of wx_audio_load_file and
  * wx_audio_load_memory, × 32768, must equal byte for byte what
  *     ffmpeg -nostdin -threads 0 -i FILE -f s16le -ac 1 -acodec pcm_s16le -ar 16000 -
  * writes (whisperx.load_audio's command) with the ffmpeg program of the same FFmpeg version
@@ -44,6 +45,10 @@ static const variant VARIANTS[] = {
     {"jfk_22k.mp3", "jfk.flac", "-ar 22050 -c:a libmp3lame -b:a 64k"},
     {"multilingual.m4a", "multilingual.mp3", "-c:a aac -b:a 64k"},
     {"hotwords.webm", "hotwords.mp3", "-c:a libopus -b:a 32k"},
+    /* Parameters changing mid-stream (44.1 kHz stereo, then 22.05 kHz mono): concatenated
+     * ADTS; and two MP3s of different rates and layouts, back to back. */
+    {"rate_change.aac", "jfk.flac", "!-t 3 -c:a aac -f adts|-ss 3 -t 3 -ar 22050 -ac 1 -c:a aac -f adts"},
+    {"rate_change.mp3", "jfk.mp3", "!-c:a copy -f mp3|-i '%s/hotwords.mp3' -map 1:a -c:a copy -f mp3"},
 };
 
 static const char *RECORDINGS[] = {"jfk.wav", "jfk.mp3", "jfk.flac", "sample.wav", "dev00.wav",
@@ -82,9 +87,25 @@ static int versions_match(void)
     return matched == 3;
 }
 
+/* "!A|B": the file is the bytes of two outputs (options A, then B) concatenated; a "%s" in B
+ * is the data folder. */
+static int make_concatenation(const char *data_dir, const variant *v)
+{
+    char cmd[4096], second[512];
+    const char *bar = strchr(v->args, '|');
+    snprintf(second, sizeof second, bar + 1, data_dir);
+    snprintf(cmd, sizeof cmd, "{ ffmpeg -nostdin -v error -i '%s/%s' %.*s - && "
+             "ffmpeg -nostdin -v error -i '%s/%s' %s -; } > '%s/%s'", data_dir, v->source,
+             (int)(bar - v->args - 1), v->args + 1, data_dir, v->source, second, tmp_dir, v->name);
+    int rc = system(cmd);
+    CHECK_MSG(rc == 0, "could not make %s: %s", v->name, cmd);
+    return rc == 0;
+}
+
 static int make_variant(const char *data_dir, const variant *v)
 {
     char cmd[2048];
+    if (v->args[0] == '!') return make_concatenation(data_dir, v);
     const char *lavfi = strstr(v->args, "-f lavfi");
     /* Options before the second input belong to it; those after it to the output. */
     if (lavfi) {

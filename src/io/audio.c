@@ -57,8 +57,8 @@ typedef struct decoder {
     AVPacket *pkt;
     AVFrame *frame;
     sample_buf out;
-    int64_t source_samples;
-    int source_rate, source_channels;
+    double source_seconds;            /* decoded, summed per frame (rates may change) */
+    int source_rate, source_channels; /* of the first frame */
     long packets, bad_packets;
     int last_decode_error;
 } decoder;
@@ -354,7 +354,7 @@ static wx_status send_frame(decoder *d, AVFrame *f, wx_err *err)
         d->source_rate = f->sample_rate;
         d->source_channels = f->ch_layout.nb_channels;
     }
-    d->source_samples += f->nb_samples;
+    d->source_seconds += f->sample_rate > 0 ? (double)f->nb_samples / f->sample_rate : 0.0;
     int reinit = !d->swr || d->conv_format != f->format || d->conv_rate != f->sample_rate ||
                  av_channel_layout_compare(&d->conv_layout, &f->ch_layout) != 0;
     if (reinit && (st = configure_converter(d, f, err)) != WX_OK) return st;
@@ -386,11 +386,6 @@ static wx_status decode_packet(decoder *d, const AVPacket *pkt, wx_err *err)
     }
 }
 
-static double decoded_seconds(const decoder *d)
-{
-    return d->source_rate > 0 ? (double)d->source_samples / d->source_rate : 0.0;
-}
-
 static wx_status demux_and_decode(decoder *d, wx_err *err)
 {
     char msg[128];
@@ -400,14 +395,14 @@ static wx_status demux_and_decode(decoder *d, wx_err *err)
         if (rc == AVERROR_EOF) break;
         if (rc < 0)
             return wx_fail(err, WX_ERR_FORMAT, "%s: the file is truncated or corrupt: reading "
-                           "failed after %.1f s of audio: %s", d->label, decoded_seconds(d),
+                           "failed after %.1f s of audio: %s", d->label, d->source_seconds,
                            av_error_text(rc, msg, sizeof msg));
         if (d->pkt->stream_index == d->stream) st = decode_packet(d, d->pkt, err);
         av_packet_unref(d->pkt);
         if (st != WX_OK) return st;
     }
     if ((st = decode_packet(d, NULL, err)) != WX_OK) return st;
-    if (d->bad_packets > 0 && (d->source_samples == 0 ||
+    if (d->bad_packets > 0 && (d->source_seconds == 0.0 ||
                                d->bad_packets > MAX_BAD_PACKET_SHARE * (double)d->packets))
         return wx_fail(err, WX_ERR_FORMAT, "%s: the %s audio stream is corrupt: %ld of %ld "
                        "packets failed to decode (%s)", d->label, d->codec->codec->name,
@@ -463,7 +458,7 @@ static wx_status load(const void *data, size_t size, const char *label, const ch
         out->n_samples = d.out.len;
         out->source_rate = d.source_rate;
         out->source_channels = d.source_channels;
-        out->source_seconds = decoded_seconds(&d);
+        out->source_seconds = d.source_seconds;
         snprintf(out->format, sizeof out->format, "%s, %s", d.fmt->iformat->name,
                  d.codec->codec->name);
         d.out.data = NULL;

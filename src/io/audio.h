@@ -18,7 +18,7 @@ typedef struct wx_audio {
     size_t n_samples;
     int source_rate;     /* of the decoded stream (first frame) */
     int source_channels;
-    double source_seconds; /* decoded source samples / source_rate */
+    double source_seconds; /* decoded duration at the source rate(s) */
     char format[64];     /* "<demuxer>, <decoder>", FFmpeg's short names, e.g. "mp3, mp3float" */
 } wx_audio;
 
