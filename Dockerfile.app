@@ -6,7 +6,8 @@ ARG BASE_IMAGE=whisperx-worker-base:latest
 FROM ${CUDA_DEVEL} AS build
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update && apt-get install -y --no-install-recommends \
-        build-essential cmake pkg-config libsndfile1-dev libsoxr-dev libopenblas-dev \
+        build-essential cmake pkg-config libavformat-dev libavcodec-dev libswresample-dev \
+        libavutil-dev libopenblas-dev \
         libpcre2-dev libjansson-dev libcurl4-openssl-dev libutf8proc-dev libmicrohttpd-dev \
         zlib1g-dev \
     && rm -rf /var/lib/apt/lists/*

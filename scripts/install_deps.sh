@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # install_deps.sh — installs the Debian packages the build needs, only those missing (so a
-# second run does nothing). Uses sudo when not root.
+# second run does nothing). Uses sudo when not root. The ffmpeg program is for the tests
+# only (tests/test_audio_ffmpeg.c compares our decoder with it); the worker links FFmpeg's
+# libraries and never runs it.
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config python3 python3-pip
-          libsndfile1-dev libsoxr-dev libopenblas-dev libpcre2-dev libjansson-dev
+          libavformat-dev libavcodec-dev libswresample-dev libavutil-dev ffmpeg
+          libopenblas-dev libpcre2-dev libjansson-dev
           libcurl4-openssl-dev libutf8proc-dev libmicrohttpd-dev zlib1g-dev)
 
 missing=()

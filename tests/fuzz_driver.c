@@ -1,19 +1,23 @@
 /* fuzz_driver.c — a main() for any tests/fuzz_*.c target, so that fuzz targets run as quick
  * deterministic ctest smoke tests with gcc and no libFuzzer. It feeds the target the seed file
- * named by wx_fuzz_seed_file(), then a fixed-seed campaign of mutants of it: truncations, bit
+ * named by wx_fuzz_seed_file() (or each file of it, in name order, when it names a folder: a
+ * corpus shares the mutant budget), then a fixed-seed campaign of mutants of it: truncations, bit
  * flips, random bytes, 2- and 4-byte fields overwritten with boundary values, chunks
  * duplicated or deleted. Each input sits in an exact-size heap block so that AddressSanitizer
  * catches any over-read. Usage: <fuzz>_smoke [number of mutants] (default 4000). */
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 const char *wx_fuzz_seed_file(void);
 
 #define DEFAULT_MUTANTS 4000
 #define MAX_STACKED 4          /* mutations applied to one mutant */
+#define MIN_MUTANTS_PER_SEED 250
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
@@ -117,21 +121,19 @@ static void mutate(buffer *b)
     }
 }
 
-int main(int argc, char **argv)
+/* The seed itself, then `mutants` mutants of it; returns the inputs run, or -1. */
+static long run_campaign(const char *path, long mutants)
 {
-    const char *path = wx_fuzz_seed_file();
-    long mutants = argc > 1 ? strtol(argv[1], NULL, 10) : DEFAULT_MUTANTS;
     buffer seed = {0};
     if (read_seed(path, &seed) != 0) {
         fprintf(stderr, "fuzz driver: cannot read seed file %s\n", path);
         free(seed.p);
-        return 1;
+        return -1;
     }
     /* Stacked growth at most doubles the size per duplication. */
     buffer work = {.cap = (seed.n + 1) << MAX_STACKED};
     work.p = malloc(work.cap);
-    if (!work.p) return 1;
-
+    if (!work.p) abort();
     run_one(seed.p, seed.n);
     long runs = 1;
     for (long i = 0; i < mutants; i++, runs++) {
@@ -141,8 +143,54 @@ int main(int argc, char **argv)
         for (int k = 0; k < stacked; k++) mutate(&work);
         run_one(work.p, work.n);
     }
-    printf("fuzz driver: %s: %ld inputs run, no crash\n", path, runs);
     free(work.p);
     free(seed.p);
+    return runs;
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+/* Every regular file of dir, sharing the budget; returns the inputs run, or -1. */
+static long run_corpus(const char *dir, long mutants)
+{
+    struct dirent **names = NULL;
+    int n = scandir(dir, &names, NULL, by_name);
+    if (n < 0) {
+        fprintf(stderr, "fuzz driver: cannot list seed folder %s\n", dir);
+        return -1;
+    }
+    char (*paths)[4096] = calloc((size_t)n + 1, sizeof *paths);
+    int files = 0;
+    for (int i = 0; i < n; i++) {
+        struct stat sb;
+        if (paths) snprintf(paths[files], sizeof paths[files], "%s/%s", dir, names[i]->d_name);
+        if (paths && names[i]->d_name[0] != '.' && stat(paths[files], &sb) == 0 && S_ISREG(sb.st_mode))
+            files++;
+        free(names[i]);
+    }
+    free(names);
+    long runs = files && paths ? 0 : -1, per_seed = files ? mutants / files : 0;
+    if (per_seed < MIN_MUTANTS_PER_SEED) per_seed = MIN_MUTANTS_PER_SEED;
+    for (int i = 0; i < files && runs >= 0; i++) {
+        long r = run_campaign(paths[i], per_seed);
+        runs = r < 0 ? -1 : runs + r;
+    }
+    if (!files) fprintf(stderr, "fuzz driver: no seed file in %s\n", dir);
+    free(paths);
+    return runs;
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = wx_fuzz_seed_file();
+    long mutants = argc > 1 ? strtol(argv[1], NULL, 10) : DEFAULT_MUTANTS;
+    struct stat sb;
+    int is_dir = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+    long runs = is_dir ? run_corpus(path, mutants) : run_campaign(path, mutants);
+    if (runs < 0) return 1;
+    printf("fuzz driver: %s: %ld inputs run, no crash\n", path, runs);
     return 0;
 }

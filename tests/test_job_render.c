@@ -121,11 +121,11 @@ static void test_sources(void)
     /* Outside the local directory: absolute, .. and a symlink all refused alike. */
     CHECK(load_status("/etc/passwd", "tests/data", msg, sizeof msg) == WX_ERR_INVALID_INPUT);
     CHECK(strstr(msg, "not a readable file under the local audio directory") != NULL);
-    CHECK(load_status("../fixtures/audio_seed_jfk.wav", "tests/data", msg, sizeof msg) ==
+    CHECK(load_status("../fixtures/audio_seeds/jfk.wav", "tests/data", msg, sizeof msg) ==
           WX_ERR_INVALID_INPUT);
     char link[] = "tests/data/.wx-test-link.wav";
     unlink(link);
-    CHECK(symlink("../fixtures/audio_seed_jfk.wav", link) == 0);
+    CHECK(symlink("../fixtures/audio_seeds/jfk.wav", link) == 0);
     CHECK(load_status(link + strlen("tests/data/"), "tests/data", msg, sizeof msg) ==
           WX_ERR_INVALID_INPUT);
     CHECK(load_status("tests/data/.wx-test-link.wav", ".", msg, sizeof msg) == WX_OK);

@@ -3,8 +3,8 @@
  * recordings of ../shared/data. For every recording: Binarize regions and merged chunks
  * computed from the reference score curve (bit-exact). With the model (models/vad, from
  * builder/fetch_models.sh): the frame grid, our score curve from our decoder (max abs diff
- * ≤ 1e-3 where our decoder gives ffmpeg's samples) and the regions/chunks from it (identical
- * after WhisperX's 3-decimal rounding). The model runs on the four short recordings by
+ * ≤ 1e-3; the decoder gives ffmpeg's samples bit for bit, tests/test_audio_ffmpeg.c) and the
+ * regions/chunks from it (identical after WhisperX's 3-decimal rounding). The model runs on the four short recordings by
  * default (a few seconds) and on all ten with WX_VAD_ALL=1. Also Binarize and merge_chunks
  * on synthetic curves: hysteresis, the max_duration min-cut, no speech. */
 #include <stdbool.h>
@@ -20,24 +20,15 @@
 
 #define MAX_REGIONS 256
 
-/* same_decode: our decoder (libsndfile + soxr) gives whisperx.load_audio's (ffmpeg's)
- * samples up to int16 rounding. For the others it does not (mp3 decoder, 24/44.1 kHz
- * resampling), and since the model's per-band instance norm magnifies differences in
- * near-silent bands, their curves differ by up to 0.94 (multilingual.mp3): decoding, not the
- * VAD, which matches to ≤ 4e-4 on ffmpeg's samples. Their curves are reported, not asserted,
- * unless ffmpeg_copy names a fixture holding ffmpeg's decode (lossless FLAC), which is then
- * fed instead and asserted. quick: run through the model by default. */
+/* quick: run through the model by default (the others with WX_VAD_ALL=1). */
 static const struct recording {
     const char *file;
-    bool same_decode, quick;
-    const char *ffmpeg_copy;
+    bool quick;
 } RECORDINGS[] = {
-    {"jfk.wav", true, true, NULL}, {"sample.wav", true, false, NULL},
-    {"dev00.wav", true, false, NULL}, {"tst00.wav", true, false, NULL},
-    {"empty.wav", true, true, NULL}, {"stereo_diarization.wav", true, true, NULL},
-    {"multilingual.mp3", false, false, NULL},
-    {"hotwords.mp3", false, true, "hotwords_whisperx16k.flac"},
-    {"jfk.flac", false, false, NULL}, {"jfk.mp3", false, false, NULL},
+    {"jfk.wav", true},      {"sample.wav", false},       {"dev00.wav", false},
+    {"tst00.wav", false},   {"empty.wav", true},         {"stereo_diarization.wav", true},
+    {"multilingual.mp3", false}, {"hotwords.mp3", true}, {"jfk.flac", false},
+    {"jfk.mp3", false},
 };
 
 /* Parses "start end\n" lines (full-precision repr) into regions; returns the count. */
@@ -116,11 +107,10 @@ static void check_segmentation(const char *file, const float *scores, int n_fram
     free(chunks);
 }
 
-static void check_recording(wx_vad *vad, const char *data_dir, const char *fixture_dir,
-                            const struct recording *rec, const wx_fixture *fx)
+static void check_recording(wx_vad *vad, const char *data_dir, const struct recording *rec,
+                            const wx_fixture *fx)
 {
     const char *file = rec->file;
-    bool same = rec->same_decode;
     const wx_fixture_array *ref = get(fx, file, "scores"), *grid = get(fx, file, "frames");
     const wx_fixture_array *ns = get(fx, file, "n_samples");
     if (!ref || !grid || !ns) { CHECK(!"fixture entries"); return; }
@@ -131,16 +121,6 @@ static void check_recording(wx_vad *vad, const char *data_dir, const char *fixtu
     if (!vad) return;
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", data_dir, file);
-    if (rec->ffmpeg_copy) {
-        char copy[4096];
-        snprintf(copy, sizeof copy, "%s/%s", fixture_dir, rec->ffmpeg_copy);
-        FILE *f = fopen(copy, "rb");
-        if (f) {
-            fclose(f);
-            memcpy(path, copy, sizeof copy);
-            same = true;
-        }
-    }
     wx_audio audio;
     wx_err err = {{0}};
     if (wx_audio_load_file(path, 0, &audio, &err) != WX_OK) {
@@ -163,14 +143,12 @@ static void check_recording(wx_vad *vad, const char *data_dir, const char *fixtu
         double d = fabs((double)scores[i] - ((float *)ref->data)[i]);
         diff = d > diff ? d : diff;
     }
-    printf("  %-24s %6zu samples (ffmpeg %6d)  %5d frames  max |Δscore| %.2e%s\n", file,
-           audio.n_samples, ((int32_t *)ns->data)[0], n_frames, diff,
-           same ? (rec->same_decode ? "" : "  (ffmpeg's decode from the fixture)")
-                : "  (decoder differs: reported only)");
-    if (same) {
-        CHECK_MSG(diff <= 1e-3, "%s: score curve differs by %.3g", file, diff); /* issue 5 */
-        if (n_frames == ref->n) check_segmentation(file, scores, n_frames, &frames, fx, false);
-    }
+    printf("  %-24s %6zu samples (ffmpeg %6d)  %5d frames  max |Δscore| %.2e\n", file,
+           audio.n_samples, ((int32_t *)ns->data)[0], n_frames, diff);
+    CHECK_MSG(audio.n_samples == (size_t)((int32_t *)ns->data)[0], "%s: %zu samples, ffmpeg %d",
+              file, audio.n_samples, ((int32_t *)ns->data)[0]);
+    CHECK_MSG(diff <= 1e-3, "%s: score curve differs by %.3g", file, diff); /* issue 5 */
+    if (n_frames == ref->n) check_segmentation(file, scores, n_frames, &frames, fx, false);
     free(scores);
     wx_audio_free(&audio);
 }
@@ -240,8 +218,7 @@ int main(void)
         printf("skipping the model part: %s\n", err.msg);
     bool all = getenv("WX_VAD_ALL") && strcmp(getenv("WX_VAD_ALL"), "1") == 0;
     for (size_t i = 0; i < sizeof RECORDINGS / sizeof RECORDINGS[0]; i++)
-        check_recording(all || RECORDINGS[i].quick ? vad : NULL, data_dir, fixture_dir,
-                        &RECORDINGS[i], &fx);
+        check_recording(all || RECORDINGS[i].quick ? vad : NULL, data_dir, &RECORDINGS[i], &fx);
     wx_vad_free(vad);
     if (be) be->ops->destroy(be);
     wx_fixture_free(&fx);

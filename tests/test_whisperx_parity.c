@@ -1,16 +1,10 @@
 /* test_whisperx_parity.c — whole transcriptions against the real WhisperX (fixture
  * tests/fixtures/whisperx_transcripts.fix from tools/gen_whisperx_fixtures.py: tiny.en,
  * CPU float32, pyannote VAD, beam 5, batch 8): for every recording of ../shared/data, the
- * VAD-cut segment boundaries (after WhisperX's rounding) and texts.
- *
- * WhisperX decodes with ffmpeg to 16-bit 16 kHz; we decode with libsndfile + libsoxr in
- * float. Where no resampling happens, or it is benign (jfk.flac), the samples agree and so
- * must the results, exactly. For hotwords.mp3 (44.1 kHz stereo) the test also feeds
- * WhisperX's own decoding (a lossless fixture) and expects the exact result; for
- * multilingual.mp3 (24 kHz) it expects the same segments with boundaries within 0.2 s,
- * because ~0.005 differences in the resampled samples move near-threshold VAD frames. */
+ * VAD-cut segment boundaries (after WhisperX's rounding) to the millisecond and texts
+ * exactly, with no exception: our decoder's samples are bit-identical to the ffmpeg command
+ * whisperx.load_audio runs (tests/test_audio_ffmpeg.c), resampled files included. */
 #include <math.h>
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,21 +14,19 @@
 #include "wx_test.h"
 
 typedef struct recording {
-    const char *dir;     /* "data" (WX_DATA_DIR) or "fixtures" (WX_FIXTURE_DIR) */
-    const char *file;
+    const char *file;    /* in WX_DATA_DIR */
     const char *key;     /* fixture key */
-    double tolerance;    /* boundary tolerance, seconds; texts compared only when exact */
 } recording;
 
 static const recording RECORDINGS[] = {
-    {"data", "jfk.wav", "jfk_wav", 5e-4},            {"data", "jfk.mp3", "jfk_mp3", 5e-4},
-    {"data", "jfk.flac", "jfk_flac", 5e-4},          {"data", "sample.wav", "sample_wav", 5e-4},
-    {"data", "dev00.wav", "dev00_wav", 5e-4},        {"data", "tst00.wav", "tst00_wav", 5e-4},
-    {"data", "empty.wav", "empty_wav", 5e-4},
-    {"data", "stereo_diarization.wav", "stereo_diarization_wav", 5e-4},
-    {"fixtures", "hotwords_whisperx16k.flac", "hotwords_mp3", 5e-4},
-    {"data", "multilingual.mp3", "multilingual_mp3", 0.2},
+    {"jfk.wav", "jfk_wav"},       {"jfk.mp3", "jfk_mp3"},       {"jfk.flac", "jfk_flac"},
+    {"sample.wav", "sample_wav"}, {"dev00.wav", "dev00_wav"},   {"tst00.wav", "tst00_wav"},
+    {"empty.wav", "empty_wav"},   {"stereo_diarization.wav", "stereo_diarization_wav"},
+    {"hotwords.mp3", "hotwords_mp3"}, {"multilingual.mp3", "multilingual_mp3"},
 };
+
+/* Boundaries are WhisperX's round(t, 3) of frame-grid times: equal to the millisecond. */
+#define BOUNDARY_TOLERANCE 5e-4
 
 static const wx_fixture_array *get(const wx_fixture *fx, const char *key, const char *field)
 {
@@ -47,10 +39,7 @@ static void check_recording(wx_engine *e, const wx_fixture *fx, const recording 
 {
     char path[1024], field[32];
     const char *key = r->key, *file = r->file;
-    bool exact = r->tolerance < 1e-3;
-    snprintf(path, sizeof path, "%s/%s",
-             strcmp(r->dir, "data") == 0 ? wx_test_env("WX_DATA_DIR", "../shared/data")
-                                         : wx_test_env("WX_FIXTURE_DIR", "tests/fixtures"), file);
+    snprintf(path, sizeof path, "%s/%s", wx_test_env("WX_DATA_DIR", "../shared/data"), file);
     wx_audio audio;
     wx_err err;
     if (wx_audio_load_file(path, 0, &audio, &err) != WX_OK) {
@@ -72,12 +61,12 @@ static void check_recording(wx_engine *e, const wx_fixture *fx, const recording 
         CHECK(tr.vad_used);
         CHECK_MSG(tr.n_segments == want, "%s: %d segments, WhisperX %d", file, tr.n_segments, want);
         for (int i = 0; i < tr.n_segments && i < want; i++) {
-            /* Boundaries are WhisperX's round(t, 3) of frame-grid times: equal to the ms. */
-            CHECK_NEAR(tr.segments[i].start, ((float *)start->data)[i], r->tolerance);
-            CHECK_NEAR(tr.segments[i].end, ((float *)end->data)[i], r->tolerance);
+            CHECK_NEAR(tr.segments[i].start, ((float *)start->data)[i], BOUNDARY_TOLERANCE);
+            CHECK_NEAR(tr.segments[i].end, ((float *)end->data)[i], BOUNDARY_TOLERANCE);
             snprintf(field, sizeof field, "text.%d", i);
             const wx_fixture_array *text = get(fx, key, field);
-            if (text && exact)
+            CHECK_MSG(text != NULL, "%s: no text %d in the fixture", file, i);
+            if (text)
                 CHECK_MSG(strcmp(tr.segments[i].text, text->data) == 0, "%s segment %d:\n ours    '%s'\n whisperx '%s'",
                           file, i, tr.segments[i].text, (const char *)text->data);
         }

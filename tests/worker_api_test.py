@@ -261,7 +261,7 @@ def scenario_hardening():
     cases = [("ftp://x/y", r"scheme ftp"), ("file:///etc/passwd", r"scheme file"),
              ("/etc/passwd", r"not a readable file under"),
              ("../../README.md", r"not a readable file under"),
-             ("../fixtures/audio_seed_jfk.wav", r"not a readable file under"),
+             ("../fixtures/audio_seeds/jfk.wav", r"not a readable file under"),
              ("missing.wav", r"neither a readable file")]
     for audio_file, pattern in cases:
         status, body = api.json("POST", "/runsync", {"input": {"audio_file": audio_file}})

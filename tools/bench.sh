@@ -114,6 +114,16 @@ VAD_RESULTS="$OUTDIR/vad.jsonl"
 build/wx-bench-vad --audio "$OUTDIR/long.wav" --threads "$THREADS" | tail -n 1 >> "$VAD_RESULTS" || STATUS=1
 "$VAD_VENV/bin/python" tools/bench_vad_anchor.py --audio "$OUTDIR/long.wav" --threads "$THREADS" 2>/dev/null | tail -n 1 >> "$VAD_RESULTS"
 
+echo "== decoding alone: $OUTDIR/long.wav and an M4A (AAC 44.1 kHz stereo) made from it" >&2
+DECODE_RESULTS="$OUTDIR/decode.jsonl"
+: > "$DECODE_RESULTS"
+[[ -f "$OUTDIR/long.m4a" && "$OUTDIR/long.m4a" -nt "$OUTDIR/long.wav" ]] ||
+  ffmpeg -nostdin -v error -y -i "$OUTDIR/long.wav" -ar 44100 -ac 2 -c:a aac -b:a 128k "$OUTDIR/long.m4a"
+for AUDIO in "$OUTDIR/long.wav" "$OUTDIR/long.m4a"; do
+  build/wx-bench-decode --audio "$AUDIO" | tail -n 1 >> "$DECODE_RESULTS" || STATUS=1
+  "$PY" tools/bench_decode_anchor.py --audio "$AUDIO" | tail -n 1 >> "$DECODE_RESULTS"
+done
+
 # table
 echo "device=$DEVICE threads=$THREADS beam=$BEAM batch=$BATCH  (ratio = anchor wall / our wall; >1 means we are faster)"
 "$PY" - "$RESULTS" <<'EOF'
@@ -157,5 +167,14 @@ for r in rows:
     print(f"  {r.get('engine', '?'):16s} wall {r.get('wall_s', 0):8.3f} s  audio {r.get('audio_s', 0):.1f} s")
 if len(rows) == 2 and rows[0].get("wall_s"):
     print(f"  ratio (whisperx / ours): x{rows[1]['wall_s'] / rows[0]['wall_s']:.2f}")
+EOF
+echo
+echo "Decoding alone (ours: bytes in memory to samples; whisperx: load_audio's ffmpeg subprocess):"
+"$PY" - "$DECODE_RESULTS" <<'EOF'
+import json, os, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+for r in rows:
+    print(f"  {r.get('engine', '?'):16s} {os.path.basename(r.get('audio', '?')):10s} wall "
+          f"{r.get('wall_s', 0):7.3f} s  audio {r.get('audio_s', 0):.1f} s")
 EOF
 exit "$STATUS"

@@ -20,7 +20,7 @@ faster-whisper in float64 then casts; the FFT is torch's (pocketfft/MKL) vs nump
 pocketfft in float32; the npz filters were made by librosa rather than recomputed.
 
 jfk.wav is PCM16 mono 16 kHz; it is decoded with Python's wave module and /32768, the
-conversion libsndfile applies when reading PCM16 as float.
+conversion whisperx.load_audio (ffmpeg s16 output) and the worker apply.
 
 Stored arrays (the full 80x3000 mel would be ~1 MB):
   frames        int32 (F,)        the frame indices kept: every frame of the speech
