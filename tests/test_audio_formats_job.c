@@ -34,12 +34,14 @@ static const struct format {
     {"jfk.aac", "-c:a aac -b:a 64k -f adts", 0},
 };
 
-/* Runs the worker in dir with optional --test_input; returns its stdout (malloc'd). */
+/* Runs the worker in dir with optional --test_input, local files read from tmp_dir;
+ * returns its stdout (malloc'd). */
 static char *run_worker(const char *dir, const char *test_input)
 {
     char cmd[16384];
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' --model_dir '%s' --threads 2 %s%s%s 2>/dev/null",
-             dir, wx_test_env("WX_WORKER_BIN", "build/whisperx-worker"), model_dir,
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' --model_dir '%s' --rp_local_audio_dir '%s' "
+             "--threads 2 %s%s%s 2>/dev/null",
+             dir, wx_test_env("WX_WORKER_BIN", "build/whisperx-worker"), model_dir, tmp_dir,
              test_input ? "--test_input '" : "",
              test_input ? test_input : "", test_input ? "'" : "");
     FILE *p = popen(cmd, "r");
