@@ -113,6 +113,7 @@ static void check_small_values(const wx_torch_ckpt *ck, const char *path)
     CHECK(wx_torch_value_int(wx_torch_get(ck, "hyper_parameters.lstm.num_layers"), &i) && i == -2);
     CHECK(wx_torch_value_int(wx_torch_get(ck, "hyper_parameters.big"), &i) && i == 1ll << 40);
     CHECK(wx_torch_get(ck, "hyper_parameters.absent") == NULL);
+    CHECK(!wx_torch_value_int(wx_torch_get(ck, "hyper_parameters.absent"), &i));
     CHECK(wx_torch_get(ck, "hyper_parameters.classes.7") == NULL);
     const wx_torch_value *sd = wx_torch_get(ck, "state_dict");
     CHECK(sd && wx_torch_value_kind(sd) == WX_TORCH_DICT && wx_torch_value_len(sd) == 11);
@@ -380,6 +381,15 @@ static void test_pyannote(void)
           bidir);
     const wx_torch_value *ver = wx_torch_get(ck, "pytorch-lightning_version");
     CHECK(ver && strcmp(wx_torch_value_str(ver, NULL), "1.5.4") == 0);
+    /* opaque objects: a dataclass read through its BUILD state, an enum through its args */
+    const wx_torch_value *spec = wx_torch_get(ck, "pyannote.audio.specifications");
+    CHECK(wx_torch_value_kind(spec) == WX_TORCH_OBJECT &&
+          strcmp(wx_torch_value_str(spec, NULL), "pyannote.audio.core.task.Specifications") == 0);
+    double duration = 0;
+    CHECK(wx_torch_value_double(wx_torch_value_get(spec, "duration"), &duration) &&
+          duration == 5.0);
+    const wx_torch_value *problem = wx_torch_value_get(spec, "problem");
+    CHECK(wx_torch_value_int(wx_torch_value_item(wx_torch_value_args(problem), 0), &v) && v == 2);
     printf("pyannote checkpoint: %d tensors, %d compared with model.safetensors\n",
            wx_torch_count(ck), compared);
 cleanup:

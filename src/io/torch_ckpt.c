@@ -216,18 +216,18 @@ static wx_status legacy_parse(wx_torch_ckpt *ck, wx_err *err)
 static wx_status check_extent(const wx_torch_ckpt *ck, const wx_torch_value *t, const char *name,
                               wx_err *err)
 {
-    size_t el = wx_torch_dtype_size(t->storage->dtype);
-    uint64_t n = 1, last = (uint64_t)t->offset;
+    const wx_torch_tensor *v = t->view;
+    size_t el = wx_torch_dtype_size(v->dtype);
+    uint64_t n = 1, last = (uint64_t)v->offset;
     bool bad = false;
-    for (int i = 0; i < t->ndim; i++) {
+    for (int i = 0; i < v->ndim; i++) {
         uint64_t span;
-        bad |= __builtin_mul_overflow(n, (uint64_t)t->shape[i], &n) || n > (1ull << 48);
-        if (t->shape[i] == 0) continue;
-        bad |= __builtin_mul_overflow((uint64_t)(t->shape[i] - 1), (uint64_t)t->stride[i], &span);
+        bad |= __builtin_mul_overflow(n, (uint64_t)v->shape[i], &n) || n > (1ull << 48);
+        if (v->shape[i] == 0) continue;
+        bad |= __builtin_mul_overflow((uint64_t)(v->shape[i] - 1), (uint64_t)v->stride[i], &span);
         bad |= __builtin_add_overflow(last, span, &last);
     }
-    if (!bad && n && (last >= t->storage->nbytes / el))
-        bad = true;
+    if (!bad && n && last >= t->storage->nbytes / el) bad = true;
     if (bad)
         return wx_fail(err, WX_ERR_FORMAT, "%s: tensor %s reads past the end of its storage %s "
                        "(%zu bytes)", ck->label, name, t->storage->s, t->storage->nbytes);
@@ -246,15 +246,10 @@ static wx_status add_tensor(wx_torch_ckpt *ck, wx_torch_value *t, const char *na
         ck->cap_tensors = cap;
     }
     wx_torch_tensor *e = &ck->tensors[ck->n_tensors];
-    memset(e, 0, sizeof *e);
-    if (!(e->name = strdup(name))) return wx_fail(err, WX_ERR_NOMEM, "%s: out of memory", ck->label);
-    e->dtype = t->storage->dtype;
-    e->ndim = t->ndim;
-    memcpy(e->shape, t->shape, sizeof e->shape);
-    memcpy(e->stride, t->stride, sizeof e->stride);
-    e->offset = t->offset;
+    *e = *t->view;
     e->storage = t->storage->data;
     e->storage_nbytes = t->storage->nbytes;
+    if (!(e->name = strdup(name))) return wx_fail(err, WX_ERR_NOMEM, "%s: out of memory", ck->label);
     if (t->tensor_index < 0) t->tensor_index = ck->n_tensors;
     ck->n_tensors++;
     return WX_OK;
@@ -571,17 +566,21 @@ const wx_torch_value *wx_torch_value_get(const wx_torch_value *v, const char *pa
     return get_at(v, path, 0);
 }
 
-enum wx_torch_kind wx_torch_value_kind(const wx_torch_value *v) { return v->kind; }
+enum wx_torch_kind wx_torch_value_kind(const wx_torch_value *v)
+{
+    return v ? v->kind : WX_TORCH_NONE;
+}
 
 bool wx_torch_value_int(const wx_torch_value *v, int64_t *out)
 {
-    if (v->kind != WX_TORCH_INT) return false;
+    if (!v || v->kind != WX_TORCH_INT) return false;
     *out = v->i;
     return true;
 }
 
 bool wx_torch_value_double(const wx_torch_value *v, double *out)
 {
+    if (!v) return false;
     if (v->kind == WX_TORCH_FLOAT) *out = v->f;
     else if (v->kind == WX_TORCH_INT) *out = (double)v->i;
     else if (v->kind == WX_TORCH_BOOL_VALUE) *out = v->b;
@@ -591,21 +590,22 @@ bool wx_torch_value_double(const wx_torch_value *v, double *out)
 
 bool wx_torch_value_bool(const wx_torch_value *v, bool *out)
 {
-    if (v->kind != WX_TORCH_BOOL_VALUE) return false;
+    if (!v || v->kind != WX_TORCH_BOOL_VALUE) return false;
     *out = v->b;
     return true;
 }
 
 const char *wx_torch_value_str(const wx_torch_value *v, size_t *len)
 {
-    bool has = v->kind == WX_TORCH_STR || v->kind == WX_TORCH_BYTES ||
-               v->kind == WX_TORCH_OBJECT || v->kind == WX_TORCH_GLOBAL;
+    bool has = v && (v->kind == WX_TORCH_STR || v->kind == WX_TORCH_BYTES ||
+               v->kind == WX_TORCH_OBJECT || v->kind == WX_TORCH_GLOBAL);
     if (len) *len = has ? v->len : 0;
     return has ? v->s : NULL;
 }
 
 int wx_torch_value_len(const wx_torch_value *v)
 {
+    if (!v) return 0;
     if (v->kind == WX_TORCH_DICT) return v->n / 2;
     return v->kind == WX_TORCH_TUPLE || v->kind == WX_TORCH_LIST ? v->n : 0;
 }
@@ -618,13 +618,21 @@ const wx_torch_value *wx_torch_value_item(const wx_torch_value *v, int index)
 
 const wx_torch_value *wx_torch_value_key(const wx_torch_value *v, int index)
 {
-    if (v->kind != WX_TORCH_DICT || index < 0 || index >= v->n / 2) return NULL;
+    if (!v || v->kind != WX_TORCH_DICT || index < 0 || index >= v->n / 2) return NULL;
     return v->items[2 * index];
 }
 
-const wx_torch_value *wx_torch_value_state(const wx_torch_value *v) { return v->state; }
+const wx_torch_value *wx_torch_value_state(const wx_torch_value *v)
+{
+    return v ? v->state : NULL;
+}
+
+const wx_torch_value *wx_torch_value_args(const wx_torch_value *v)
+{
+    return v && v->kind == WX_TORCH_OBJECT ? v->args : NULL;
+}
 
 const wx_torch_tensor *wx_torch_value_tensor(const wx_torch_ckpt *ck, const wx_torch_value *v)
 {
-    return v->kind == WX_TORCH_TENSOR ? wx_torch_at(ck, v->tensor_index) : NULL;
+    return v && v->kind == WX_TORCH_TENSOR ? wx_torch_at(ck, v->tensor_index) : NULL;
 }

@@ -78,7 +78,9 @@ wx_status wx_torch_read_f32(const wx_torch_ckpt *ck, const char *name, int ndim,
 
 /* Values: the unpickled root, and the value at a dotted path ("hyper_parameters.lstm.
  * num_layers", "specifications.classes.0"); opaque objects are looked through to their
- * state. NULL if absent. */
+ * state. NULL if absent. Every accessor below takes NULL as an absent value and answers
+ * false, 0 or NULL (kind: WX_TORCH_NONE), so lookups chain:
+ * wx_torch_value_int(wx_torch_get(ck, "hyper_parameters.sample_rate"), &rate). */
 const wx_torch_value *wx_torch_root(const wx_torch_ckpt *ck);
 const wx_torch_value *wx_torch_get(const wx_torch_ckpt *ck, const char *path);
 const wx_torch_value *wx_torch_value_get(const wx_torch_value *v, const char *path);
@@ -97,6 +99,8 @@ const wx_torch_value *wx_torch_value_item(const wx_torch_value *v, int index);
 const wx_torch_value *wx_torch_value_key(const wx_torch_value *v, int index);
 /* The state BUILD gave a value (an OBJECT's attributes, an OrderedDict's _metadata). */
 const wx_torch_value *wx_torch_value_state(const wx_torch_value *v);
+/* The argument TUPLE an OBJECT was created with (an enum member's value, a version string). */
+const wx_torch_value *wx_torch_value_args(const wx_torch_value *v);
 /* The tensor of a TENSOR value (under its first name). */
 const wx_torch_tensor *wx_torch_value_tensor(const wx_torch_ckpt *ck, const wx_torch_value *v);
 

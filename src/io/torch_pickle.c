@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_NODES (1u << 21)      /* a large state dict uses ~10 nodes per tensor */
+#define MAX_NODES (1u << 20)      /* a state dict uses ~12 nodes per tensor */
 #define MAX_ITEMS (1 << 26)       /* elements of one container */
 
 typedef struct vm {
@@ -54,6 +54,7 @@ void wx_pk_heap_free(wx_pk_heap *heap)
         wx_torch_value *next = v->next;
         free(v->items);
         free(v->s);
+        free(v->view);
         free(v);
         v = next;
     }
@@ -362,15 +363,17 @@ static wx_status rebuild_tensor(vm *m, const wx_torch_value *args, wx_torch_valu
     wx_torch_value *t;
     wx_status s = make(m, WX_TORCH_TENSOR, &t);
     if (s != WX_OK) return s;
+    if (!(t->view = calloc(1, sizeof *t->view))) return vm_nomem(m);
     t->storage = st;
-    t->offset = off->i;
-    t->ndim = size->n;
+    t->view->dtype = st->dtype;
+    t->view->offset = off->i;
+    t->view->ndim = size->n;
     for (int i = 0; i < size->n; i++) {
         const wx_torch_value *d = size->items[i], *k = stride->items[i];
         if (!is_int(d) || !is_int(k) || d->i < 0 || k->i < 0)
             return vm_fail(m, "tensor size and stride must be non-negative integers");
-        t->shape[i] = d->i;
-        t->stride[i] = k->i;
+        t->view->shape[i] = d->i;
+        t->view->stride[i] = k->i;
     }
     *out = t;
     return WX_OK;

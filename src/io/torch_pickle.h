@@ -38,11 +38,10 @@ struct wx_torch_value {
     int64_t numel, view_offset;
     const uint8_t *data;
     size_t nbytes;
-    /* TENSOR */
+    /* TENSOR: its STORAGE node and its view (shape, stride, offset; allocated apart to keep
+     * the other nodes small) */
     struct wx_torch_value *storage;
-    int64_t offset;
-    int ndim;
-    int64_t shape[WX_TORCH_MAX_DIMS], stride[WX_TORCH_MAX_DIMS];
+    wx_torch_tensor *view;
     int tensor_index;                /* its first entry in the checkpoint's table, or -1 */
     bool on_path;                    /* walk bookkeeping (cycle detection) */
     struct wx_torch_value *next;     /* every node of a heap, newest first */
