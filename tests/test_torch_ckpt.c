@@ -54,12 +54,15 @@ static void check_small_tensors(const wx_torch_ckpt *ck)
     CHECK(wx_torch_read_f32(ck, "state_dict.base", 2, s34, f, NULL) == WX_OK);
     for (int i = 0; i < 12; i++) CHECK(f[i] == i / 4.0f);
     const wx_torch_tensor *t = expect_tensor(ck, "state_dict.base_t", WX_TORCH_F32, 2, s43);
-    if (t) CHECK(t->stride[0] == 1 && t->stride[1] == 4 && t->offset == 0);
+    if (t) CHECK(t->stride[0] == 1 && t->stride[1] == 4 && t->offset == 0 &&
+                 !wx_torch_tensor_contiguous(t));
     CHECK(wx_torch_read_f32(ck, "state_dict.base_t", 2, s43, f, NULL) == WX_OK);
     for (int j = 0; j < 4; j++)
         for (int i = 0; i < 3; i++) CHECK(f[j * 3 + i] == (4 * i + j) / 4.0f);
     t = expect_tensor(ck, "state_dict.slice", WX_TORCH_F32, 1, s2);
-    if (t) CHECK(t->offset == 6 && t->stride[0] == 4);
+    if (t) CHECK(t->offset == 6 && t->stride[0] == 4 && !wx_torch_tensor_contiguous(t));
+    t = wx_torch_find(ck, "state_dict.base");
+    CHECK(t && wx_torch_tensor_contiguous(t));
     CHECK(wx_torch_read_f32(ck, "state_dict.slice", 1, s2, f, NULL) == WX_OK);
     CHECK(f[0] == 1.5f && f[1] == 2.5f);
     expect_tensor(ck, "state_dict.half", WX_TORCH_F16, 1, s4);

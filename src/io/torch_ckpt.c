@@ -470,12 +470,27 @@ static float element_f32(enum wx_torch_dtype dtype, const uint8_t *p)
         }                                                                                   \
     } while (0)
 
+bool wx_torch_tensor_contiguous(const wx_torch_tensor *t)
+{
+    int64_t step = 1;
+    for (int d = t->ndim - 1; d >= 0; d--) {
+        if (t->shape[d] != 1 && t->stride[d] != step) return false;
+        step *= t->shape[d];
+    }
+    return true;
+}
+
+/* Storage bytes are little-endian, as the x86-64 and arm64 hosts we build for. */
 wx_status wx_torch_tensor_f32(const wx_torch_tensor *t, float *dst, wx_err *err)
 {
     if (t->dtype > WX_TORCH_F64)
         return wx_fail(err, WX_ERR_UNSUPPORTED, "weights: tensor %s has dtype %s, not a float "
                        "type", t->name, wx_torch_dtype_name(t->dtype));
     size_t el = wx_torch_dtype_size(t->dtype);
+    if (t->dtype == WX_TORCH_F32 && wx_torch_tensor_contiguous(t)) {
+        memcpy(dst, t->storage + (size_t)t->offset * el, (size_t)wx_torch_tensor_nelem(t) * el);
+        return WX_OK;
+    }
     FOR_EACH_ELEMENT(t, src, i, dst[i] = element_f32(t->dtype, t->storage + (size_t)src * el));
     return WX_OK;
 }
@@ -484,6 +499,10 @@ void wx_torch_tensor_raw(const wx_torch_tensor *t, void *dst)
 {
     size_t el = wx_torch_dtype_size(t->dtype);
     uint8_t *out = dst;
+    if (wx_torch_tensor_contiguous(t)) {
+        memcpy(out, t->storage + (size_t)t->offset * el, (size_t)wx_torch_tensor_nelem(t) * el);
+        return;
+    }
     FOR_EACH_ELEMENT(t, src, i, memcpy(out + (size_t)i * el, t->storage + (size_t)src * el, el));
 }
 

@@ -63,6 +63,8 @@ const wx_torch_tensor *wx_torch_at(const wx_torch_ckpt *ck, int index);
 const wx_torch_tensor *wx_torch_find(const wx_torch_ckpt *ck, const char *name);
 
 int64_t wx_torch_tensor_nelem(const wx_torch_tensor *t);
+/* true when the view is row-major without gaps (strides of size-1 dimensions ignored). */
+bool wx_torch_tensor_contiguous(const wx_torch_tensor *t);
 /* Copies the tensor's elements in row-major order, following its strides, as float32
  * (F32/F16/BF16/F64). */
 wx_status wx_torch_tensor_f32(const wx_torch_tensor *t, float *dst, wx_err *err);
