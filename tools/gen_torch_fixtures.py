@@ -6,6 +6,8 @@ Writes, under tests/fixtures/:
   torch_ckpt_seed.pt     the zip layout (torch >= 1.6 default), also the fuzz seed
   torch_ckpt_legacy.pt   the same checkpoint in the legacy layout
                          (_use_new_zipfile_serialization=False)
+  torch_ckpt_proto4.pt   the zip layout with pickle protocol 4 (FRAME, MEMOIZE,
+                         SHORT_BINUNICODE, STACK_GLOBAL instead of protocol 2's opcodes)
 Both hold a pyannote-like dict: hyper-parameters (int, float, str, bool, None, list, tuple,
 nested dict), a state dict that is an OrderedDict with _metadata (nn.Linear's), tensors of
 dtypes f32/f16/bf16/f64/int64/bool, a 0-d tensor, a transposed view and an offset slice
@@ -67,10 +69,12 @@ def checkpoint():
 
 def write_small():
     ckpt = checkpoint()
-    paths = {"torch_ckpt_seed.pt": True, "torch_ckpt_legacy.pt": False}
-    for name, zip_layout in paths.items():
+    paths = {"torch_ckpt_seed.pt": (True, 2), "torch_ckpt_legacy.pt": (False, 2),
+             "torch_ckpt_proto4.pt": (True, 4)}
+    for name, (zip_layout, protocol) in paths.items():
         path = os.path.join(OUT, name)
-        torch.save(ckpt, path, _use_new_zipfile_serialization=zip_layout)
+        torch.save(ckpt, path, _use_new_zipfile_serialization=zip_layout,
+                   pickle_protocol=protocol)
         back = torch.load(path, weights_only=False)
         for key, value in ckpt["state_dict"].items():
             got = back["state_dict"][key]
