@@ -304,6 +304,8 @@ static void test_foreign_files(void)
     CHECK_MSG(wx_torch_parse(buf, n, "deflated.pt", &ck, &err) == WX_OK, "%s", err.msg);
     if (ck) CHECK(wx_torch_value_kind(wx_torch_root(ck)) == WX_TORCH_DICT);
     wx_torch_free(ck);
+    buf[n - 22 - 46 - strlen("archive/data.pkl") + 24]++;   /* central size 5: inflates to 4 */
+    expect_error(buf, n, "corrupt deflate data");
     buf[n - 22 + 16] ^= 0x40;                    /* central directory offset past the end */
     expect_error(buf, n, "truncated zip central directory");
     CHECK(wx_torch_load("/nonexistent/model.pt", &ck, &err) == WX_ERR_IO);

@@ -8,6 +8,10 @@
 #include <zlib.h>
 
 #define DEFLATE_MAX_RATIO 1032 /* deflate cannot expand by more */
+/* Inflated bytes of one archive at most: weights barely compress, so a larger expansion is
+ * a zip bomb. */
+#define INFLATE_MAX_FACTOR 64
+#define INFLATED_BUDGET(size) ((uint64_t)(size) * INFLATE_MAX_FACTOR + (64u << 20))
 
 static uint64_t le(const uint8_t *p, int n)
 {
@@ -80,7 +84,9 @@ wx_status wx_zip_open(wx_zip *z, const uint8_t *image, size_t size, const char *
     wx_status s = zip_directory(z, &offset, &dir_size, &count, err);
     if (s != WX_OK) return s;
     z->entries = calloc(count ? count : 1, sizeof *z->entries);
-    if (!z->entries) return wx_fail(err, WX_ERR_NOMEM, "%s: out of memory", z->label);
+    z->inflated = calloc(count ? count : 1, sizeof *z->inflated);
+    if (!z->entries || !z->inflated)
+        return wx_fail(err, WX_ERR_NOMEM, "%s: out of memory", z->label);
     const uint8_t *p = z->image + offset, *end = p + dir_size;
     for (uint64_t i = 0; i < count; i++) {
         if (end - p < 46 || le(p, 4) != 0x02014b50)
@@ -115,24 +121,14 @@ const wx_zip_entry *wx_zip_find(const wx_zip *z, const char *prefix, const char 
     return NULL;
 }
 
-static wx_status inflate_entry(wx_zip *z, const wx_zip_entry *e, const uint8_t *src,
-                               const uint8_t **out, wx_err *err)
+/* Raw-inflates csize bytes of src into exactly usize bytes of dst; false if corrupt. */
+static bool inflate_raw(const uint8_t *src, uint64_t csize, uint8_t *dst, uint64_t usize)
 {
-    if (e->usize > e->csize * DEFLATE_MAX_RATIO + 64 || e->usize > SIZE_MAX / 2)
-        return wx_fail(err, WX_ERR_FORMAT, "%s: zip entry %.*s: impossible sizes", z->label,
-                       (int)e->name_len, e->name);
-    uint8_t **list = realloc(z->inflated, (z->n_inflated + 1) * sizeof *list);
-    if (!list) return wx_fail(err, WX_ERR_NOMEM, "%s: out of memory", z->label);
-    z->inflated = list;
-    uint8_t *buf = malloc(e->usize ? e->usize : 1);
-    if (!buf) return wx_fail(err, WX_ERR_NOMEM, "%s: out of memory", z->label);
-    z->inflated[z->n_inflated++] = buf;
     z_stream zs = {0};
-    if (inflateInit2(&zs, -MAX_WBITS) != Z_OK)
-        return wx_fail(err, WX_ERR_NOMEM, "%s: zlib initialisation failed", z->label);
+    if (inflateInit2(&zs, -MAX_WBITS) != Z_OK) return false;
     zs.next_in = (Bytef *)src;
-    zs.next_out = buf;
-    uint64_t in_left = e->csize, out_left = e->usize;
+    zs.next_out = dst;
+    uint64_t in_left = csize, out_left = usize;
     int rc;
     uInt in, room;
     do {                         /* in steps of at most 4 GiB, until no progress */
@@ -145,9 +141,33 @@ static wx_status inflate_entry(wx_zip *z, const wx_zip_entry *e, const uint8_t *
         out_left -= room - zs.avail_out;
     } while (rc == Z_OK && (in != zs.avail_in || room != zs.avail_out));
     inflateEnd(&zs);
-    if (rc != Z_STREAM_END || out_left)
+    return rc == Z_STREAM_END && out_left == 0;
+}
+
+static wx_status inflate_entry(wx_zip *z, const wx_zip_entry *e, const uint8_t *src,
+                               const uint8_t **out, wx_err *err)
+{
+    size_t index = (size_t)(e - z->entries);
+    if (z->inflated[index]) {
+        *out = z->inflated[index];
+        return WX_OK;
+    }
+    if (e->usize > e->csize * DEFLATE_MAX_RATIO + 64 || e->usize > SIZE_MAX / 2)
+        return wx_fail(err, WX_ERR_FORMAT, "%s: zip entry %.*s: impossible sizes", z->label,
+                       (int)e->name_len, e->name);
+    if (e->usize > INFLATED_BUDGET(z->size) - z->inflated_total)
+        return wx_fail(err, WX_ERR_FORMAT, "%s: zip entry %.*s: deflated entries expand to more "
+                       "than %d times the archive (a zip bomb?)", z->label, (int)e->name_len,
+                       e->name, INFLATE_MAX_FACTOR);
+    uint8_t *buf = malloc(e->usize ? e->usize : 1);
+    if (!buf) return wx_fail(err, WX_ERR_NOMEM, "%s: out of memory", z->label);
+    if (!inflate_raw(src, e->csize, buf, e->usize)) {
+        free(buf);
         return wx_fail(err, WX_ERR_FORMAT, "%s: zip entry %.*s: corrupt deflate data",
                        z->label, (int)e->name_len, e->name);
+    }
+    z->inflated[index] = buf;
+    z->inflated_total += e->usize;
     *out = buf;
     return WX_OK;
 }
@@ -181,7 +201,7 @@ wx_status wx_zip_data(wx_zip *z, const wx_zip_entry *e, const uint8_t **data,
 
 void wx_zip_close(wx_zip *z)
 {
-    for (size_t i = 0; i < z->n_inflated; i++) free(z->inflated[i]);
+    for (size_t i = 0; z->inflated && i < z->n_entries; i++) free(z->inflated[i]);
     free(z->inflated);
     free(z->entries);
     memset(z, 0, sizeof *z);

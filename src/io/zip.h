@@ -23,8 +23,8 @@ typedef struct wx_zip {
     const char *label;         /* names the file in messages; not owned */
     wx_zip_entry *entries;
     size_t n_entries;
-    uint8_t **inflated;        /* buffers of inflated entries, freed by wx_zip_close */
-    size_t n_inflated;
+    uint8_t **inflated;        /* per entry: its inflated bytes once asked for, or NULL */
+    uint64_t inflated_total;   /* bounded by 64 x the archive size + 64 MiB */
 } wx_zip;
 
 /* true when the image starts with a zip local file header. */
@@ -34,7 +34,8 @@ wx_status wx_zip_open(wx_zip *z, const uint8_t *image, size_t size, const char *
                       wx_err *err);
 /* The entry named prefix + name; NULL if absent. */
 const wx_zip_entry *wx_zip_find(const wx_zip *z, const char *prefix, const char *name);
-/* The entry's uncompressed bytes (valid until wx_zip_close). */
+/* The entry's uncompressed bytes (valid until wx_zip_close); a deflated entry is inflated
+ * once, on the first call. */
 wx_status wx_zip_data(wx_zip *z, const wx_zip_entry *e, const uint8_t **data, size_t *size,
                       wx_err *err);
 void wx_zip_close(wx_zip *z);
