@@ -1,7 +1,8 @@
 /* fuzz_torch_ckpt.c — fuzz target for the PyTorch checkpoint reader (wx_torch_parse): any
  * bytes must either be refused with a message or give tensors whose every element lies in
  * the image and converts without faults, and values that can be walked. Built with
- * tests/fuzz_driver.c (smoke run over tests/fixtures/torch_ckpt_seed.pt, made by
+ * tests/fuzz_driver.c (smoke run over tests/fixtures/torch_ckpt_seed.pt, or the legacy
+ * torch_ckpt_legacy.pt through tests/fuzz_torch_legacy.c; both made by
  * tools/gen_torch_fixtures.py) or with clang -fsanitize=fuzzer. */
 #include <stdint.h>
 #include <stdio.h>
@@ -11,6 +12,9 @@
 #include "io/torch_ckpt.h"
 
 #define FUZZ_MAX_ELEMS (1 << 20) /* mutants may declare large views; read the small ones */
+#ifndef FUZZ_SEED
+#define FUZZ_SEED "torch_ckpt_seed.pt"   /* tests/fuzz_torch_legacy.c picks the legacy one */
+#endif
 
 /* Touches every scalar of a container's direct children. */
 static void walk_values(const wx_torch_value *v)
@@ -60,6 +64,6 @@ const char *wx_fuzz_seed_file(void)
 {
     static char path[4096];
     const char *dir = getenv("WX_FIXTURE_DIR");
-    snprintf(path, sizeof path, "%s/torch_ckpt_seed.pt", dir && *dir ? dir : "tests/fixtures");
+    snprintf(path, sizeof path, "%s/" FUZZ_SEED, dir && *dir ? dir : "tests/fixtures");
     return path;
 }
