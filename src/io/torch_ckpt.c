@@ -51,6 +51,46 @@ const char *wx_torch_dtype_name(enum wx_torch_dtype dtype)
     return names[dtype];
 }
 
+/* ---- storages ---- */
+
+/* The STORAGE nodes sorted by key: the nodes of one storage form a run. */
+typedef struct storage_index {
+    wx_torch_value **v;
+    size_t n;
+} storage_index;
+
+static int by_key(const void *a, const void *b)
+{
+    return strcmp((*(wx_torch_value *const *)a)->s, (*(wx_torch_value *const *)b)->s);
+}
+
+static wx_status index_storages(const wx_torch_ckpt *ck, storage_index *ix, wx_err *err)
+{
+    size_t n = 0;
+    for (wx_torch_value *v = ck->heap.nodes; v; v = v->next) n += v->kind == WX_TORCH_STORAGE;
+    ix->n = 0;
+    if (!(ix->v = malloc((n ? n : 1) * sizeof *ix->v)))
+        return wx_fail(err, WX_ERR_NOMEM, "%s: out of memory", ck->label);
+    for (wx_torch_value *v = ck->heap.nodes; v; v = v->next)
+        if (v->kind == WX_TORCH_STORAGE) ix->v[ix->n++] = v;
+    qsort(ix->v, ix->n, sizeof *ix->v, by_key);
+    return WX_OK;
+}
+
+/* The first position of key's run (ix->n if absent) and the run's end in *end. */
+static size_t index_run(const storage_index *ix, const char *key, size_t *end)
+{
+    size_t lo = 0, hi = ix->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(ix->v[mid]->s, key) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    *end = lo;
+    while (*end < ix->n && strcmp(ix->v[*end]->s, key) == 0) ++*end;
+    return *end > lo ? lo : ix->n;
+}
+
 /* ---- zip layout ---- */
 
 /* The archive's folder name: data.pkl lives at "<prefix>data.pkl", prefix ending in '/'. */
@@ -69,26 +109,43 @@ static const wx_zip_entry *zip_find_pickle(const wx_zip *z, char *prefix, size_t
     return NULL;
 }
 
+/* Points each storage at the bytes of <prefix>data/<key>, found once per key. */
 static wx_status zip_attach_storages(wx_torch_ckpt *ck, const char *prefix, wx_err *err)
 {
+    storage_index ix;
+    wx_status s = index_storages(ck, &ix, err);
+    if (s != WX_OK) return s;
     char name[600];
-    for (wx_torch_value *v = ck->heap.nodes; v; v = v->next) {
-        if (v->kind != WX_TORCH_STORAGE) continue;
-        if (v->len > 500)
-            return wx_fail(err, WX_ERR_FORMAT, "%s: storage key too long", ck->label);
+    const uint8_t *data = NULL;
+    size_t size = 0;
+    for (size_t i = 0; i < ix.n; i++) {
+        wx_torch_value *v = ix.v[i];
+        if (v->len > 500) {
+            s = wx_fail(err, WX_ERR_FORMAT, "%s: storage key too long", ck->label);
+            goto cleanup;
+        }
         snprintf(name, sizeof name, "data/%s", v->s);
-        const wx_zip_entry *e = wx_zip_find(&ck->archive, prefix, name);
-        if (!e)
-            return wx_fail(err, WX_ERR_FORMAT, "%s: storage %s%s is missing from the archive "
-                           "(truncated file?)", ck->label, prefix, name);
-        wx_status s = wx_zip_data(&ck->archive, e, &v->data, &v->nbytes, err);
-        if (s != WX_OK) return s;
-        if ((uint64_t)v->numel > v->nbytes / wx_torch_dtype_size(v->dtype))
-            return wx_fail(err, WX_ERR_FORMAT, "%s: storage %s%s: %zu bytes for %lld elements "
-                           "of %s (truncated?)", ck->label, prefix, name, v->nbytes,
-                           (long long)v->numel, wx_torch_dtype_name(v->dtype));
+        if (i == 0 || strcmp(ix.v[i - 1]->s, v->s) != 0) {
+            const wx_zip_entry *e = wx_zip_find(&ck->archive, prefix, name);
+            if (!e) {
+                s = wx_fail(err, WX_ERR_FORMAT, "%s: storage %s%s is missing from the archive "
+                            "(truncated file?)", ck->label, prefix, name);
+                goto cleanup;
+            }
+            if ((s = wx_zip_data(&ck->archive, e, &data, &size, err)) != WX_OK) goto cleanup;
+        }
+        if ((uint64_t)v->numel > size / wx_torch_dtype_size(v->dtype)) {
+            s = wx_fail(err, WX_ERR_FORMAT, "%s: storage %s%s: %zu bytes for %lld elements "
+                        "of %s (truncated?)", ck->label, prefix, name, size,
+                        (long long)v->numel, wx_torch_dtype_name(v->dtype));
+            goto cleanup;
+        }
+        v->data = data;
+        v->nbytes = size;
     }
-    return WX_OK;
+cleanup:
+    free(ix.v);
+    return s;
 }
 
 static wx_status zip_parse(wx_torch_ckpt *ck, wx_err *err)
@@ -118,13 +175,6 @@ static wx_status zip_parse(wx_torch_ckpt *ck, wx_err *err)
 
 /* ---- legacy layout ---- */
 
-static wx_torch_value *find_storage(wx_torch_ckpt *ck, const char *key)
-{
-    for (wx_torch_value *v = ck->heap.nodes; v; v = v->next)
-        if (v->kind == WX_TORCH_STORAGE && strcmp(v->s, key) == 0) return v;
-    return NULL;
-}
-
 /* Runs the pickle at *at and advances past it. */
 static wx_status legacy_pickle(wx_torch_ckpt *ck, size_t *at, wx_torch_value **out,
                                wx_err *err)
@@ -151,42 +201,60 @@ static wx_status legacy_check_sys_info(const wx_torch_ckpt *ck, const wx_torch_v
     return WX_OK;
 }
 
-/* After the key list, each storage: int64 element count, then its bytes. Views of one root
- * storage share its bytes. */
+/* Points the nodes of one storage (views of it included) at its bytes, data[0, nbytes). */
+static wx_status legacy_attach_run(const wx_torch_ckpt *ck, const storage_index *ix, size_t lo,
+                                   size_t end, const uint8_t *data, uint64_t nbytes,
+                                   wx_err *err)
+{
+    for (size_t r = lo; r < end; r++) {
+        wx_torch_value *v = ix->v[r];
+        size_t el = wx_torch_dtype_size(v->dtype);
+        if ((uint64_t)v->view_offset > nbytes / el ||
+            (uint64_t)v->numel > nbytes / el - (uint64_t)v->view_offset)
+            return wx_fail(err, WX_ERR_FORMAT, "%s: storage %s: view outside the storage",
+                           ck->label, v->s);
+        v->data = data + (size_t)v->view_offset * el;
+        v->nbytes = (size_t)v->numel * el;
+    }
+    return WX_OK;
+}
+
+/* After the key list, each storage: int64 element count, then its bytes. */
 static wx_status legacy_attach_storages(wx_torch_ckpt *ck, const wx_torch_value *keys,
                                         size_t at, wx_err *err)
 {
-    for (int i = 0; i < keys->n; i++) {
+    storage_index ix;
+    wx_status s = index_storages(ck, &ix, err);
+    if (s != WX_OK) return s;
+    for (int i = 0; i < keys->n && s == WX_OK; i++) {
         const wx_torch_value *k = keys->items[i];
-        if (k->kind != WX_TORCH_STR)
-            return wx_fail(err, WX_ERR_FORMAT, "%s: storage key %d is not a string", ck->label, i);
-        const wx_torch_value *first = find_storage(ck, k->s);
-        size_t el = first ? wx_torch_dtype_size(first->dtype) : 1;
-        if (ck->size - at < 8)
-            return wx_fail(err, WX_ERR_FORMAT, "%s: storage %s: truncated file", ck->label, k->s);
+        if (k->kind != WX_TORCH_STR) {
+            s = wx_fail(err, WX_ERR_FORMAT, "%s: storage key %d is not a string", ck->label, i);
+            goto cleanup;
+        }
+        size_t end, lo = index_run(&ix, k->s, &end);
+        size_t el = lo < ix.n ? wx_torch_dtype_size(ix.v[lo]->dtype) : 1;
+        if (ck->size - at < 8) {
+            s = wx_fail(err, WX_ERR_FORMAT, "%s: storage %s: truncated file", ck->label, k->s);
+            goto cleanup;
+        }
         uint64_t n = le(ck->image + at, 8);
         at += 8;
-        if (n > (ck->size - at) / el)
-            return wx_fail(err, WX_ERR_FORMAT, "%s: storage %s: %llu elements run past the end "
-                           "of the file (truncated?)", ck->label, k->s, (unsigned long long)n);
-        for (wx_torch_value *v = ck->heap.nodes; v; v = v->next) {
-            if (v->kind != WX_TORCH_STORAGE || strcmp(v->s, k->s) != 0) continue;
-            size_t vel = wx_torch_dtype_size(v->dtype);
-            uint64_t total = n * el;
-            if (vel != el || (uint64_t)v->view_offset > total / vel ||
-                (uint64_t)v->numel > total / vel - (uint64_t)v->view_offset)
-                return wx_fail(err, WX_ERR_FORMAT, "%s: storage %s: view outside the storage",
-                               ck->label, k->s);
-            v->data = ck->image + at + (size_t)v->view_offset * vel;
-            v->nbytes = (size_t)v->numel * vel;
+        if (n > (ck->size - at) / el) {
+            s = wx_fail(err, WX_ERR_FORMAT, "%s: storage %s: %llu elements run past the end "
+                        "of the file (truncated?)", ck->label, k->s, (unsigned long long)n);
+            goto cleanup;
         }
+        s = legacy_attach_run(ck, &ix, lo, end, ck->image + at, n * el, err);
         at += (size_t)(n * el);
     }
-    for (wx_torch_value *v = ck->heap.nodes; v; v = v->next)
-        if (v->kind == WX_TORCH_STORAGE && !v->data && v->numel)
-            return wx_fail(err, WX_ERR_FORMAT, "%s: storage %s is not in the file", ck->label,
-                           v->s);
-    return WX_OK;
+    for (size_t r = 0; r < ix.n && s == WX_OK; r++)
+        if (!ix.v[r]->data && ix.v[r]->numel)
+            s = wx_fail(err, WX_ERR_FORMAT, "%s: storage %s is not in the file", ck->label,
+                        ix.v[r]->s);
+cleanup:
+    free(ix.v);
+    return s;
 }
 
 static wx_status legacy_parse(wx_torch_ckpt *ck, wx_err *err)

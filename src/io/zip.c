@@ -73,6 +73,23 @@ static void zip64_extra(const uint8_t *extra, size_t len, wx_zip_entry *e)
     }
 }
 
+/* Compares s[0, sl) with the concatenation a[0, al) b[0, bl), bytewise. */
+static int cmp_parts(const char *s, size_t sl, const char *a, size_t al, const char *b,
+                     size_t bl)
+{
+    int c = memcmp(s, a, sl < al ? sl : al);
+    if (c || sl < al) return c ? c : -1;
+    s += al, sl -= al;
+    c = memcmp(s, b, sl < bl ? sl : bl);
+    return c ? c : (sl > bl) - (sl < bl);
+}
+
+static int by_name(const void *x, const void *y)
+{
+    const wx_zip_entry *a = *(const wx_zip_entry *const *)x, *b = *(const wx_zip_entry *const *)y;
+    return cmp_parts(a->name, a->name_len, b->name, b->name_len, "", 0);
+}
+
 wx_status wx_zip_open(wx_zip *z, const uint8_t *image, size_t size, const char *label,
                       wx_err *err)
 {
@@ -85,7 +102,8 @@ wx_status wx_zip_open(wx_zip *z, const uint8_t *image, size_t size, const char *
     if (s != WX_OK) return s;
     z->entries = calloc(count ? count : 1, sizeof *z->entries);
     z->inflated = calloc(count ? count : 1, sizeof *z->inflated);
-    if (!z->entries || !z->inflated)
+    z->sorted = calloc(count ? count : 1, sizeof *z->sorted);
+    if (!z->entries || !z->inflated || !z->sorted)
         return wx_fail(err, WX_ERR_NOMEM, "%s: out of memory", z->label);
     const uint8_t *p = z->image + offset, *end = p + dir_size;
     for (uint64_t i = 0; i < count; i++) {
@@ -104,19 +122,23 @@ wx_status wx_zip_open(wx_zip *z, const uint8_t *image, size_t size, const char *
         e->name = (const char *)p + 46;
         e->name_len = n;
         zip64_extra(p + 46 + n, m, e);
+        z->sorted[i] = e;
         p += 46 + n + m + k;
     }
+    qsort(z->sorted, z->n_entries, sizeof *z->sorted, by_name);
     return WX_OK;
 }
 
 const wx_zip_entry *wx_zip_find(const wx_zip *z, const char *prefix, const char *name)
 {
-    size_t pl = strlen(prefix), nl = strlen(name);
-    for (size_t i = 0; i < z->n_entries; i++) {
-        const wx_zip_entry *e = &z->entries[i];
-        if (e->name_len == pl + nl && memcmp(e->name, prefix, pl) == 0 &&
-            memcmp(e->name + pl, name, nl) == 0)
-            return e;
+    size_t lo = 0, hi = z->n_entries, pl = strlen(prefix), nl = strlen(name);
+    while (lo < hi) {                      /* binary search of the name-sorted index */
+        size_t mid = lo + (hi - lo) / 2;
+        const wx_zip_entry *e = z->sorted[mid];
+        int c = cmp_parts(e->name, e->name_len, prefix, pl, name, nl);
+        if (c == 0) return e;
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
     }
     return NULL;
 }
@@ -204,5 +226,6 @@ void wx_zip_close(wx_zip *z)
     for (size_t i = 0; z->inflated && i < z->n_entries; i++) free(z->inflated[i]);
     free(z->inflated);
     free(z->entries);
+    free(z->sorted);
     memset(z, 0, sizeof *z);
 }

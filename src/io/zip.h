@@ -21,8 +21,9 @@ typedef struct wx_zip {
     const uint8_t *image;      /* not owned; must outlive the archive */
     size_t size;
     const char *label;         /* names the file in messages; not owned */
-    wx_zip_entry *entries;
+    wx_zip_entry *entries;     /* in central-directory order */
     size_t n_entries;
+    const wx_zip_entry **sorted; /* the same, sorted by name for wx_zip_find */
     uint8_t **inflated;        /* per entry: its inflated bytes once asked for, or NULL */
     uint64_t inflated_total;   /* bounded by 64 x the archive size + 64 MiB */
 } wx_zip;
