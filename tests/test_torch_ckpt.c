@@ -232,6 +232,15 @@ static void test_hostile_pickles(void)
     for (int i = 0; i < 149; i++) deep[n++] = 'a';
     deep[n++] = '.';
     expect_legacy_error(deep, n, "nested deeper");
+    /* 40 levels of a list holding the level below twice: 2^40 paths, refused */
+    n = 0;
+    memcpy(deep, "\x80\x02]q\x00" "0", 6), n = 6;
+    for (int k = 0; k < 40; k++) {
+        char level[] = {']', 'q', (char)(k + 1), '(', 'h', (char)k, 'h', (char)k, 'e', '0'};
+        memcpy(deep + n, level, sizeof level), n += sizeof level;
+    }
+    deep[n++] = 'h', deep[n++] = 40, deep[n++] = '.';
+    expect_legacy_error(deep, n, "too many shared references");
     /* a list that contains itself is a cycle, skipped by the walk */
     uint8_t buf[256];
     size_t len = legacy(buf, PK("\x80\x02]q\x00h\x00\x61."), PK(EMPTY_KEYS));
