@@ -115,6 +115,12 @@ static void check_small_values(const wx_torch_ckpt *ck, const char *path)
     CHECK(win && wx_torch_value_double(wx_torch_value_item(win, 1), &d) && d == 2.5);
     CHECK(wx_torch_value_int(wx_torch_get(ck, "hyper_parameters.lstm.num_layers"), &i) && i == -2);
     CHECK(wx_torch_value_int(wx_torch_get(ck, "hyper_parameters.big"), &i) && i == 1ll << 40);
+    CHECK(strcmp(wx_torch_value_str(wx_torch_get(ck, "hyper_parameters.dtype"), NULL),
+                 "torch.float16") == 0);
+    const wx_torch_value *dev = wx_torch_get(ck, "hyper_parameters.device");
+    CHECK(wx_torch_value_kind(dev) == WX_TORCH_OBJECT &&
+          strcmp(wx_torch_value_str(wx_torch_value_item(wx_torch_value_args(dev), 0), NULL),
+                 "cpu") == 0);
     CHECK(wx_torch_get(ck, "hyper_parameters.absent") == NULL);
     CHECK(!wx_torch_value_int(wx_torch_get(ck, "hyper_parameters.absent"), &i));
     CHECK(wx_torch_get(ck, "hyper_parameters.classes.7") == NULL);

@@ -8,8 +8,8 @@ Writes, under tests/fixtures/:
                          (_use_new_zipfile_serialization=False)
   torch_ckpt_proto4.pt   the zip layout with pickle protocol 4 (FRAME, MEMOIZE,
                          SHORT_BINUNICODE, STACK_GLOBAL instead of protocol 2's opcodes)
-Both hold a pyannote-like dict: hyper-parameters (int, float, str, bool, None, list, tuple,
-nested dict), a state dict that is an OrderedDict with _metadata (nn.Linear's), tensors of
+All hold a pyannote-like dict: hyper-parameters (int, float, str, bool, None, list, tuple,
+nested dict, a torch dtype and device), a state dict that is an OrderedDict with _metadata (nn.Linear's), tensors of
 dtypes f32/f16/bf16/f64/int64/bool, a 0-d tensor, a transposed view and an offset slice
 sharing one storage. The values are the literals below; tests/test_torch_ckpt.c checks the
 same literals, and this script checks with torch.load that the files hold them.
@@ -62,6 +62,8 @@ def checkpoint():
         "window": (5, 2.5),
         "lstm": {"hidden_size": 4, "num_layers": -2},
         "big": 1 << 40,
+        "dtype": torch.float16,
+        "device": torch.device("cpu"),
     }
     return {"hyper_parameters": hyper, "state_dict": state,
             "layers": [torch.tensor([1.0, 2.0]), {"w": torch.tensor([[3.0]])}]}

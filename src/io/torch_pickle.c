@@ -233,6 +233,11 @@ static const char *const OPAQUE_MODULES[] = {
     "pyannote.", "omegaconf.", "typing", "torch.torch_version", "pytorch_lightning.",
     "lightning.", "lightning_fabric.", "collections", "enum", "speechbrain.",
 };
+/* torch values that hyper-parameters may hold: a device, a dtype. */
+static const char *const TORCH_VALUES[] = {
+    "device", "dtype", "float32", "float16", "bfloat16", "float64", "int64", "int32", "int16",
+    "int8", "uint8", "bool",
+};
 /* Builtins that are plain types (never eval, getattr, __import__ and the like). */
 static const char *const PLAIN_BUILTINS[] = {
     "list", "dict", "tuple", "int", "long", "float", "str", "unicode", "bool", "bytes",
@@ -297,6 +302,8 @@ static wx_status resolve_global(vm *m, wx_torch_value *g, const char *module, co
         return WX_OK;
     }
     if (builtin && in_list(name, PLAIN_BUILTINS, COUNT(PLAIN_BUILTINS))) return WX_OK;
+    if (strcmp(module, "torch") == 0 && in_list(name, TORCH_VALUES, COUNT(TORCH_VALUES)))
+        return WX_OK;
     for (size_t i = 0; i < COUNT(OPAQUE_MODULES); i++)
         if (has_prefix(module, OPAQUE_MODULES[i])) return WX_OK;
     return wx_fail(m->err, WX_ERR_FORMAT, "%s: pickle global %s.%s is not allowed (a checkpoint "
