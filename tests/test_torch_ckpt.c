@@ -301,6 +301,57 @@ static size_t make_zip(uint8_t *buf, const char *name, const uint8_t *data, size
     return at;
 }
 
+static void put_le(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* A stored one-entry archive in zip64 form: the central entry's sizes and offset in its zip64
+ * extra field, the directory found through the zip64 locator and end record. */
+static size_t make_zip64(uint8_t *buf, const char *name, const uint8_t *data, size_t size)
+{
+    size_t nl = strlen(name), at = 0;
+    uint8_t local[30] = {'P', 'K', 3, 4};
+    put_le(local + 18, size, 4), put_le(local + 22, size, 4), put_le(local + 26, nl, 2);
+    memcpy(buf, local, 30), at = 30;
+    memcpy(buf + at, name, nl), at += nl;
+    memcpy(buf + at, data, size), at += size;
+    size_t cd = at;
+    uint8_t central[46] = {'P', 'K', 1, 2}, extra[28] = {1, 0, 24, 0};
+    put_le(central + 20, 0xffffffff, 4), put_le(central + 24, 0xffffffff, 4);
+    put_le(central + 28, nl, 2), put_le(central + 30, sizeof extra, 2);
+    put_le(central + 42, 0xffffffff, 4);
+    put_le(extra + 4, size, 8), put_le(extra + 12, size, 8), put_le(extra + 20, 0, 8);
+    memcpy(buf + at, central, 46), at += 46;
+    memcpy(buf + at, name, nl), at += nl;
+    memcpy(buf + at, extra, sizeof extra), at += sizeof extra;
+    size_t rec = at;
+    uint8_t end64[56] = {'P', 'K', 6, 6}, locator[20] = {'P', 'K', 6, 7}, end[22] = {'P', 'K', 5, 6};
+    put_le(end64 + 4, 44, 8), put_le(end64 + 24, 1, 8), put_le(end64 + 32, 1, 8);
+    put_le(end64 + 40, rec - cd, 8), put_le(end64 + 48, cd, 8);
+    put_le(locator + 8, rec, 8), put_le(locator + 16, 1, 4);
+    put_le(end + 8, 0xffff, 2), put_le(end + 10, 0xffff, 2);
+    put_le(end + 12, 0xffffffff, 4), put_le(end + 16, 0xffffffff, 4);
+    memcpy(buf + at, end64, 56), at += 56;
+    memcpy(buf + at, locator, 20), at += 20;
+    memcpy(buf + at, end, 22), at += 22;
+    return at;
+}
+
+static void test_zip64(void)
+{
+    uint8_t buf[1024];
+    size_t n = make_zip64(buf, "archive/data.pkl", (const uint8_t *)"\x80\x02K\x07.", 5);
+    wx_torch_ckpt *ck = NULL;
+    wx_err err = {{0}};
+    int64_t v = 0;
+    CHECK_MSG(wx_torch_parse(buf, n, "zip64.pt", &ck, &err) == WX_OK, "%s", err.msg);
+    CHECK(ck && wx_torch_value_int(wx_torch_root(ck), &v) && v == 7);
+    wx_torch_free(ck);
+    buf[n - 22 - 20 - 56] = 'X';                  /* the zip64 end record's signature */
+    expect_error(buf, n, "zip64 end record missing");
+}
+
 static void test_foreign_files(void)
 {
     uint8_t buf[8192];
@@ -509,6 +560,7 @@ int main(void)
     test_hostile_pickles();
     test_foreign_files();
     test_big_endian();
+    test_zip64();
     test_pyannote();
     test_resemblyzer();
     return wx_test_finish("test_torch_ckpt");
