@@ -48,3 +48,9 @@ if [ ! -s "$vad/model.safetensors" ] || [ ! -s "$vad/config.json" ]; then
     mv "$vad.partial" "$vad"
 fi
 echo "models ready: $vad" >&2
+
+# Speaker encoder of the open diarization set: Resemblyzer 0.1.4 ships its GE2E weights as
+# resemblyzer/pretrained.pt (PyTorch's legacy layout, read natively by src/io/torch_ckpt.c).
+# Only the wheel is cached for now: tests/test_torch_ckpt.c reads the checkpoint from it.
+fetch_wheel Resemblyzer==0.1.4 'Resemblyzer-0.1.4-*.whl' >/dev/null
+echo "wheels ready: Resemblyzer 0.1.4" >&2
