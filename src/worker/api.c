@@ -84,7 +84,7 @@ static void *executor(void *arg)
     api *a = arg;
     wx_err err = {{0}};
     wx_stored_job *job;
-    if (wx_supervisor_start(a->config, &a->sup, &err) != WX_OK) {
+    if (wx_supervisor_start(a->config, true, &a->sup, &err) != WX_OK) {
         wx_model_info failed = {.state = WX_MODEL_FAILED};
         snprintf(failed.error, sizeof failed.error, "%s", err.msg);
         publish_model(a, &failed);

@@ -58,7 +58,7 @@ int wx_worker_run_local(const wx_worker_config *config)
     wx_model_info info;
     json_t *result = NULL;
     json_t *job = read_test_job(config, &err);
-    if (!job || wx_supervisor_start(config, &sup, &err) != WX_OK)
+    if (!job || wx_supervisor_start(config, false, &sup, &err) != WX_OK)
         goto fail;
     wx_supervisor_wait_ready(sup, &info);
     if (info.state != WX_MODEL_READY) {

@@ -321,7 +321,7 @@ static wx_status open_queue(queue *q, const wx_worker_config *config, wx_err *er
     if (!q->take_url || !q->done_template)
         return wx_fail(err, WX_ERR_NOMEM, "out of memory resolving the queue URLs");
     wx_model_info info;
-    if (wx_supervisor_start(config, &q->sup, err) != WX_OK)
+    if (wx_supervisor_start(config, true, &q->sup, err) != WX_OK)
         return WX_ERR_BACKEND;
     wx_supervisor_wait_ready(q->sup, &info);
     if (info.state != WX_MODEL_READY)

@@ -30,6 +30,7 @@ struct wx_supervisor {
     wx_model_info info;
     double crashes[WX_CRASH_LOOP_COUNT];   /* times of the latest crashes, oldest first */
     int n_crashes;
+    bool restart;                /* start a new process after a crash */
     bool gave_up;
 };
 
@@ -135,7 +136,10 @@ static void handle_crash(wx_supervisor *s, const char *job_id, char *how, size_t
     wx_err err = {{0}};
     reap(s, 2.0, how, how_size);
     wx_log(WX_LOG_ERROR, job_id, "the worker process crashed (%s)", how);
-    if (!count_crash(s)) {
+    if (!s->restart) {
+        s->gave_up = true;
+        snprintf(outcome, outcome_size, "it is not restarted (a local run ends with its job)");
+    } else if (!count_crash(s)) {
         snprintf(outcome, outcome_size, "the worker is stopping after %d crashes within %.0f s",
                  WX_CRASH_LOOP_COUNT, WX_CRASH_LOOP_SECONDS);
         wx_log(WX_LOG_ERROR, NULL, "%d crashes within %.0f s: giving up", WX_CRASH_LOOP_COUNT,
@@ -154,7 +158,8 @@ static void handle_crash(wx_supervisor *s, const char *job_id, char *how, size_t
     }
 }
 
-wx_status wx_supervisor_start(const wx_worker_config *config, wx_supervisor **out, wx_err *err)
+wx_status wx_supervisor_start(const wx_worker_config *config, bool restart,
+                              wx_supervisor **out, wx_err *err)
 {
     wx_supervisor *s = calloc(1, sizeof *s);
     *out = NULL;
@@ -163,6 +168,7 @@ wx_status wx_supervisor_start(const wx_worker_config *config, wx_supervisor **ou
         return wx_fail(err, WX_ERR_NOMEM, "out of memory starting the worker process");
     }
     s->fd = -1;
+    s->restart = restart;
     wx_status st = spawn(s, err);
     if (st != WX_OK) {
         free(s->argv);

@@ -34,8 +34,10 @@ typedef struct wx_supervised_job {
     volatile const int *cancel;       /* polled; non-zero cancels the job (may be NULL) */
 } wx_supervised_job;
 
-/* Starts the worker process; it loads the engine in the background. */
-wx_status wx_supervisor_start(const wx_worker_config *config, wx_supervisor **out, wx_err *err);
+/* Starts the worker process; it loads the engine in the background. restart: start a new one
+ * after a crash (false for the local run's single job). */
+wx_status wx_supervisor_start(const wx_worker_config *config, bool restart,
+                              wx_supervisor **out, wx_err *err);
 
 /* Blocks until the worker process has loaded the engine or failed to, and fills info. A
  * process that dies while loading counts as a crash and is restarted. */
