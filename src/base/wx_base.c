@@ -35,6 +35,14 @@ const char *wx_status_name(wx_status status)
     return "unknown";
 }
 
+long wx_env_long(const char *name, long fallback)
+{
+    const char *v = getenv(name);
+    char *end = NULL;
+    long n = v && *v ? strtol(v, &end, 10) : 0;
+    return v && *v && !*end && n > 0 ? n : fallback;
+}
+
 double wx_now(void)
 {
     struct timespec ts;

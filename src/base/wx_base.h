@@ -29,6 +29,10 @@ wx_status wx_fail(wx_err *err, wx_status status, const char *fmt, ...)
 
 const char *wx_status_name(wx_status status);
 
+/* The positive integer in environment variable name, else fallback (unset, empty, not a
+ * number, or not > 0). */
+long wx_env_long(const char *name, long fallback);
+
 /* Monotonic clock in seconds. */
 double wx_now(void);
 

@@ -18,14 +18,6 @@
 
 #define DEFAULT_MAX_BYTES ((size_t)1 << 30)
 
-static long env_long(const char *name, long fallback)
-{
-    const char *v = getenv(name);
-    char *end = NULL;
-    long n = v && *v ? strtol(v, &end, 10) : 0;
-    return v && *v && !*end && n > 0 ? n : fallback;
-}
-
 static bool env_true(const char *name)
 {
     const char *v = getenv(name);
@@ -41,8 +33,8 @@ void wx_source_policy_from_env(wx_source_policy *policy, const char *local_dir)
     char *end = NULL;
     unsigned long long n = cap && *cap ? strtoull(cap, &end, 10) : 0;
     policy->max_bytes = cap && *cap && !*end && n > 0 ? (size_t)n : DEFAULT_MAX_BYTES;
-    policy->connect_timeout_s = env_long("WX_DOWNLOAD_CONNECT_TIMEOUT", 10);
-    policy->total_timeout_s = env_long("WX_DOWNLOAD_TIMEOUT", 600);
+    policy->connect_timeout_s = wx_env_long("WX_DOWNLOAD_CONNECT_TIMEOUT", 10);
+    policy->total_timeout_s = wx_env_long("WX_DOWNLOAD_TIMEOUT", 600);
     const char *connect_to = getenv("WX_DOWNLOAD_CONNECT_TO");
     policy->connect_to = connect_to && *connect_to ? connect_to : NULL;
 }

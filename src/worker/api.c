@@ -114,28 +114,39 @@ static void *executor(void *arg)
 
 /* ---- responses ---- */
 
+/* Sends text (copied) with its content type and, when header is non-NULL, one more header. */
 static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, const char *text,
-                                 const char *content_type)
+                                 const char *content_type, const char *header,
+                                 const char *value)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), (void *)text,
                                                              MHD_RESPMEM_MUST_COPY);
     if (!r)
         return MHD_NO;
     MHD_add_response_header(r, "Content-Type", content_type);
+    if (header)
+        MHD_add_response_header(r, header, value);
     enum MHD_Result ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ret;
 }
 
-/* Sends body (stolen) as JSON; a NULL body is an out-of-memory 500. */
-static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json_t *body)
+/* Sends body (stolen) as JSON, with an optional header; a NULL body is an out-of-memory 500. */
+static enum MHD_Result send_json_with(struct MHD_Connection *c, unsigned status, json_t *body,
+                                      const char *header, const char *value)
 {
     char *text = body ? json_dumps(body, WX_JSON_FLAGS) : NULL;
     json_decref(body);
-    enum MHD_Result ret = text ? send_text(c, status, text, "application/json")
-                               : send_text(c, 500, "{\"error\":\"out of memory\"}", "application/json");
+    enum MHD_Result ret = text ? send_text(c, status, text, "application/json", header, value)
+                               : send_text(c, 500, "{\"error\":\"out of memory\"}",
+                                           "application/json", NULL, NULL);
     free(text);
     return ret;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json_t *body)
+{
+    return send_json_with(c, status, body, NULL, NULL);
 }
 
 static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *msg)
@@ -146,34 +157,15 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
 /* 429 with Retry-After, as a rate-limited RunPod endpoint answers. */
 static enum MHD_Result send_busy(struct MHD_Connection *c, const char *msg)
 {
-    json_t *body = json_pack("{s:s}", "error", msg);
-    char *text = body ? json_dumps(body, WX_JSON_FLAGS) : NULL;
-    json_decref(body);
-    struct MHD_Response *r = text ? MHD_create_response_from_buffer(strlen(text), text,
-                                                                    MHD_RESPMEM_MUST_FREE) : NULL;
-    if (!r) {
-        free(text);
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, "Content-Type", "application/json");
-    MHD_add_response_header(r, "Retry-After", RETRY_AFTER_S);
-    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_TOO_MANY_REQUESTS, r);
-    MHD_destroy_response(r);
-    return ret;
+    return send_json_with(c, MHD_HTTP_TOO_MANY_REQUESTS, json_pack("{s:s}", "error", msg),
+                          "Retry-After", RETRY_AFTER_S);
 }
 
 static enum MHD_Result send_unauthorized(struct MHD_Connection *c)
 {
-    const char *text = "{\"error\":\"Unauthorized: send Authorization: Bearer <WX_API_KEY>.\"}";
-    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), (void *)text,
-                                                             MHD_RESPMEM_PERSISTENT);
-    if (!r)
-        return MHD_NO;
-    MHD_add_response_header(r, "Content-Type", "application/json");
-    MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
-    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_UNAUTHORIZED, r);
-    MHD_destroy_response(r);
-    return ret;
+    return send_json_with(c, MHD_HTTP_UNAUTHORIZED, json_pack("{s:s}", "error",
+                          "Unauthorized: send Authorization: Bearer <WX_API_KEY>."),
+                          "WWW-Authenticate", "Bearer");
 }
 
 /* ---- authentication ---- */
@@ -288,7 +280,8 @@ static enum MHD_Result route_metrics(api *a, struct MHD_Connection *c)
     int ready = a->model.state == WX_MODEL_READY;
     pthread_mutex_unlock(&a->lock);
     char *text = wx_metrics_render(a->metrics, n.in_queue, n.in_progress, ready);
-    enum MHD_Result ret = text ? send_text(c, MHD_HTTP_OK, text, "text/plain; version=0.0.4")
+    enum MHD_Result ret = text ? send_text(c, MHD_HTTP_OK, text, "text/plain; version=0.0.4",
+                                           NULL, NULL)
                                : send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     free(text);
     return ret;
@@ -430,10 +423,9 @@ static void block_signals(void)
 int wx_worker_run_api(const wx_worker_config *config)
 {
     const char *key = getenv("WX_API_KEY");
-    const char *max_body = getenv("WX_MAX_REQUEST_BYTES");
     api a = {.config = config, .key = key && *key ? key : NULL,
-             .max_body = max_body && atol(max_body) > 0 ? (size_t)atol(max_body)
-                                                        : (size_t)DEFAULT_MAX_BODY_BYTES,
+             .max_body = (size_t)wx_env_long("WX_MAX_REQUEST_BYTES",
+                                             DEFAULT_MAX_BODY_BYTES),
              .model = {.state = WX_MODEL_LOADING}};
     wx_err err = {{0}};
     pthread_t thread;

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,24 +13,11 @@
 
 #define MAX_FRAME_BYTES ((size_t)1 << 31)   /* above the largest job body the worker accepts */
 
-static int send_all(int fd, const char *p, size_t n)
+/* Sends (out) or receives all n bytes at p, through EINTR; never raises SIGPIPE. */
+static int transfer_all(int fd, char *p, size_t n, bool out)
 {
     while (n > 0) {
-        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return -1;
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
-static int receive_all(int fd, char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t k = read(fd, p, n);
+        ssize_t k = out ? send(fd, p, n, MSG_NOSIGNAL) : read(fd, p, n);
         if (k < 0 && errno == EINTR)
             continue;
         if (k <= 0)
@@ -49,8 +37,8 @@ int wx_frame_send(int fd, enum wx_frame_type type, const json_t *payload)
     unsigned char header[5] = {(unsigned char)n, (unsigned char)(n >> 8),
                                (unsigned char)(n >> 16), (unsigned char)(n >> 24),
                                (unsigned char)type};
-    int rc = n < MAX_FRAME_BYTES && send_all(fd, (const char *)header, sizeof header) == 0 &&
-             send_all(fd, text, n) == 0 ? 0 : -1;
+    int rc = n < MAX_FRAME_BYTES && transfer_all(fd, (char *)header, sizeof header, true) == 0 &&
+             transfer_all(fd, text, n, true) == 0 ? 0 : -1;
     free(text);
     return rc;
 }
@@ -76,14 +64,14 @@ wx_frame_status wx_frame_receive(int fd, int timeout_ms, enum wx_frame_type *typ
     wx_frame_status st = wait_readable(fd, timeout_ms);
     if (st != WX_FRAME_OK)
         return st;
-    if (receive_all(fd, (char *)header, sizeof header) != 0)
+    if (transfer_all(fd, (char *)header, sizeof header, false) != 0)
         return WX_FRAME_CLOSED;
     size_t n = (size_t)header[0] | (size_t)header[1] << 8 | (size_t)header[2] << 16 |
                (size_t)header[3] << 24;
     char *text = n < MAX_FRAME_BYTES ? malloc(n + 1) : NULL;
     if (!text)
         return WX_FRAME_BAD;
-    if (receive_all(fd, text, n) != 0) {
+    if (transfer_all(fd, text, n, false) != 0) {
         free(text);
         return WX_FRAME_CLOSED;
     }

@@ -67,12 +67,13 @@ int wx_worker_run_local(const wx_worker_config *config)
         goto fail;
     }
     const char *id = json_string_value(json_object_get(job, "id"));
+    id = id ? id : "local_test";
     wx_supervised_job run = {
-        .id = id ? id : "local_test",
+        .id = id,
         .input = json_object_get(job, "input"),
         .local_audio_dir = config->local_audio_dir ? config->local_audio_dir : ".",
         .progress = log_progress,
-        .progress_user = (void *)(id ? id : "local_test"),
+        .progress_user = (void *)id,
     };
     wx_job_report report;
     wx_log(WX_LOG_INFO, run.id, "Started.");

@@ -85,14 +85,6 @@ static void sleep_fully(double seconds)
         ;
 }
 
-static long env_long(const char *name, long fallback)
-{
-    const char *v = getenv(name);
-    char *end = NULL;
-    long n = v && *v ? strtol(v, &end, 10) : 0;
-    return v && *v && !*end && n > 0 ? n : fallback;
-}
-
 static void make_pod_id(char *buf, size_t size)
 {
     const char *env = getenv("RUNPOD_POD_ID");
@@ -312,7 +304,7 @@ static wx_status open_queue(queue *q, const wx_worker_config *config, wx_err *er
 {
     memset(q, 0, sizeof *q);
     make_pod_id(q->pod_id, sizeof q->pod_id);
-    q->max_result_bytes = env_long("WX_MAX_RESULT_BYTES", DEFAULT_MAX_RESULT_BYTES);
+    q->max_result_bytes = wx_env_long("WX_MAX_RESULT_BYTES", DEFAULT_MAX_RESULT_BYTES);
     const char *done = getenv("RUNPOD_WEBHOOK_POST_OUTPUT");
     if (!done || !*done)
         return wx_fail(err, WX_ERR_INVALID_INPUT, "RUNPOD_WEBHOOK_POST_OUTPUT is not set");
@@ -333,7 +325,7 @@ static wx_status open_queue(queue *q, const wx_worker_config *config, wx_err *er
         return WX_OK;
     }
     char *ping_url = resolve_url(ping, q->pod_id, 0);
-    wx_status st = ping_url ? wx_heartbeat_start(ping_url, env_long("RUNPOD_PING_INTERVAL",
+    wx_status st = ping_url ? wx_heartbeat_start(ping_url, wx_env_long("RUNPOD_PING_INTERVAL",
                                                  10000), &q->heartbeat, err)
                             : wx_fail(err, WX_ERR_NOMEM, "out of memory resolving the ping URL");
     free(ping_url);

@@ -26,20 +26,12 @@ const char *wx_job_state_name(wx_job_state state)
     return names[state];
 }
 
-static long env_positive(const char *name, long fallback)
-{
-    const char *v = getenv(name);
-    char *end = NULL;
-    long n = v && *v ? strtol(v, &end, 10) : 0;
-    return v && *v && !*end && n > 0 ? n : fallback;
-}
-
 void wx_job_store_init(wx_job_store *store)
 {
     memset(store, 0, sizeof *store);
-    store->max_queued = (int)env_positive("WX_MAX_QUEUED_JOBS", DEFAULT_MAX_QUEUED);
-    store->max_kept = (int)env_positive("WX_MAX_KEPT_RESULTS", DEFAULT_MAX_KEPT);
-    store->keep_seconds = (double)env_positive("WX_RESULT_TTL_SECONDS", DEFAULT_KEEP_SECONDS);
+    store->max_queued = (int)wx_env_long("WX_MAX_QUEUED_JOBS", DEFAULT_MAX_QUEUED);
+    store->max_kept = (int)wx_env_long("WX_MAX_KEPT_RESULTS", DEFAULT_MAX_KEPT);
+    store->keep_seconds = (double)wx_env_long("WX_RESULT_TTL_SECONDS", DEFAULT_KEEP_SECONDS);
     pthread_mutex_init(&store->lock, NULL);
     pthread_cond_init(&store->changed, NULL);
 }
