@@ -97,7 +97,9 @@ if(TARGET wxemu)
 
   # The pipeline (VAD, windows, beam search) with Whisper on the emulated CUDA backend, as
   # the worker runs it with --device cuda.
-  add_library(wxpipeline_emu STATIC src/pipeline/pipeline.c src/pipeline/vad.c)
+  file(GLOB WX_PIPELINE_SOURCES CONFIGURE_DEPENDS src/pipeline/*.c)
+  list(FILTER WX_PIPELINE_SOURCES EXCLUDE REGEX "beam_search\\.c$")
+  add_library(wxpipeline_emu STATIC ${WX_PIPELINE_SOURCES})
   target_compile_definitions(wxpipeline_emu PRIVATE WX_HAVE_CUDA)
   target_link_libraries(wxpipeline_emu PUBLIC wxcuda_emu wxcore_emu)
 

@@ -1,0 +1,279 @@
+/* engine.c — the engine: backend (CUDA with CPU fallback), Whisper, tokenizer, mel filters
+ * and VAD, loaded once and shared by every job; the decoder-state budget and the state
+ * itself, grown on demand and kept between jobs. */
+#include "engine.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifdef WX_HAVE_CUDA
+#include "../backend/cuda/backend_cuda.h"
+#endif
+#include "../io/audio.h"
+
+#define DEFAULT_STATE_MB 2048   /* decoder state budget without device memory; WX_STATE_MB overrides */
+#define DEFAULT_HEADROOM_MB 512 /* CUDA: kept free beyond state + scratch; WX_CUDA_HEADROOM_MB */
+#define NVIDIA_PROC "/proc/driver/nvidia/version"
+
+static wx_status lookup_token(wx_engine *e, const char *tok, int32_t *id, wx_err *err)
+{
+    *id = wx_tokenizer_token_id(e->tokenizer, tok);
+    if (*id < 0) return wx_fail(err, WX_ERR_FORMAT, "the tokenizer has no %s token", tok);
+    return WX_OK;
+}
+
+static wx_status resolve_special_tokens(wx_engine *e, wx_err *err)
+{
+    wx_status st;
+    if ((st = lookup_token(e, "<|startoftranscript|>", &e->sot, err)) ||
+        (st = lookup_token(e, "<|endoftext|>", &e->eot, err)) ||
+        (st = lookup_token(e, "<|startofprev|>", &e->sot_prev, err)) ||
+        (st = lookup_token(e, "<|notimestamps|>", &e->no_timestamps, err)) ||
+        (st = lookup_token(e, "<|transcribe|>", &e->transcribe, err)) ||
+        (st = lookup_token(e, "<|translate|>", &e->translate, err)))
+        return st;
+    e->no_speech = wx_tokenizer_token_id(e->tokenizer, "<|nospeech|>");
+    if (e->no_speech < 0) e->no_speech = wx_tokenizer_token_id(e->tokenizer, "<|nocaptions|>");
+    /* CTranslate2: a Whisper vocabulary of 51865 or more tokens is multilingual. */
+    e->multilingual = wx_whisper_get_hparams(e->whisper)->n_vocab >= 51865;
+    return WX_OK;
+}
+
+/* WhisperX's find_numeral_symbol_tokens: ids below <|endoftext|> whose text (leading space
+ * removed) has a digit, '%', '$' or '£'; merged with the model's suppress_ids. */
+static wx_status collect_numeral_tokens(wx_engine *e, wx_err *err)
+{
+    const wx_ct2_config *cfg = wx_whisper_get_config(e->whisper);
+    e->suppress_numerals = malloc(((size_t)e->eot + (size_t)cfg->n_suppress_ids) * sizeof(int32_t));
+    if (!e->suppress_numerals) return wx_fail(err, WX_ERR_NOMEM, "out of memory");
+    int n = 0;
+    memcpy(e->suppress_numerals, cfg->suppress_ids, (size_t)cfg->n_suppress_ids * sizeof(int32_t));
+    n = cfg->n_suppress_ids;
+    for (int32_t id = 0; id < e->eot; id++) {
+        char *text = wx_tokenizer_decode(e->tokenizer, &id, 1, 0);
+        if (!text) return wx_fail(err, WX_ERR_NOMEM, "out of memory");
+        const char *t = text[0] == ' ' ? text + 1 : text;
+        if (strpbrk(t, "0123456789%$") || strstr(t, "\xc2\xa3")) e->suppress_numerals[n++] = id;
+        free(text);
+    }
+    e->n_suppress_numerals = n;
+    return WX_OK;
+}
+
+/* The VAD runs on the CPU backend (its recurrent model is small and sequential). A missing
+ * directory leaves the engine without VAD; a present but broken one is an error. */
+static wx_status load_vad(const wx_engine_config *c, wx_engine *e, wx_err *err)
+{
+    char dir[4096];
+    if (c->vad_dir && *c->vad_dir) snprintf(dir, sizeof dir, "%s", c->vad_dir);
+    else snprintf(dir, sizeof dir, "%s/../vad", c->model_dir);
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s/model.safetensors", dir);
+    if (access(probe, F_OK) != 0 && !(c->vad_dir && *c->vad_dir)) return WX_OK;
+    return wx_vad_load(dir, e->cpu, &e->vad, err);
+}
+
+/* CUDA when asked or when auto finds a usable device; the CPU otherwise, with the reason
+ * recorded. A forced "cuda" that cannot start is an error. */
+static wx_status create_backend(const wx_engine_config *c, wx_engine *e, wx_err *err)
+{
+    const char *device = c->device && *c->device ? c->device : "auto";
+    bool want_cuda = strcmp(device, "cuda") == 0, want_cpu = strcmp(device, "cpu") == 0;
+    if (!want_cuda && !want_cpu && strcmp(device, "auto") != 0)
+        return wx_fail(err, WX_ERR_INVALID_INPUT, "unknown device '%s' (use auto, cpu or cuda)",
+                       device);
+    if (want_cpu) {
+        snprintf(e->device_note, sizeof e->device_note, "cpu requested");
+    } else {
+#ifdef WX_HAVE_CUDA
+        wx_err cuda_err = {{0}};
+        e->backend = wx_backend_cuda_create(0, &cuda_err);
+        char versions[96];
+        wx_cuda_versions(versions, sizeof versions);
+        if (e->backend) {
+            snprintf(e->device_note, sizeof e->device_note, "cuda device 0 (%s)",
+                     wx_backend_cuda_describe(e->backend));
+        } else if (want_cuda) {
+            return wx_fail(err, WX_ERR_BACKEND, "device 'cuda' was requested: %s (%s)",
+                           cuda_err.msg, versions);
+        } else {
+            snprintf(e->device_note, sizeof e->device_note, "CUDA not used: %s (%s)",
+                     cuda_err.msg, versions);
+            if (access(NVIDIA_PROC, F_OK) == 0 || access("/dev/nvidia0", F_OK) == 0)
+                snprintf(e->device_warning, sizeof e->device_warning, "an NVIDIA GPU is present "
+                         "but Whisper runs on the CPU: %s", e->device_note);
+        }
+#else
+        if (want_cuda)
+            return wx_fail(err, WX_ERR_UNSUPPORTED, "device 'cuda' was requested but this build "
+                           "has no CUDA backend (nvcc was not found at build time)");
+        snprintf(e->device_note, sizeof e->device_note, "built without CUDA: cpu");
+#endif
+    }
+    e->cpu = wx_backend_cpu_create(c->n_threads, err);
+    if (!e->cpu) return WX_ERR_BACKEND;
+    if (!e->backend) e->backend = e->cpu;
+    return WX_OK;
+}
+
+wx_status wx_engine_load(const wx_engine_config *c, wx_engine **out, wx_err *err)
+{
+    wx_engine *e = calloc(1, sizeof *e);
+    if (!e) return wx_fail(err, WX_ERR_NOMEM, "out of memory");
+    const char *slash = strrchr(c->model_dir, '/');
+    snprintf(e->model_name, sizeof e->model_name, "%s", slash && slash[1] ? slash + 1 : c->model_dir);
+    wx_status st = create_backend(c, e, err);
+    if (st == WX_OK) st = wx_whisper_load(c->model_dir, e->backend, &e->whisper, err);
+    if (st == WX_OK) st = wx_tokenizer_load(c->model_dir, &e->tokenizer, err);
+    if (st == WX_OK) st = resolve_special_tokens(e, err);
+    if (st == WX_OK) st = collect_numeral_tokens(e, err);
+    if (st == WX_OK) st = wx_mel_create(wx_whisper_get_hparams(e->whisper)->n_mels, &e->mel, err);
+    if (st == WX_OK) st = load_vad(c, e, err);
+    if (st == WX_OK) {
+        e->mel_buf = malloc((size_t)wx_mel_n_mels(e->mel) * WX_CHUNK_FRAMES * sizeof(float));
+        if (!e->mel_buf) st = wx_fail(err, WX_ERR_NOMEM, "out of memory");
+    }
+    if (st != WX_OK) {
+        wx_engine_free(e);
+        return st;
+    }
+    *out = e;
+    return WX_OK;
+}
+
+void wx_engine_free(wx_engine *e)
+{
+    if (!e) return;
+    wx_whisper_state_free(e->state);
+    wx_vad_free(e->vad);
+    wx_whisper_free(e->whisper);
+    wx_tokenizer_free(e->tokenizer);
+    wx_mel_free(e->mel);
+    if (e->backend && e->backend != e->cpu) e->backend->ops->destroy(e->backend);
+    if (e->cpu) e->cpu->ops->destroy(e->cpu);
+    free(e->mel_buf);
+    free(e->suppress_numerals);
+    free(e);
+}
+
+const char *wx_engine_device(const wx_engine *e) { return e->backend->ops->name; }
+const char *wx_engine_device_note(const wx_engine *e) { return e->device_note; }
+const char *wx_engine_device_warning(const wx_engine *e)
+{
+    return e->device_warning[0] ? e->device_warning : NULL;
+}
+const char *wx_engine_model_name(const wx_engine *e) { return e->model_name; }
+bool wx_engine_is_multilingual(const wx_engine *e) { return e->multilingual; }
+bool wx_engine_has_vad(const wx_engine *e) { return e->vad != NULL; }
+
+const float *wx_engine_window_mel(wx_engine *e, const float *samples, size_t n)
+{
+    if (e->backend->ops->log_mel) {
+        wx_op(e->backend, log_mel, wx_whisper_mel_input(e->state), samples, n,
+              wx_mel_filters(e->mel), wx_mel_n_mels(e->mel));
+        return NULL;
+    }
+    wx_mel_compute(e->mel, samples, n, e->mel_buf);
+    return e->mel_buf;
+}
+
+static int max_prompt_tokens(const wx_engine *e)
+{
+    return wx_whisper_get_hparams(e->whisper)->n_text_ctx / 2 + 4;
+}
+
+double wx_state_need_bytes(const wx_whisper_hparams *hp, size_t weight_size, size_t kv_size,
+                           bool counts_scratch, int batch, int rows_per_slot)
+{
+    int prompt = hp->n_text_ctx / 2 + 4, rows = batch * rows_per_slot;
+    double need = (double)wx_whisper_state_bytes_for(hp, kv_size, batch, rows, prompt);
+    if (counts_scratch)
+        need += (double)wx_whisper_scratch_bytes_for(hp, weight_size, kv_size, batch, rows, prompt);
+    return need;
+}
+
+int wx_batch_for_budget(const wx_whisper_hparams *hp, size_t weight_size, size_t kv_size,
+                        bool counts_scratch, double budget, int requested, int rows_per_slot)
+{
+    int batch = requested;
+    while (batch > 0 && wx_state_need_bytes(hp, weight_size, kv_size, counts_scratch, batch,
+                                            rows_per_slot) > budget)
+        batch--;
+    return batch;
+}
+
+/* The decoder-state budget in bytes (state + op scratch): WX_STATE_MB when set; else, on a
+ * backend that accounts device memory, what it has free after the weights (the current
+ * state counts as free) minus WX_CUDA_HEADROOM_MB (default 512: context and cuBLAS
+ * growth, other processes, fragmentation); else 2 GiB. *device: the budget is the device's. */
+static double state_budget(const wx_engine *e, bool *device, char *why, size_t why_size)
+{
+    const char *env = getenv("WX_STATE_MB");
+    const wx_backend_ops *ops = e->backend->ops;
+    *device = false;
+    if (env && atof(env) > 0) {
+        snprintf(why, why_size, "WX_STATE_MB=%s", env);
+        return atof(env) * 1048576.0;
+    }
+    if (!ops->memory) {
+        snprintf(why, why_size, "the default of %d MiB", DEFAULT_STATE_MB);
+        return DEFAULT_STATE_MB * 1048576.0;
+    }
+    size_t free_b = 0, total_b = 0;
+    ops->memory(e->backend, &free_b, &total_b);
+    const char *h = getenv("WX_CUDA_HEADROOM_MB");
+    double headroom = (h && atof(h) >= 0 && *h ? atof(h) : DEFAULT_HEADROOM_MB) * 1048576.0;
+    *device = true;
+    snprintf(why, why_size, "%.0f MiB of %.0f MiB free on the device after the weights, less "
+             "%.0f MiB headroom", free_b / 1048576.0, total_b / 1048576.0, headroom / 1048576.0);
+    return (double)free_b - headroom;
+}
+
+wx_status wx_engine_usable_batch(const wx_engine *e, int requested, int n_windows,
+                                 int rows_per_slot, int *batch, wx_err *err)
+{
+    char why[256];
+    bool device;
+    double budget = state_budget(e, &device, why, sizeof why);
+    const wx_whisper_hparams *hp = wx_whisper_get_hparams(e->whisper);
+    size_t ws = wx_dtype_size(e->backend->ops->weight_dtype);
+    size_t kv = wx_dtype_size(e->backend->ops->kv_dtype);
+    bool scratch = e->backend->ops->reserve_scratch != NULL;
+    int want = requested < n_windows ? requested : n_windows;
+    *batch = wx_batch_for_budget(hp, ws, kv, scratch, budget, want > 0 ? want : 1, rows_per_slot);
+    if (*batch > 0) return WX_OK;
+    *batch = 1;
+    if (!device) return WX_OK; /* an explicit or default budget caps, it does not refuse */
+    return wx_fail(err, WX_ERR_NOMEM, "out of device memory: the decoder state for 1 chunk x %d "
+                   "rows needs %.0f MiB (state and op scratch), but the budget is %.0f MiB (%s)",
+                   rows_per_slot, wx_state_need_bytes(hp, ws, kv, scratch, 1, rows_per_slot) /
+                   1048576.0, budget / 1048576.0, why);
+}
+
+wx_status wx_engine_ensure_state(wx_engine *e, int slots, int beam, wx_err *err)
+{
+    int rows = slots * beam;
+    if (e->state && e->state_slots >= slots && e->state_rows >= rows) return WX_OK;
+    wx_whisper_state_free(e->state);
+    e->state = NULL;
+    int max_prompt = max_prompt_tokens(e);
+    wx_status st = wx_whisper_state_create(e->whisper, slots, rows, max_prompt, &e->state, err);
+    if (st != WX_OK) return st;
+    e->state_slots = slots;
+    e->state_rows = rows;
+    return WX_OK;
+}
+
+void wx_engine_device_wait(wx_engine *e, const char *stage)
+{
+    if (e->backend == e->cpu) return;
+    int rc = e->backend->ops->synchronize(e->backend);
+    if (rc == 0) return;
+    /* DESIGN.md: a device error leaves the context unusable; the process ends. */
+    fprintf(stderr, "wx pipeline: the %s stage failed on the %s device: error %d (run with "
+            "WX_CUDA_SYNC=1 to name the op)\n", stage, e->backend->ops->name, rc);
+    exit(3);
+}
