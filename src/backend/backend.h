@@ -133,6 +133,31 @@ typedef struct wx_backend_ops {
     void (*lstm)(wx_backend *, wx_tensor *out, int64_t out_stride, const wx_tensor *gx,
                  const wx_tensor *w_hh, const wx_tensor *b_hh, bool reverse);
 
+    /* ---- ops of Whisper's word timing (cross-attention DTW, openai/whisper's
+     * find_alignment as CTranslate2's align runs it); CPU: cpu/ops_align.c ---- */
+
+    /* Attention probabilities of n_sel heads of one layer: for each b, selected head i
+     * (heads[i], host array) and query row t, over the first n_frames[b] keys (host (B),
+     * each in [1, F]):
+     *   out[b, head0 + i, t, f] = softmax_f(q[b, t, h] · k[b, f, h] / sqrt(d_head)), f < n_frames[b]
+     * and 0 for f ≥ n_frames[b]. q (B, Tq, D) with row stride q_stride, F32; k (B, Tk ≥ F, D)
+     * with row stride kv_stride, F32 or the backend's kv_dtype; out (B, H, Tq, F) F32 with
+     * head0 + n_sel ≤ H, so the heads of every layer fill one tensor. */
+    void (*attention_probs)(wx_backend *, wx_tensor *out, int head0, const wx_tensor *q,
+                            int64_t q_stride, const wx_tensor *k, int64_t kv_stride,
+                            int n_head, const int32_t *heads, int n_sel,
+                            const int32_t *n_frames);
+
+    /* The DTW cost matrix from those probabilities: per b, over rows t < n_tokens[b] and
+     * frames f < n_frames[b] (host arrays (B)), each (head, frame) column is standardised
+     * over its rows ((x − mean) / std, biased std; a constant column becomes 0), then each
+     * (head, row) is median-filtered along the frames with odd `width` (reflect padding,
+     * as scipy and CTranslate2; skipped when n_frames[b] ≤ width / 2), and the heads are
+     * averaged: out (B, Tq, F) F32, 0 outside those rows and frames. probs (B, H, Tq, F) is
+     * overwritten (it holds the standardised values afterwards). */
+    void (*alignment_matrix)(wx_backend *, wx_tensor *out, wx_tensor *probs,
+                             const int32_t *n_tokens, const int32_t *n_frames, int width);
+
     /* ---- optional: a device front end ---- */
 
     /* out (…, n_mels, 3000) = Whisper's log-mel of host samples[0, n) (n ≤ 480000) zero-padded

@@ -74,6 +74,9 @@ struct wx_whisper_state {
     wx_tensor *logits;            /* (max_rows, n_vocab) */
     int n_logit_rows;
     int32_t *row_map;             /* (max_rows) host scratch for reorders */
+    /* word timing, allocated on the first wx_whisper_align */
+    wx_tensor *align_probs;       /* (1, n_alignment_heads, t_cap, n_audio_ctx) */
+    wx_tensor *align_matrix;      /* (1, t_cap, n_audio_ctx) */
     int32_t *slot_map;            /* (max_slots) */
 };
 
@@ -288,6 +291,32 @@ static bool copy_ids(int32_t **dst, const int32_t *src, int n)
 }
 
 /* Keeps config.json's arrays so the file image (a host copy of every weight) can go. */
+static int compare_heads(const void *a, const void *b)
+{
+    const int32_t *x = a, *y = b;
+    return x[0] != y[0] ? (x[0] > y[0]) - (x[0] < y[0]) : (x[1] > y[1]) - (x[1] < y[1]);
+}
+
+/* alignment_heads sorted by (layer, head), as openai/whisper's mask orders them, so that the
+ * heads of each layer are consecutive; every pair inside the decoder, none twice. */
+static wx_status check_alignment_heads(wx_whisper *m, wx_err *err)
+{
+    wx_ct2_config *c = &m->config;
+    qsort(c->alignment_heads, (size_t)c->n_alignment_heads, sizeof *c->alignment_heads,
+          compare_heads);
+    for (int i = 0; i < c->n_alignment_heads; i++) {
+        int32_t layer = c->alignment_heads[i][0], head = c->alignment_heads[i][1];
+        if (layer < 0 || layer >= m->hp.n_text_layer || head < 0 || head >= m->hp.n_head)
+            return wx_fail(err, WX_ERR_FORMAT, "config.json: alignment head [%d, %d] is outside "
+                           "the decoder (%d layers, %d heads)", layer, head, m->hp.n_text_layer,
+                           m->hp.n_head);
+        if (i > 0 && compare_heads(c->alignment_heads[i - 1], c->alignment_heads[i]) == 0)
+            return wx_fail(err, WX_ERR_FORMAT, "config.json: alignment head [%d, %d] is listed "
+                           "twice", layer, head);
+    }
+    return WX_OK;
+}
+
 static wx_status copy_config(wx_whisper *m, wx_err *err)
 {
     const wx_ct2_config *c = wx_ct2_model_config(m->ct2);
@@ -304,7 +333,7 @@ static wx_status copy_config(wx_whisper *m, wx_err *err)
     if (c->n_alignment_heads > 0)
         memcpy(d->alignment_heads, c->alignment_heads,
                (size_t)c->n_alignment_heads * sizeof *d->alignment_heads);
-    return WX_OK;
+    return check_alignment_heads(m, err);
 }
 
 wx_status wx_whisper_load(const char *model_dir, wx_backend *backend, wx_whisper **out,
@@ -391,17 +420,22 @@ static int decoder_capacity(const wx_whisper_hparams *hp, int max_prompt)
 #define TENSOR_ALIGN 256          /* the largest backend alignment (CUDA's arena) */
 #define SMALL_SCRATCH ((size_t)17 << 20) /* weight upload staging 16 MiB, log-mel 14 MB */
 
-static size_t state_scratch_rows(int max_slots, int max_rows, int max_prompt)
+/* Rows of decoder scratch: every slot's prompt at once, every decoding row, and one whole
+ * forced sequence (wx_whisper_align). */
+static size_t state_scratch_rows(const wx_whisper_hparams *hp, int max_slots, int max_rows,
+                                 int max_prompt)
 {
     size_t prompt_rows = (size_t)max_slots * (size_t)max_prompt;
-    return prompt_rows > (size_t)max_rows ? prompt_rows : (size_t)max_rows;
+    size_t rows = prompt_rows > (size_t)max_rows ? prompt_rows : (size_t)max_rows;
+    size_t cap = (size_t)decoder_capacity(hp, max_prompt);
+    return rows > cap ? rows : cap;
 }
 
 size_t wx_whisper_state_bytes_for(const wx_whisper_hparams *hp, size_t kv_size, int max_slots,
                                   int max_rows, int max_prompt)
 {
     size_t d = (size_t)hp->d_model, n_ctx = (size_t)hp->n_audio_ctx, layers = (size_t)hp->n_text_layer;
-    size_t scratch = state_scratch_rows(max_slots, max_rows, max_prompt);
+    size_t scratch = state_scratch_rows(hp, max_slots, max_rows, max_prompt);
     size_t floats = (size_t)hp->n_mels * 2 * n_ctx + d * 2 * n_ctx   /* mel, conv1 */
                     + n_ctx * d * (1 + 1 + 1 + 3 + 4)                /* conv2, x, h, qkv, ffn */
                     + scratch * d * 10 + (size_t)max_rows * (d + (size_t)hp->n_vocab);
@@ -421,7 +455,7 @@ size_t wx_whisper_scratch_bytes_for(const wx_whisper_hparams *hp, size_t weight_
                                     size_t kv_size, int max_slots, int max_rows, int max_prompt)
 {
     size_t d = (size_t)hp->d_model, n_ctx = (size_t)hp->n_audio_ctx;
-    size_t rows = state_scratch_rows(max_slots, max_rows, max_prompt);
+    size_t rows = state_scratch_rows(hp, max_slots, max_rows, max_prompt);
     size_t t_cap = (size_t)decoder_capacity(hp, max_prompt), need = SMALL_SCRATCH;
     /* linear: the activation rows rounded to fp16 (widest: the FFN's 4D inputs) */
     size_t a16 = weight_size == 2 ? (rows > n_ctx ? rows : n_ctx) * 4 * d * 2 : 0;
@@ -481,7 +515,7 @@ wx_status wx_whisper_state_create(wx_whisper *m, int max_slots, int max_rows, in
     s->max_rows = max_rows;
     s->max_tokens = max_prompt;
     s->t_cap = decoder_capacity(hp, max_prompt);
-    s->scratch_rows = (int64_t)max_slots * max_prompt > max_rows ? (int64_t)max_slots * max_prompt : max_rows;
+    s->scratch_rows = (int64_t)state_scratch_rows(hp, max_slots, max_rows, max_prompt);
     s->mel = alloc3(be, 1, hp->n_mels, frames);
     s->conv1_out = alloc3(be, 1, d, frames);
     s->conv2_out = alloc3(be, 1, d, n_ctx);
@@ -525,6 +559,8 @@ void wx_whisper_state_free(wx_whisper_state *s)
     free_per_layer(be, s->cross_kv, nl);
     free_per_layer(be, s->self_k, nl);
     free_per_layer(be, s->self_v, nl);
+    be->ops->free(be, s->align_probs);
+    be->ops->free(be, s->align_matrix);
     free(s->row_map);
     free(s->slot_map);
     free(s);
@@ -650,9 +686,35 @@ static void decoder_self_attention(wx_whisper_state *s, int li, int64_t rows, in
     residual_linear(be, &x, &h, &o2, w->out_w, w->out_b);
 }
 
-/* Cross-attention block: the rows of each slot attend to that slot's encoder output. */
-static void decoder_cross_attention(wx_whisper_state *s, int li, int64_t n_slots,
-                                    int64_t rows_per_slot, int64_t n_tok)
+/* Word timing's capture of one forced sequence's cross-attention: the probabilities of the
+ * alignment heads over the first n_frames encoder positions. */
+typedef struct align_capture {
+    wx_tensor probs;   /* (1, n_alignment_heads, n_tok, n_frames) view */
+    int32_t n_frames;
+} align_capture;
+
+/* Writes the probabilities of layer li's alignment heads into cap (see align_capture). */
+static void capture_alignment(wx_whisper_state *s, int li, const wx_tensor *q,
+                              const wx_tensor *k, const align_capture *cap)
+{
+    wx_whisper *m = s->model;
+    const wx_ct2_config *cfg = &m->config;
+    int32_t heads[m->hp.n_head];
+    int n = 0, head0 = 0;
+    for (int i = 0; i < cfg->n_alignment_heads; i++) {
+        if (cfg->alignment_heads[i][0] < li) head0++;
+        else if (cfg->alignment_heads[i][0] == li) heads[n++] = cfg->alignment_heads[i][1];
+    }
+    if (n == 0) return;
+    int64_t d = m->hp.d_model;
+    wx_op(m->be, attention_probs, (wx_tensor *)&cap->probs, head0, q, d, k, 2 * d, m->hp.n_head,
+          heads, n, &cap->n_frames);
+}
+
+/* Cross-attention block: the rows of each slot attend to that slot's encoder output (slots
+ * from slot0 on). cap: NULL, or the word-timing capture of this pass. */
+static void decoder_cross_attention(wx_whisper_state *s, int li, int64_t slot0, int64_t n_slots,
+                                    int64_t rows_per_slot, int64_t n_tok, const align_capture *cap)
 {
     wx_whisper *m = s->model;
     wx_backend *be = m->be;
@@ -663,10 +725,12 @@ static void decoder_cross_attention(wx_whisper_state *s, int li, int64_t n_slots
     wx_op(be, layer_norm, &h, &x, w->ln_g, w->ln_b, LN_EPS);
     wx_op(be, linear, &qf, &h, w->qkv_w, w->qkv_b);
     wx_tensor q = view3(s->attn, 0, n_slots, rows_per_slot * n_tok, d);
-    wx_tensor k = view3(s->cross_kv[li], 0, n_slots, n_ctx, d);
-    wx_tensor v = view3(s->cross_kv[li], d, n_slots, n_ctx, d);
+    int64_t base = slot0 * n_ctx * 2 * d;
+    wx_tensor k = view3(s->cross_kv[li], base, n_slots, n_ctx, d);
+    wx_tensor v = view3(s->cross_kv[li], base + d, n_slots, n_ctx, d);
     wx_tensor o = view3(s->h, 0, n_slots, rows_per_slot * n_tok, d);
     wx_op(be, attention, &o, &q, d, &k, &v, 2 * d, m->hp.n_head, n_ctx, false);
+    if (cap) capture_alignment(s, li, &q, &k, cap);
     wx_tensor o2 = rows_view(s->h, n, d), tmp = rows_view(s->attn, n, d);
     residual_linear(be, &x, &tmp, &o2, w->out_w, w->out_b);
 }
@@ -689,24 +753,119 @@ static void project_position(wx_whisper_state *s, int64_t rows, int n_tokens, in
     s->n_logit_rows = (int)rows;
 }
 
-void wx_whisper_decode(wx_whisper_state *s, const int32_t *tokens, int n_slots,
-                       int rows_per_slot, int n_tokens, int past)
+/* The decoder layers over rows × n_tokens new tokens at [past, past + n_tokens); leaves the
+ * last layer's output (before the final norm) in x. */
+static void decoder_layers(wx_whisper_state *s, const int32_t *tokens, int slot0, int n_slots,
+                           int rows_per_slot, int n_tokens, int past, const align_capture *cap)
 {
     wx_whisper *m = s->model;
     wx_backend *be = m->be;
     int64_t d = m->hp.d_model, rows = (int64_t)n_slots * rows_per_slot;
-    assert(n_slots <= s->max_slots && rows <= s->max_rows);
+    assert(slot0 + n_slots <= s->max_slots && rows <= s->max_rows);
     assert(rows * n_tokens <= s->scratch_rows && past + n_tokens <= s->t_cap);
     wx_tensor x = view3(s->x, 0, rows, n_tokens, d);
     wx_op(be, embed, &x, tokens, m->tok_emb, m->dec_pos, past);
     for (int i = 0; i < m->hp.n_text_layer; i++) {
         decoder_self_attention(s, i, rows, n_tokens, past);
-        decoder_cross_attention(s, i, n_slots, rows_per_slot, n_tokens);
+        decoder_cross_attention(s, i, slot0, n_slots, rows_per_slot, n_tokens, cap);
         wx_tensor x2 = rows_view(s->x, rows * n_tokens, d), h = rows_view(s->h, rows * n_tokens, d);
         wx_tensor f = rows_view(s->ffn, rows * n_tokens, 4 * d);
         ffn_block(be, &m->dec[i].ffn, &x2, &h, &f);
     }
-    project_position(s, rows, n_tokens, n_tokens - 1);
+}
+
+void wx_whisper_decode(wx_whisper_state *s, const int32_t *tokens, int n_slots,
+                       int rows_per_slot, int n_tokens, int past)
+{
+    decoder_layers(s, tokens, 0, n_slots, rows_per_slot, n_tokens, past, NULL);
+    project_position(s, (int64_t)n_slots * rows_per_slot, n_tokens, n_tokens - 1);
+}
+
+/* ---- word timing ------------------------------------------------------------------ */
+
+static wx_status ensure_align_buffers(wx_whisper_state *s, wx_err *err)
+{
+    if (s->align_probs) return WX_OK;
+    wx_whisper *m = s->model;
+    wx_backend *be = m->be;
+    int64_t ps[4] = {1, m->config.n_alignment_heads, s->t_cap, m->hp.n_audio_ctx};
+    s->align_probs = be->ops->alloc(be, WX_F32, 4, ps);
+    s->align_matrix = alloc3(be, 1, s->t_cap, m->hp.n_audio_ctx);
+    if (s->align_probs && s->align_matrix) return WX_OK;
+    be->ops->free(be, s->align_probs);
+    be->ops->free(be, s->align_matrix);
+    s->align_probs = s->align_matrix = NULL;
+    return wx_fail(err, WX_ERR_NOMEM, "backend out of memory for the word-timing buffers "
+                   "(%d alignment heads x %d tokens x %d frames)", m->config.n_alignment_heads,
+                   s->t_cap, m->hp.n_audio_ctx);
+}
+
+/* probs[i] = softmax over ids [0, vocab_limit) of the logits at position first + i of the
+ * last pass (1 row of n_tokens), at id tokens[first + i + 1]; blocks of max_rows positions
+ * through the logits buffer. */
+static wx_status next_token_probs(wx_whisper_state *s, const int32_t *tokens, int first, int n,
+                                  int32_t vocab_limit, float *probs, wx_err *err)
+{
+    wx_whisper *m = s->model;
+    wx_backend *be = m->be;
+    int64_t d = m->hp.d_model, v = m->hp.n_vocab;
+    int n_sup = (int)(v - vocab_limit);
+    int32_t *sup = malloc((size_t)(n_sup > 0 ? n_sup : 1) * sizeof *sup);
+    if (!sup) return wx_fail(err, WX_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < n_sup; i++) sup[i] = vocab_limit + i;
+    for (int r0 = 0; r0 < n; r0 += s->max_rows) {
+        int64_t rows = n - r0 < s->max_rows ? n - r0 : s->max_rows;
+        wx_tensor src = wx_tensor_view(s->x, (first + r0) * d, 2, (int64_t[]){rows, d});
+        wx_tensor last = rows_view(s->last, rows, d);
+        wx_op(be, layer_norm, &last, &src, m->dec_ln_g, m->dec_ln_b, LN_EPS);
+        wx_tensor logits = rows_view(s->logits, rows, v);
+        wx_op(be, linear, &logits, &last, m->tok_emb, NULL);
+        wx_op(be, suppress_logsoftmax_topk, &logits, sup, n_sup, true, 0, NULL, NULL);
+        for (int64_t i = 0; i < rows; i++) {
+            int32_t id = tokens[first + r0 + i + 1];
+            assert(id >= 0 && id < vocab_limit && "next_token_probs: a text token");
+            wx_tensor one = wx_tensor_view(s->logits, i * v + id, 1, (int64_t[]){1});
+            float lp;
+            be->ops->download(be, &one, &lp, sizeof lp);
+            probs[r0 + i] = expf(lp);
+        }
+    }
+    s->n_logit_rows = 0;
+    free(sup);
+    return WX_OK;
+}
+
+wx_status wx_whisper_align(wx_whisper_state *s, int slot, const int32_t *tokens, int n_tokens,
+                           int n_frames, int median_width, float *matrix, int prob_first,
+                           int n_probs, int32_t vocab_limit, float *probs, wx_err *err)
+{
+    wx_whisper *m = s->model;
+    wx_backend *be = m->be;
+    if (m->config.n_alignment_heads == 0)
+        return wx_fail(err, WX_ERR_UNSUPPORTED, "the model's config.json lists no "
+                       "alignment_heads, so Whisper cannot time words");
+    if (!be->ops->attention_probs || !be->ops->alignment_matrix)
+        return wx_fail(err, WX_ERR_UNSUPPORTED, "the %s backend has no word-timing ops",
+                       be->ops->name);
+    if (n_tokens < 2 || n_tokens > s->t_cap || n_frames < 1 || n_frames > m->hp.n_audio_ctx ||
+        slot < 0 || slot >= s->max_slots || prob_first < 0 || prob_first + n_probs > n_tokens - 1)
+        return wx_fail(err, WX_ERR_INVALID_INPUT, "word timing: %d tokens over %d frames does "
+                       "not fit the decoder (at most %d tokens, %d frames)", n_tokens, n_frames,
+                       s->t_cap, m->hp.n_audio_ctx);
+    wx_status st = ensure_align_buffers(s, err);
+    if (st != WX_OK) return st;
+    int64_t nh = m->config.n_alignment_heads;
+    align_capture cap = {.n_frames = n_frames};
+    cap.probs = wx_tensor_view(s->align_probs, 0, 4, (int64_t[]){1, nh, n_tokens, n_frames});
+    decoder_layers(s, tokens, slot, 1, 1, n_tokens, 0, &cap);
+    wx_tensor mat = wx_tensor_view(s->align_matrix, 0, 3, (int64_t[]){1, n_tokens, n_frames});
+    int32_t n_tok32 = n_tokens, n_fr32 = n_frames;
+    wx_op(be, alignment_matrix, &mat, &cap.probs, &n_tok32, &n_fr32, median_width);
+    be->ops->download(be, &mat, matrix, (size_t)n_tokens * (size_t)n_frames * sizeof(float));
+    st = n_probs > 0 ? next_token_probs(s, tokens, prob_first, n_probs, vocab_limit, probs, err)
+                     : WX_OK;
+    if (st != WX_OK) return st;
+    return wx_whisper_take_error(s, err);
 }
 
 void wx_whisper_logprobs_topk(wx_whisper_state *s, int n_rows, const int32_t *suppress,

@@ -84,6 +84,22 @@ void wx_whisper_token_prob_at(wx_whisper_state *state, int n_rows, int n_tokens,
 /* Copies raw logits (n_vocab) of one row of the last decode to host memory. */
 void wx_whisper_logits(wx_whisper_state *state, int row, float *dst);
 
+/* Word timing on the chunk encoded in `slot` (openai/whisper's find_alignment as
+ * CTranslate2's align runs it): one decoder pass over the forced sequence tokens[0,
+ * n_tokens) (sot sequence, <|notimestamps|>, text, <|endoftext|>), recording the
+ * cross-attention probabilities of the model's alignment_heads over the first n_frames
+ * encoder positions; each (head, frame) column standardised over the tokens, median-filtered
+ * along the frames (median_width), averaged over heads: matrix (n_tokens, n_frames), host.
+ * probs[i] (i < n_probs) = P(tokens[prob_first + i + 1] | tokens[0 .. prob_first + i]) with
+ * the softmax restricted to ids below vocab_limit (<|endoftext|>: CTranslate2's text
+ * probabilities). Overwrites the self-attention cache of row 0 and the kept logits: call it
+ * after the chunk's search. Errors: no alignment heads, a sequence longer than the decoder,
+ * out of backend memory. */
+wx_status wx_whisper_align(wx_whisper_state *state, int slot, const int32_t *tokens,
+                           int n_tokens, int n_frames, int median_width, float *matrix,
+                           int prob_first, int n_probs, int32_t vocab_limit, float *probs,
+                           wx_err *err);
+
 /* Row r < n_rows of the self-attention caches becomes row src_row[r] (first len
  * positions); slot s < n_slots of the cross-attention keys/values becomes slot src_slot[s].
  * Rows and slots beyond n_rows / n_slots keep undefined content. */

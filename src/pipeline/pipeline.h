@@ -78,6 +78,24 @@ typedef struct wx_transcribe_options {
 /* Fills the WhisperX defaults (beam 5, batch 8, patience 1, length_penalty 1, ...). */
 void wx_transcribe_options_default(wx_transcribe_options *opts);
 
+/* A timed word: by wav2vec2 CTC alignment (WhisperX's align) or Whisper's cross-attention
+ * (faster-whisper's word_timestamps). timed false: WhisperX would leave start, end and score
+ * NaN (a word with no alignable character), so the JSON writer omits them. */
+typedef struct wx_word {
+    char *word;          /* UTF-8, no surrounding spaces */
+    double start, end;   /* seconds */
+    float score;         /* CTC: mean char score; Whisper: mean token probability */
+    bool timed;
+} wx_word;
+
+/* A timed character (return_char_alignments); timed as for words. */
+typedef struct wx_char {
+    char text[8];        /* one UTF-8 character */
+    double start, end;
+    float score;
+    bool timed;
+} wx_char;
+
 typedef struct wx_segment {
     double start, end;   /* seconds */
     char *text;          /* UTF-8, leading space as Whisper emits it */
@@ -87,6 +105,10 @@ typedef struct wx_segment {
     float temperature;         /* of the decode that was kept (0: beam search) */
     int *tokens;         /* decoded ids, without the prompt */
     int n_tokens;
+    wx_word *words;      /* word timestamps when asked; NULL otherwise */
+    int n_words;
+    wx_char *chars;      /* return_char_alignments (wav2vec2 only) */
+    int n_chars;
 } wx_segment;
 
 typedef struct wx_stage_times {

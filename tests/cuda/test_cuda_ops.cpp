@@ -224,6 +224,53 @@ static void test_topk(int64_t rows, int64_t vocab, int n_sup, bool log_softmax, 
     tp_free(x);
 }
 
+/* Word timing: the probabilities of n_sel heads written at head0 of a (B, H, Tq, F) tensor.
+ * K in fp16 holds the same rounded values on both sides; scores differ only in summation
+ * order (64-term dot products) → the fp32 element-wise bound. */
+static void test_attention_probs(int64_t nb, int64_t tq, int64_t tk, int64_t nf, int64_t d,
+                                 int n_head, int64_t q_stride, int64_t kv_stride, bool kv16)
+{
+    int n_sel = 3, head0 = 1, nh = 5;
+    int32_t heads[3] = {0, n_head - 1, n_head / 2};
+    std::vector<int32_t> frames((size_t)nb);
+    for (int64_t b = 0; b < nb; b++) frames[(size_t)b] = (int32_t)(b == 0 ? nf : 1 + irand((int)nf));
+    tpair qbuf = tp_make(randv(nb * tq * q_stride), {nb * tq * q_stride});
+    std::vector<float> kh = randv(nb * tk * kv_stride, 1.5f);
+    tpair kbuf = kv16 ? tp_kv(kh, {nb * tk * kv_stride}) : tp_make(kh, {nb * tk * kv_stride});
+    tpair o = tp_make(std::vector<float>((size_t)(nb * nh * tq * nf), -1.0f), {nb, nh, tq, nf});
+    int64_t qs[3] = {nb, tq, d}, ks[3] = {nb, tk, d};
+    wx_tensor qc = wx_tensor_view(qbuf.c, 0, 3, qs), qg = wx_tensor_view(qbuf.g, 0, 3, qs);
+    wx_tensor kc = wx_tensor_view(kbuf.c, 0, 3, ks), kg = wx_tensor_view(kbuf.g, 0, 3, ks);
+    wx_op(cpu_be, attention_probs, o.c, head0, &qc, q_stride, &kc, kv_stride, n_head, heads,
+          n_sel, frames.data());
+    wx_op(cuda_be, attention_probs, o.g, head0, &qg, q_stride, &kg, kv_stride, n_head, heads,
+          n_sel, frames.data());
+    CHECK_MSG(all_close(fetch(cuda_be, o.g), fetch(cpu_be, o.c), EW_ABS, EW_REL, "attention_probs"),
+              "attention_probs B=%lld Tq=%lld F=%lld D=%lld H=%d%s", (long long)nb, (long long)tq,
+              (long long)nf, (long long)d, n_head, kv16 ? " fp16 K" : "");
+    tp_free(qbuf), tp_free(kbuf), tp_free(o);
+}
+
+/* The DTW matrix from the same probabilities on both sides: standardisation in double,
+ * medians of identical values, the head mean in the same order → the element-wise bound. */
+static void test_alignment_matrix(int64_t nb, int64_t nh, int64_t tq, int64_t nf, int width)
+{
+    std::vector<int32_t> toks((size_t)nb), frames((size_t)nb);
+    for (int64_t b = 0; b < nb; b++) {
+        toks[(size_t)b] = (int32_t)(b == 0 ? tq : 1 + irand((int)tq));
+        frames[(size_t)b] = (int32_t)(b == 0 ? nf : 1 + irand((int)nf));
+    }
+    std::vector<float> h = randv(nb * nh * tq * nf);
+    for (int64_t i = 0; i < nf; i++) h[(size_t)i] = 0.25f; /* a constant column for b 0, head 0 */
+    tpair p = tp_make(h, {nb, nh, tq, nf}), o = tp_make({}, {nb, tq, nf});
+    wx_op(cpu_be, alignment_matrix, o.c, p.c, toks.data(), frames.data(), width);
+    wx_op(cuda_be, alignment_matrix, o.g, p.g, toks.data(), frames.data(), width);
+    CHECK_MSG(all_close(fetch(cuda_be, o.g), fetch(cpu_be, o.c), EW_ABS, EW_REL, "alignment_matrix"),
+              "alignment_matrix B=%lld H=%lld Tq=%lld F=%lld w=%d", (long long)nb, (long long)nh,
+              (long long)tq, (long long)nf, width);
+    tp_free(p), tp_free(o);
+}
+
 /* Device log-mel against wx_mel_compute (FFT, polynomial log10): the DFT-as-GEMM sums in
  * another order, so values near the −8 floor differ most; normalised MSE ≤ 1e-5 and
  * |Δ| ≤ 2e-3 on values of magnitude ~1 (both measured ~1e-4 smaller). */
@@ -315,6 +362,11 @@ int main(void)
     test_topk(4, 1000, 3, true, 7, 2.0f);
     test_topk(1, 37, 30, true, 5, 0);       /* most ids suppressed */
     test_mel(80, 176000);
+    test_attention_probs(3, 7, 40, 33, 96, 4, 96, 192, false);
+    test_attention_probs(2, 5, 1500, 1500, 384, 6, 384, 768, true);  /* tiny cross K/V, fp16 */
+    test_alignment_matrix(3, 4, 9, 37, 7);
+    test_alignment_matrix(2, 2, 5, 3, 7);                             /* frames ≤ width / 2 */
+    test_alignment_matrix(1, 8, 30, 550, 1);
     if (!quick) test_mel(128, 480000);
     test_mel(80, 1000);
     printf("test_cuda_ops: %.1f s\n", wx_now() - t0);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "../backend.h"
+#include "ops_align.h"
 #include "ops_vad.h"
 #include "threadpool.h"
 #include "vec.h"
@@ -839,6 +840,7 @@ static const wx_backend_ops cpu_ops = {
     .synchronize = cpu_synchronize,
     .destroy = cpu_destroy,
     WX_CPU_VAD_OPS,
+    WX_CPU_ALIGN_OPS,
     .weight_dtype = WX_F32,
     .kv_dtype = WX_F32,
     .upload_f32 = cpu_upload_f32,

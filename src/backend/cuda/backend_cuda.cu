@@ -21,6 +21,7 @@
 #include "../../../kernels/embed.cuh"
 #include "../../../kernels/gemm.cuh"
 #include "../../../kernels/kvcache.cuh"
+#include "../../../kernels/align.cuh"
 #include "../../../kernels/layernorm.cuh"
 #include "../../../kernels/mel.cuh"
 #include "../../../kernels/topk.cuh"
@@ -333,6 +334,23 @@ static void cuda_layer_norm(wx_backend *be, wx_tensor *out, const wx_tensor *x,
     op_done(be, "layer_norm");
 }
 
+static void cuda_attention_probs(wx_backend *be, wx_tensor *out, int head0, const wx_tensor *q,
+                                 int64_t q_stride, const wx_tensor *k, int64_t kv_stride,
+                                 int n_head, const int32_t *heads, int n_sel,
+                                 const int32_t *n_frames)
+{
+    wxk_op_attention_probs(ctx_of(be), out, head0, q, q_stride, k, kv_stride, n_head, heads,
+                           n_sel, n_frames);
+    op_done(be, "attention_probs");
+}
+
+static void cuda_alignment_matrix(wx_backend *be, wx_tensor *out, wx_tensor *probs,
+                                  const int32_t *n_tokens, const int32_t *n_frames, int width)
+{
+    wxk_op_alignment_matrix(ctx_of(be), out, probs, n_tokens, n_frames, width);
+    op_done(be, "alignment_matrix");
+}
+
 static void cuda_gelu(wx_backend *be, wx_tensor *x)
 {
     wxk_op_gelu(ctx_of(be), x);
@@ -441,6 +459,8 @@ static wx_backend_ops make_ops(void)
     o.synchronize = cuda_synchronize;
     o.destroy = cuda_destroy;
     o.log_mel = cuda_log_mel;
+    o.attention_probs = cuda_attention_probs;
+    o.alignment_matrix = cuda_alignment_matrix;
     o.weight_dtype = WX_F16;
     o.upload_f32 = cuda_upload_f32;
     o.kv_dtype = WX_F16;
