@@ -21,20 +21,54 @@ static void test_timestamps(void)
     CHECK(!strcmp(buf, "00:01:00,000"));
 }
 
+/* Word times: WhisperX's aligned JSON (untimed words without start/end/score), word_segments,
+ * cues timed by the words and highlight_words' one cue per word, as WhisperX's
+ * SubtitlesWriter writes them at its defaults. */
+static void test_word_renderings(void)
+{
+    wx_word words[3] = {{.word = "Hello", .start = 0.52, .end = 0.9, .score = 0.8754f, .timed = true},
+                        {.word = "3", .timed = false},
+                        {.word = "there.", .start = 1.2, .end = 1.61, .score = 0.5f, .timed = true}};
+    wx_segment seg = {.start = 0.3, .end = 2.0, .text = " Hello 3 there.", .words = words,
+                      .n_words = 3};
+    wx_transcript tr = {.segments = &seg, .n_segments = 1};
+    snprintf(tr.words_method, sizeof tr.words_method, "wav2vec2");
+    snprintf(tr.language, sizeof tr.language, "en");
+    json_t *j = wx_render_segments(&tr);
+    json_t *w = json_object_get(json_array_get(j, 0), "words");
+    CHECK(json_array_size(w) == 3);
+    CHECK_NEAR(json_real_value(json_object_get(json_array_get(w, 0), "score")), 0.875, 1e-9);
+    CHECK(json_object_get(json_array_get(w, 1), "start") == NULL);
+    CHECK(json_object_get(json_array_get(w, 1), "score") == NULL);
+    CHECK(!strcmp(json_string_value(json_object_get(json_array_get(w, 1), "word")), "3"));
+    json_decref(j);
+    json_t *ws = wx_render_word_segments(&tr);
+    CHECK(json_array_size(ws) == 3);
+    json_decref(ws);
+    char *srt = wx_render_text(&tr, "srt", false);
+    CHECK(srt && !strcmp(srt, "1\n00:00:00,520 --> 00:00:01,610\nHello 3 there.\n\n"));
+    char *hl = wx_render_text(&tr, "vtt", true);
+    CHECK(hl && !strcmp(hl, "WEBVTT\n\n00:00:00.520 --> 00:00:00.900\n<u>Hello</u> 3 there.\n\n"
+                            "00:00:00.900 --> 00:00:01.200\nHello 3 there.\n\n"
+                            "00:00:01.200 --> 00:00:01.610\nHello 3 <u>there.</u>\n\n"));
+    free(srt);
+    free(hl);
+}
+
 static void test_renderings(void)
 {
     wx_segment segs[2] = {{.start = 0.0, .end = 2.5, .text = " Hello there."},
                           {.start = 2.5, .end = 4.0004, .text = " Bye."}};
     wx_transcript tr = {.segments = segs, .n_segments = 2};
-    char *srt = wx_render_text(&tr, "srt");
+    char *srt = wx_render_text(&tr, "srt", false);
     CHECK(!strcmp(srt, "1\n00:00:00,000 --> 00:00:02,500\nHello there.\n\n"
                        "2\n00:00:02,500 --> 00:00:04,000\nBye.\n\n"));
-    char *vtt = wx_render_text(&tr, "vtt");
+    char *vtt = wx_render_text(&tr, "vtt", false);
     CHECK(!strcmp(vtt, "WEBVTT\n\n00:00:00.000 --> 00:00:02.500\nHello there.\n\n"
                        "00:00:02.500 --> 00:00:04.000\nBye.\n\n"));
-    char *txt = wx_render_text(&tr, "txt");
+    char *txt = wx_render_text(&tr, "txt", false);
     CHECK(!strcmp(txt, "Hello there.\nBye.\n"));
-    CHECK(wx_render_text(&tr, "json") == NULL);
+    CHECK(wx_render_text(&tr, "json", false) == NULL);
     free(srt);
     free(vtt);
     free(txt);
@@ -44,7 +78,7 @@ static void test_renderings(void)
     CHECK(!strcmp(json_string_value(json_object_get(json_array_get(j, 0), "text")), " Hello there."));
     json_decref(j);
     wx_transcript empty = {0};
-    char *none = wx_render_text(&empty, "vtt");
+    char *none = wx_render_text(&empty, "vtt", false);
     CHECK(!strcmp(none, "WEBVTT\n\n"));
     free(none);
 }
@@ -148,6 +182,7 @@ int main(void)
 {
     test_timestamps();
     test_renderings();
+    test_word_renderings();
     test_base64();
     test_sources();
     return wx_test_finish("test_job_render");

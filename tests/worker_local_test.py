@@ -73,6 +73,30 @@ def main():
     check(rc == 0 and "output" in (body or {}), "a path relative to --rp_local_audio_dir")
     expect_error(job(os.path.join(ROOT, "README.md")) + ["--rp_local_audio_dir", data],
                  r"not a readable file under")
+    # Word times (align_output): every word inside its segment, starts non-decreasing,
+    # word_segments = the words; asking for wav2vec2 without a model falls back with a warning.
+    shared = os.environ.get("WX_DATA_DIR", os.path.join(ROOT, "..", "shared", "data"))
+    for name in ("jfk.wav", "sample.wav", "dev00.wav"):
+        check(os.path.exists(os.path.join(shared, name)), "recording %s in WX_DATA_DIR" % name)
+        rc, body, _ = run(job(name, align_output=True, word_timestamps_method="wav2vec2",
+                              output_format="vtt", highlight_words=True)
+                          + ["--rp_local_audio_dir", shared])
+        out = (body or {}).get("output", {})
+        segs = out.get("segments", [])
+        words = [w for s in segs for w in s.get("words", [])]
+        check(rc == 0 and words and all("words" in s for s in segs), "%s: words on every segment" % name)
+        check(all(s["start"] - 1e-6 <= w["start"] <= w["end"] <= s["end"] + 1e-6
+                  for s in segs for w in s["words"] if "start" in w), "%s: words inside segments" % name)
+        starts = [w["start"] for w in words if "start" in w]
+        check(starts == sorted(starts), "%s: word starts non-decreasing" % name)
+        check(out.get("word_segments") == words, "%s: word_segments" % name)
+        check(any("no wav2vec2 alignment model" in w for w in out.get("warnings", [])),
+              "%s: the fallback is warned: %r" % (name, out.get("warnings")))
+        check("<u>" in out.get("vtt", ""), "%s: highlight_words underlines" % name)
+    expect_error(job("tests/data/jfk.wav", interpolate_method="cubic"),
+                 r"interpolate_method does not meet the constraints")
+    expect_error(job("tests/data/jfk.wav", word_timestamps_method="dtw"),
+                 r"word_timestamps_method does not meet the constraints")
     # A crash in the worker process: answered, exit 1, not a signal.
     expect_error(job("tests/data/jfk.wav"), r"^the worker process crashed \(exit status 3\) while "
                  r"running this job", extra_env={"WX_DEBUG_CRASH": "transcribe:exit"})

@@ -33,18 +33,22 @@ static json_t *debug_info(wx_engine *engine, const wx_transcript *tr, const wx_a
                           const wx_source_info *source)
 {
     const wx_stage_times *t = &tr->times;
-    return json_pack("{s:s, s:s, s:{s:f, s:f, s:f, s:f, s:f, s:f, s:f}, "
+    json_t *info = json_pack("{s:s, s:s, s:{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}, "
                      "s:{s:s, s:I, s:s, s:i, s:i, s:f, s:f}, s:i, s:b, s:f}",
         "device", wx_engine_device(engine), "model", wx_engine_model_name(engine),
         "stage_seconds", "fetch", source->seconds, "decode_audio", t->decode_audio,
         "vad", t->vad, "mel", t->mel, "encode", t->encode, "decode", t->decode,
-        "transcribe_total", t->total,
+        "align", t->align, "transcribe_total", t->total,
         "audio", "source", source->kind, "bytes", (json_int_t)source->bytes,
         "format", audio->format, "source_rate", audio->source_rate,
         "source_channels", audio->source_channels, "source_seconds", audio->source_seconds,
         "seconds_16k", (double)audio->n_samples / WX_SAMPLE_RATE,
         "batch_size_used", tr->batch_size_used, "vad_used", tr->vad_used,
         "language_probability", (double)tr->language_probability);
+    if (info)
+        json_object_set_new(info, "word_timestamps_method",
+                            tr->words_method[0] ? json_string(tr->words_method) : json_null());
+    return info;
 }
 
 static json_t *build_output(wx_engine *engine, const wx_job_input *in, const wx_transcript *tr,
@@ -56,12 +60,17 @@ static json_t *build_output(wx_engine *engine, const wx_job_input *in, const wx_
                             "effective_input", wx_job_input_effective(in));
     if (!out)
         return NULL;
+    if (tr->words_method[0])
+        json_object_set_new(out, "word_segments", wx_render_word_segments(tr));
+    if (tr->words_warning[0])
+        json_array_append_new(in->warnings, json_string(tr->words_warning));
     if (json_array_size(in->warnings))
         json_object_set(out, "warnings", in->warnings);
     if (wx_job_input_bool(in, "debug"))
         json_object_set_new(out, "debug_info", debug_info(engine, tr, audio, source));
     const char *format = wx_job_input_string(in, "output_format");
-    char *text = format ? wx_render_text(tr, format) : NULL;
+    char *text = format ? wx_render_text(tr, format, wx_job_input_bool(in, "highlight_words"))
+                        : NULL;
     if (text)
         json_object_set_new(out, format, json_string(text));
     free(text);

@@ -1,5 +1,8 @@
-/* render.c — segments to JSON, SRT, WebVTT and plain text. Text renderings drop the leading
- * space Whisper puts before each segment, as WhisperX's writers do. */
+/* render.c — segments to JSON (with WhisperX's aligned shape when words are timed), SRT,
+ * WebVTT and plain text. Text renderings drop the leading space Whisper puts before each
+ * segment, as WhisperX's writers do; with word times, cues follow WhisperX's SubtitlesWriter
+ * at its defaults (one cue per segment, timed by its words; highlight_words: one cue per word
+ * with the word underlined). */
 #include "render.h"
 
 #include <math.h>
@@ -14,14 +17,64 @@ static double round_ms(double seconds)
     return round(seconds * 1000.0) / 1000.0;
 }
 
+/* {key: text, start, end, score}, the times and score omitted when untimed (WhisperX's NaN). */
+static json_t *timed_item(const char *key, const char *text, double start, double end,
+                          float score, bool timed)
+{
+    json_t *o = json_pack("{s:s}", key, text);
+    if (o && timed) {
+        json_object_set_new(o, "start", json_real(round_ms(start)));
+        json_object_set_new(o, "end", json_real(round_ms(end)));
+        json_object_set_new(o, "score", json_real(round_ms(score)));
+    }
+    return o;
+}
+
+static json_t *render_words(const wx_segment *s)
+{
+    json_t *list = json_array();
+    for (int i = 0; list && i < s->n_words; i++) {
+        const wx_word *w = &s->words[i];
+        json_array_append_new(list, timed_item("word", w->word, w->start, w->end, w->score,
+                                               w->timed));
+    }
+    return list;
+}
+
+static json_t *render_chars(const wx_segment *s)
+{
+    json_t *list = json_array();
+    for (int i = 0; list && i < s->n_chars; i++) {
+        const wx_char *c = &s->chars[i];
+        json_array_append_new(list, timed_item("char", c->text, c->start, c->end, c->score,
+                                               c->timed));
+    }
+    return list;
+}
+
 json_t *wx_render_segments(const wx_transcript *transcript)
 {
     json_t *list = json_array();
+    bool words = transcript->words_method[0] != 0;
     for (int i = 0; list && i < transcript->n_segments; i++) {
         const wx_segment *s = &transcript->segments[i];
-        json_array_append_new(list, json_pack("{s:f, s:f, s:s, s:f}",
+        json_t *o = json_pack("{s:f, s:f, s:s, s:f}",
             "start", round_ms(s->start), "end", round_ms(s->end),
-            "text", s->text ? s->text : "", "avg_logprob", (double)s->avg_logprob));
+            "text", s->text ? s->text : "", "avg_logprob", (double)s->avg_logprob);
+        if (o && words) json_object_set_new(o, "words", render_words(s));
+        if (o && s->chars) json_object_set_new(o, "chars", render_chars(s));
+        json_array_append_new(list, o);
+    }
+    return list;
+}
+
+json_t *wx_render_word_segments(const wx_transcript *transcript)
+{
+    json_t *list = json_array();
+    for (int i = 0; list && i < transcript->n_segments; i++) {
+        json_t *words = render_words(&transcript->segments[i]);
+        json_array_extend(list, words);
+        json_decref(words);
     }
     return list;
 }
@@ -68,36 +121,105 @@ static bool append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
     }
 }
 
-static bool append_cue(char **buf, size_t *len, size_t *cap, const wx_segment *s, int index,
-                       const char *format)
+/* A growing text buffer. */
+typedef struct text_buf {
+    char *buf;
+    size_t len, cap;
+    int cues;
+    bool srt;
+} text_buf;
+
+static bool append_cue_at(text_buf *t, double start, double end, const char *text)
 {
     char from[32], to[32];
-    bool srt = !strcmp(format, "srt");
-    if (!strcmp(format, "txt"))
-        return append(buf, len, cap, "%s\n", trimmed(s->text));
-    wx_render_timestamp(s->start, srt ? ',' : '.', from, sizeof from);
-    wx_render_timestamp(s->end, srt ? ',' : '.', to, sizeof to);
-    if (srt)
-        return append(buf, len, cap, "%d\n%s --> %s\n%s\n\n", index, from, to, trimmed(s->text));
-    return append(buf, len, cap, "%s --> %s\n%s\n\n", from, to, trimmed(s->text));
+    wx_render_timestamp(start, t->srt ? ',' : '.', from, sizeof from);
+    wx_render_timestamp(end, t->srt ? ',' : '.', to, sizeof to);
+    if (t->srt)
+        return append(&t->buf, &t->len, &t->cap, "%d\n%s --> %s\n%s\n\n", ++t->cues, from, to,
+                      text);
+    return append(&t->buf, &t->len, &t->cap, "%s --> %s\n%s\n\n", from, to, text);
 }
 
-char *wx_render_text(const wx_transcript *transcript, const char *format)
+/* WhisperX's subtitle text of a segment's words: joined by spaces (none for languages
+ * written without them), a line break before a word that would pass 1000 characters.
+ * underline: the index of the word to wrap in <u></u>, or -1. */
+static char *words_text(const wx_segment *s, bool spaces, int underline)
+{
+    size_t len = 0, cap = 64, line = 0;
+    char *buf = malloc(cap);
+    if (!buf) return NULL;
+    buf[0] = 0;
+    for (int i = 0; i < s->n_words; i++) {
+        const char *w = s->words[i].word;
+        bool wrap = i > 0 && line + strlen(w) > 1000;
+        const char *sep = i == 0 ? "" : wrap ? (spaces ? " \n" : "\n") : spaces ? " " : "";
+        line = wrap ? strlen(w) : line + strlen(w);
+        if (!append(&buf, &len, &cap, i == underline ? "%s<u>%s</u>" : "%s%s", sep, w)) {
+            free(buf);
+            return NULL;
+        }
+    }
+    return buf;
+}
+
+/* A segment's cues when its words are timed (WhisperX's iterate_result at its defaults). */
+static bool append_word_cues(text_buf *t, const wx_segment *s, bool spaces, bool highlight)
+{
+    double start = s->start, end = s->end;
+    bool timed = false;
+    for (int i = 0; i < s->n_words; i++) {
+        if (!s->words[i].timed) continue;
+        start = timed ? fmin(start, s->words[i].start) : s->words[i].start;
+        end = timed ? fmax(end, s->words[i].end) : s->words[i].end;
+        timed = true;
+    }
+    char *text = words_text(s, spaces, -1);
+    bool ok = text != NULL;
+    if (ok && (!highlight || !timed)) ok = append_cue_at(t, start, end, text);
+    double last = start;
+    for (int i = 0; ok && highlight && timed && i < s->n_words; i++) {
+        const wx_word *w = &s->words[i];
+        if (!w->timed) continue;
+        if (llround(last * 1000) != llround(w->start * 1000)) ok = append_cue_at(t, last, w->start, text);
+        char *marked = ok ? words_text(s, spaces, i) : NULL;
+        ok = marked && append_cue_at(t, w->start, w->end, marked);
+        free(marked);
+        last = w->end;
+    }
+    free(text);
+    return ok;
+}
+
+static bool append_cue(text_buf *t, const wx_transcript *tr, const wx_segment *s,
+                       const char *format, bool highlight)
+{
+    if (!strcmp(format, "txt"))
+        return append(&t->buf, &t->len, &t->cap, "%s\n", trimmed(s->text));
+    if (tr->words_method[0] && s->n_words > 0) {
+        const char *l = tr->language;
+        bool spaces = strcmp(l, "ja") && strcmp(l, "zh") && strcmp(l, "yue") && strcmp(l, "th") &&
+                      strcmp(l, "lo") && strcmp(l, "my");
+        return append_word_cues(t, s, spaces, highlight);
+    }
+    return append_cue_at(t, s->start, s->end, trimmed(s->text));
+}
+
+char *wx_render_text(const wx_transcript *transcript, const char *format, bool highlight_words)
 {
     if (strcmp(format, "srt") && strcmp(format, "vtt") && strcmp(format, "txt"))
         return NULL;
-    size_t len = 0, cap = 256;
-    char *buf = malloc(cap);
-    if (!buf)
+    text_buf t = {.cap = 256, .srt = !strcmp(format, "srt")};
+    t.buf = malloc(t.cap);
+    if (!t.buf)
         return NULL;
-    buf[0] = '\0';
-    if (!strcmp(format, "vtt") && !append(&buf, &len, &cap, "WEBVTT\n\n"))
+    t.buf[0] = '\0';
+    if (!strcmp(format, "vtt") && !append(&t.buf, &t.len, &t.cap, "WEBVTT\n\n"))
         goto fail;
     for (int i = 0; i < transcript->n_segments; i++)
-        if (!append_cue(&buf, &len, &cap, &transcript->segments[i], i + 1, format))
+        if (!append_cue(&t, transcript, &transcript->segments[i], format, highlight_words))
             goto fail;
-    return buf;
+    return t.buf;
 fail:
-    free(buf);
+    free(t.buf);
     return NULL;
 }

@@ -7,11 +7,17 @@
 
 #include "../pipeline/pipeline.h"
 
-/* [{"start", "end", "text", "avg_logprob"}, ...] with times rounded to milliseconds. */
+/* [{"start", "end", "text", "avg_logprob"[, "words"][, "chars"]}, ...] with times and scores
+ * rounded to milliseconds; "words" when the transcript has word times (WhisperX's aligned
+ * shape: {"word", "start", "end", "score"}, the last three omitted for an untimed word). */
 json_t *wx_render_segments(const wx_transcript *transcript);
 
-/* The rendering named by format ("srt", "vtt" or "txt"), malloc'd; NULL for another name. */
-char *wx_render_text(const wx_transcript *transcript, const char *format);
+/* WhisperX's top-level word_segments: every segment's words, in order. */
+json_t *wx_render_word_segments(const wx_transcript *transcript);
+
+/* The rendering named by format ("srt", "vtt" or "txt"), malloc'd; NULL for another name.
+ * highlight_words: with timed words, one cue per word with the word underlined. */
+char *wx_render_text(const wx_transcript *transcript, const char *format, bool highlight_words);
 
 /* "HH:MM:SS,mmm" (SRT) or "HH:MM:SS.mmm" (VTT) into buf (at least 16 bytes). */
 void wx_render_timestamp(double seconds, char separator, char *buf, size_t size);

@@ -15,7 +15,6 @@
 enum key_type { KEY_STR, KEY_INT, KEY_FLOAT, KEY_BOOL };
 
 /* Why a key is accepted but not applied; NULL when the build honours it. */
-#define NO_ALIGN "word alignment (wav2vec2) is not in this build yet"
 #define NO_DIARIZE "speaker diarization is not in this build yet"
 
 typedef struct key_spec {
@@ -40,6 +39,20 @@ static bool known_format(const json_t *v)
             return true;
     return false;
 }
+
+static bool one_of(const json_t *v, const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(json_string_value(v), names[i]))
+            return true;
+    return false;
+}
+
+static const char *const INTERPOLATE_METHODS[] = {"nearest", "linear", "ignore"};
+static const char *const WORD_METHODS[] = {"auto", "wav2vec2", "whisper"};
+
+static bool interpolate_method(const json_t *v) { return one_of(v, INTERPOLATE_METHODS, 3); }
+static bool word_method(const json_t *v) { return one_of(v, WORD_METHODS, 3); }
 
 static bool batch_range(const json_t *v)
 {
@@ -73,7 +86,12 @@ static const key_spec SCHEMA[] = {
     {"min_duration_off", KEY_FLOAT, "0.0", NULL, non_negative},
     {"pad_onset", KEY_FLOAT, "0.0", NULL, non_negative},
     {"pad_offset", KEY_FLOAT, "0.0", NULL, non_negative},
-    {"align_output", KEY_BOOL, "false", NO_ALIGN, NULL},
+    {"align_output", KEY_BOOL, "false", NULL, NULL},
+    {"word_timestamps_method", KEY_STR, "\"auto\"", NULL, word_method},
+    {"align_model", KEY_STR, "null", NULL, non_empty},
+    {"interpolate_method", KEY_STR, "\"nearest\"", NULL, interpolate_method},
+    {"return_char_alignments", KEY_BOOL, "false", NULL, NULL},
+    {"highlight_words", KEY_BOOL, "false", NULL, NULL},
     {"output_format", KEY_STR, "\"json\"", NULL, known_format},
     {"diarization", KEY_BOOL, "false", NO_DIARIZE, NULL},
     {"diarize", KEY_BOOL, "false", NO_DIARIZE, NULL},
@@ -341,6 +359,10 @@ void wx_job_input_to_options(const wx_job_input *input, wx_transcribe_options *o
     opts->vad_params.min_duration_off = input_real(input, "min_duration_off");
     opts->vad_params.pad_onset = input_real(input, "pad_onset");
     opts->vad_params.pad_offset = input_real(input, "pad_offset");
+    const char *method = wx_job_input_string(input, "word_timestamps_method");
+    if (wx_job_input_bool(input, "align_output"))
+        opts->words = !strcmp(method, "whisper") ? WX_WORDS_WHISPER
+                      : !strcmp(method, "wav2vec2") ? WX_WORDS_WAV2VEC2 : WX_WORDS_AUTO;
 }
 
 void wx_job_input_check_model(wx_job_input *input, const char *loaded_model)

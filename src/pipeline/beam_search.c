@@ -35,6 +35,7 @@ typedef struct search {
     int max_rows;           /* n_chunks · beam */
     chunk_search *chunks;   /* by chunk */
     int *active;            /* active[i] = chunk held in slot i */
+    int *holder;            /* holder[i] = chunk whose encoder output is in slot i (all) */
     int n_active;
     int32_t *top_ids;       /* (rows, n_cand) */
     float *top_vals;
@@ -174,12 +175,20 @@ static void compact(search *s, int step)
         s->src_slot[n] = i;
         s->active[n++] = s->active[i];
     }
+    /* The finished chunks' slots move behind the active ones instead of being overwritten,
+     * so that every chunk's encoder output survives the search (word timing reads it). */
+    int old_n = s->n_active, m = n;
+    for (int i = 0; i < old_n; i++)
+        if (s->chunks[s->holder[i]].done) s->src_slot[m++] = i;
     bool slots_moved = false;
-    for (int i = 0; i < n; i++) slots_moved |= s->src_slot[i] != i;
+    for (int i = 0; i < old_n; i++) slots_moved |= s->src_slot[i] != i;
+    int moved[old_n > 0 ? old_n : 1];
+    for (int i = 0; i < old_n; i++) moved[i] = s->holder[s->src_slot[i]];
+    memcpy(s->holder, moved, (size_t)old_n * sizeof *moved);
     s->n_active = n;
     if (n == 0) return;
     wx_whisper_reorder_rows(s->state, s->src_row, n * s->beam, s->prompt_len + step - 1);
-    if (slots_moved) wx_whisper_reorder_slots(s->state, s->src_slot, n);
+    if (slots_moved) wx_whisper_reorder_slots(s->state, s->src_slot, old_n);
 }
 
 static void search_free(search *s)
@@ -194,7 +203,7 @@ static void search_free(search *s)
         }
     }
     free(s->chunks); free(s->active); free(s->top_ids); free(s->top_vals); free(s->cands);
-    free(s->suppress_first); free(s->row_tokens); free(s->src_row); free(s->src_slot);
+    free(s->suppress_first); free(s->row_tokens); free(s->src_row); free(s->src_slot); free(s->holder);
     free(s->new_seq); free(s->new_cum); free(s->new_tokens);
 }
 
@@ -217,6 +226,7 @@ static wx_status search_init(search *s, wx_whisper_state *state, int n_chunks, i
     size_t rows = (size_t)s->max_rows;
     s->chunks = calloc((size_t)n_chunks, sizeof *s->chunks);
     s->active = calloc((size_t)n_chunks, sizeof *s->active);
+    s->holder = calloc((size_t)n_chunks, sizeof *s->holder);
     s->top_ids = calloc(rows * (size_t)s->n_cand, sizeof *s->top_ids);
     s->top_vals = calloc(rows * (size_t)s->n_cand, sizeof *s->top_vals);
     s->cands = calloc((size_t)s->beam * (size_t)s->n_cand, sizeof *s->cands);
@@ -227,7 +237,7 @@ static wx_status search_init(search *s, wx_whisper_state *state, int n_chunks, i
     s->new_seq = calloc(rows * (size_t)s->max_len, sizeof *s->new_seq);
     s->new_cum = calloc(rows, sizeof *s->new_cum);
     s->new_tokens = calloc(rows, sizeof *s->new_tokens);
-    bool ok = s->chunks && s->active && s->top_ids && s->top_vals && s->cands &&
+    bool ok = s->chunks && s->active && s->holder && s->top_ids && s->top_vals && s->cands &&
               s->suppress_first && s->row_tokens && s->src_row && s->src_slot && s->new_seq &&
               s->new_cum && s->new_tokens;
     for (int i = 0; ok && i < n_chunks; i++) {
@@ -236,6 +246,7 @@ static wx_status search_init(search *s, wx_whisper_state *state, int n_chunks, i
         s->chunks[i].cum = calloc((size_t)s->beam, sizeof(float));
         ok = s->chunks[i].seq && s->chunks[i].cum;
         s->active[i] = i;
+        s->holder[i] = i;
     }
     if (!ok) return wx_fail(err, WX_ERR_NOMEM, "out of memory for beam search");
     s->n_active = n_chunks;
@@ -299,6 +310,8 @@ wx_status wx_beam_search(wx_whisper_state *state, int n_chunks, const int32_t *p
     }
     if (st != WX_OK)
         for (int i = 0; i < n_chunks; i++) wx_beam_result_free(&results[i]);
+    else
+        for (int i = 0; i < n_chunks; i++) results[s.holder[i]].slot = i;
     search_free(&s);
     return st;
 }

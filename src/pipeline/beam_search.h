@@ -28,11 +28,13 @@ typedef struct wx_beam_result {
     int n_tokens;
     float score;              /* length-normalised, as CTranslate2's result.scores[0] */
     float no_speech_prob;     /* P(no_speech_id) at <|startoftranscript|>; 0 when not asked */
+    int slot;                 /* the state slot holding the chunk's encoder output afterwards */
 } wx_beam_result;
 
 /* Decodes the chunks already encoded in slots [0, n_chunks) of state with one shared prompt.
  * The state must have room for n_chunks slots and n_chunks · beam_size rows. Results are in
- * chunk order. Fails only on allocation failure or cancellation. */
+ * chunk order; every chunk's encoder output is still in the state, in its result's slot.
+ * Fails only on allocation failure or cancellation. */
 wx_status wx_beam_search(wx_whisper_state *state, int n_chunks, const int32_t *prompt,
                          int prompt_len, const wx_beam_params *params,
                          volatile const int *cancel, wx_beam_result *results, wx_err *err);

@@ -44,6 +44,16 @@ double wx_state_need_bytes(const struct wx_whisper_hparams *hp, size_t weight_si
 int wx_batch_for_budget(const struct wx_whisper_hparams *hp, size_t weight_size, size_t kv_size,
                         bool counts_scratch, double budget, int requested, int rows_per_slot);
 
+#define WX_MAX_BATCH 512  /* chunks decoded together at most (the request's batch_size) */
+
+/* How words are timed (the request's word_timestamps_method; align_output off: NONE). */
+typedef enum wx_words_method {
+    WX_WORDS_NONE,
+    WX_WORDS_AUTO,       /* wav2vec2 where a model for the language is installed, else Whisper */
+    WX_WORDS_WAV2VEC2,   /* WhisperX's CTC alignment; falls back to Whisper with a warning */
+    WX_WORDS_WHISPER,    /* Whisper's cross-attention (faster-whisper's word_timestamps) */
+} wx_words_method;
+
 typedef struct wx_transcribe_options {
     const char *language;        /* ISO code such as "en"; NULL: detect */
     const char *task;            /* "transcribe" (default) or "translate" */
@@ -72,6 +82,7 @@ typedef struct wx_transcribe_options {
     float log_prob_threshold;
     float no_speech_threshold;
     int best_of;
+    wx_words_method words;       /* word timestamps; WX_WORDS_NONE by default */
     volatile const int *cancel;  /* polled between stages and chunks; non-zero aborts */
 } wx_transcribe_options;
 
@@ -115,6 +126,7 @@ typedef struct wx_stage_times {
     double decode_audio;          /* seconds; wx_transcribe sets 0, the caller that decoded
                                    * the audio fills it in */
     double vad, mel, encode, decode;   /* seconds spent in each stage */
+    double align;                 /* word timing (Whisper's DTW or wav2vec2 alignment) */
     double total;                 /* the whole wx_transcribe call */
 } wx_stage_times;
 
@@ -125,6 +137,8 @@ typedef struct wx_transcript {
     float language_probability;   /* 1 when given or English-only */
     int batch_size_used;
     bool vad_used;                /* false: consecutive 30 s windows */
+    char words_method[16];        /* "whisper", "wav2vec2", or "" without word times */
+    char words_warning[512];      /* why the method asked for was not used, or "" */
     wx_stage_times times;
 } wx_transcript;
 

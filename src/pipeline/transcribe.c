@@ -11,6 +11,7 @@
 
 #include "../io/audio.h"
 #include "beam_search.h"
+#include "word_timing.h"
 
 
 #define DEFAULT_BATCH 8
@@ -159,6 +160,8 @@ typedef struct job {
     const int32_t *prompt;
     int prompt_len;
     bool fallback;
+    bool whisper_words;      /* time words from the cross-attention after each batch */
+    double last_speech;      /* faster-whisper's last_speech_timestamp, across batches */
     wx_transcript *out;
 } job;
 
@@ -201,6 +204,8 @@ static void segment_clear(wx_segment *s)
 {
     free(s->text);
     free(s->tokens);
+    wx_words_free(s->words, s->n_words);
+    free(s->chars);
     memset(s, 0, sizeof *s);
 }
 
@@ -263,15 +268,33 @@ static bool is_silence(const wx_transcribe_options *o, const wx_segment *s)
            logprob_too_low(o, s);
 }
 
-/* Appends the segment of chunk c unless the fallback rules drop it as silence. */
-static wx_status add_segment(wx_engine *e, const job *j, const chunk *c, int index,
-                             wx_beam_result *r, wx_err *err)
+/* Where each chunk of a batch has its encoder output: slot[k], or -1 once overwritten. */
+typedef struct batch_slots {
+    int slot[WX_MAX_BATCH];
+    int segment[WX_MAX_BATCH];   /* the chunk's segment index, -1 when dropped */
+    int count;
+} batch_slots;
+
+/* The fallback re-encodes chunk k into slot 0: whichever chunk was there loses its slot. */
+static void take_slot0(batch_slots *b, int k)
+{
+    for (int i = 0; i < b->count; i++)
+        if (b->slot[i] == 0) b->slot[i] = -1;
+    b->slot[k] = 0;
+}
+
+/* Appends the segment of chunk c (k-th of its batch) unless the fallback rules drop it as
+ * silence. */
+static wx_status add_segment(wx_engine *e, const job *j, const chunk *c, int index, int k,
+                             wx_beam_result *r, batch_slots *slots, wx_err *err)
 {
     wx_transcript *out = j->out;
     wx_segment *seg = &out->segments[out->n_segments];
+    slots->segment[k] = -1;
     wx_status st = fill_segment(e, j, r, 0.0f, seg, err);
     if (st == WX_OK && j->fallback && needs_fallback(j->o, seg)) {
         double t = wx_now();
+        take_slot0(slots, k);
         st = fallback_chunk(e, j, c, 0x5EEDULL + (uint64_t)index, seg, err);
         out->times.decode += wx_now() - t;
     }
@@ -281,16 +304,48 @@ static wx_status add_segment(wx_engine *e, const job *j, const chunk *c, int ind
     }
     seg->start = wx_vad_round3(c->start_s);
     seg->end = wx_vad_round3(c->end_s);
-    out->n_segments++;
+    slots->segment[k] = out->n_segments++;
     return WX_OK;
 }
 
-/* Waits for the backend's queued work, so that a stage timer measures the device's time
- * (CUDA queues kernels; without this the mel and encoder time would be charged to the
- * decoder's first top-k). A no-op on the CPU. */
+/* Whisper word timing for the kept segments of a batch, in order; a chunk whose encoder
+ * output was overwritten by a fallback is encoded again into slot 0. */
+static wx_status time_batch_words(wx_engine *e, job *j, const chunk *chunks, int first,
+                                  batch_slots *b, wx_err *err)
+{
+    wx_transcript *out = j->out;
+    int sot_len = j->prompt_len - 1 - j->bp.sot_index;
+    wx_timing_model tm = {.state = e->state, .tokenizer = e->tokenizer,
+                          .sot_sequence = j->prompt + j->bp.sot_index, .sot_len = sot_len,
+                          .no_timestamps = e->no_timestamps, .eot = e->eot,
+                          .language = out->language};
+    wx_status st = WX_OK;
+    for (int k = 0; st == WX_OK && k < b->count; k++) {
+        if (b->segment[k] < 0) continue;
+        const chunk *c = &chunks[first + k];
+        if (b->slot[k] < 0) {
+            take_slot0(b, k);
+            wx_whisper_encode(e->state, wx_engine_window_mel(e, j->samples + c->begin,
+                                                             c->end - c->begin), 0);
+        }
+        wx_segment *seg = &out->segments[b->segment[k]];
+        wx_timing_chunk tc = {.tokens = seg->tokens, .n_tokens = seg->n_tokens,
+                              .slot = b->slot[k], .offset = c->start_s,
+                              .duration = c->end_s - c->start_s, .start = c->start_s,
+                              .end = c->end_s};
+        st = wx_word_timing(&tm, &tc, 1, &j->last_speech, err);
+        if (st != WX_OK) break;
+        seg->words = tc.words;
+        seg->n_words = tc.n_words;
+        seg->start = wx_vad_round3(tc.start);
+        seg->end = wx_vad_round3(tc.end);
+    }
+    return st;
+}
+
 /* Encodes chunks [first, first + count) into decoder slots, decodes them together and
  * appends their segments in order. */
-static wx_status transcribe_batch(wx_engine *e, const job *j, const chunk *chunks, int first,
+static wx_status transcribe_batch(wx_engine *e, job *j, const chunk *chunks, int first,
                                   int count, wx_err *err)
 {
     wx_transcript *out = j->out;
@@ -313,10 +368,18 @@ static wx_status transcribe_batch(wx_engine *e, const job *j, const chunk *chunk
                                   j->o->cancel, results, err);
     out->times.decode += wx_now() - t1;
     if (st != WX_OK) return st;
+    batch_slots slots = {.count = count};
+    for (int k = 0; k < count; k++) slots.slot[k] = results[k].slot;
     for (int k = 0; k < count; k++) {
-        if (st == WX_OK) st = add_segment(e, j, &chunks[first + k], first + k, &results[k], err);
+        if (st == WX_OK)
+            st = add_segment(e, j, &chunks[first + k], first + k, k, &results[k], &slots, err);
         wx_beam_result_free(&results[k]);
     }
+    if (st != WX_OK || !j->whisper_words) return st;
+    double t = wx_now();
+    st = time_batch_words(e, j, chunks, first, &slots, err);
+    wx_engine_device_wait(e, "word timing");
+    out->times.align += wx_now() - t;
     return st;
 }
 
@@ -421,6 +484,25 @@ static wx_status prepare_language(wx_engine *e, const float *samples, size_t n_s
     return WX_OK;
 }
 
+/* The word-timing method for this job, now that its language is known. wav2vec2 models are
+ * not loaded yet: auto and wav2vec2 time words with Whisper, wav2vec2 with a warning. */
+static void choose_words_method(wx_engine *e, const wx_transcribe_options *o,
+                                wx_transcript *out, job *j)
+{
+    if (o->words == WX_WORDS_NONE) return;
+    if (o->words == WX_WORDS_WAV2VEC2)
+        snprintf(out->words_warning, sizeof out->words_warning, "no wav2vec2 alignment model "
+                 "is installed for language '%s': words are timed from Whisper's "
+                 "cross-attention", out->language);
+    if (wx_whisper_get_config(e->whisper)->n_alignment_heads == 0) {
+        snprintf(out->words_warning, sizeof out->words_warning, "the model's config.json lists "
+                 "no alignment_heads, so words cannot be timed from Whisper's cross-attention");
+        return;
+    }
+    j->whisper_words = true;
+    snprintf(out->words_method, sizeof out->words_method, "whisper");
+}
+
 wx_status wx_transcribe(wx_engine *e, const float *samples, size_t n_samples,
                         const wx_transcribe_options *o, wx_progress_fn progress,
                         void *progress_user, wx_transcript *out, wx_err *err)
@@ -429,6 +511,9 @@ wx_status wx_transcribe(wx_engine *e, const float *samples, size_t n_samples,
     memset(out, 0, sizeof *out);
     job j = {.samples = samples, .o = o, .out = out,
              .fallback = o->temperature_increment > 0};
+    if (o->batch_size > WX_MAX_BATCH)
+        return wx_fail(err, WX_ERR_INVALID_INPUT, "batch_size %d is above the maximum of %d",
+                       o->batch_size, WX_MAX_BATCH);
     fill_beam_params(e, o, &j.bp);
     int n_chunks = 0, batch = 1;
     chunk *chunks = NULL;
@@ -451,6 +536,7 @@ wx_status wx_transcribe(wx_engine *e, const float *samples, size_t n_samples,
     if (st == WX_OK && n_chunks > 0)
         st = build_prompt(e, o, out->language, prompt, &j.prompt_len, err);
     j.prompt = prompt;
+    if (st == WX_OK) choose_words_method(e, o, out, &j);
     for (int i = 0; i < j.prompt_len; i++)
         if (prompt[i] == e->sot) j.bp.sot_index = i;
     for (int first = 0; st == WX_OK && first < n_chunks; first += batch) {
@@ -473,6 +559,8 @@ void wx_transcript_free(wx_transcript *t)
     for (int i = 0; i < t->n_segments; i++) {
         free(t->segments[i].text);
         free(t->segments[i].tokens);
+        wx_words_free(t->segments[i].words, t->segments[i].n_words);
+        free(t->segments[i].chars);
     }
     free(t->segments);
     t->segments = NULL;
