@@ -15,6 +15,7 @@
 enum key_type { KEY_STR, KEY_INT, KEY_FLOAT, KEY_BOOL };
 
 /* Why a key is accepted but not applied; NULL when the build honours it. */
+#define NO_WAV2VEC2 "wav2vec2 alignment is not in this build yet; words are timed from Whisper's cross-attention"
 #define NO_DIARIZE "speaker diarization is not in this build yet"
 
 typedef struct key_spec {
@@ -88,9 +89,9 @@ static const key_spec SCHEMA[] = {
     {"pad_offset", KEY_FLOAT, "0.0", NULL, non_negative},
     {"align_output", KEY_BOOL, "false", NULL, NULL},
     {"word_timestamps_method", KEY_STR, "\"auto\"", NULL, word_method},
-    {"align_model", KEY_STR, "null", NULL, non_empty},
-    {"interpolate_method", KEY_STR, "\"nearest\"", NULL, interpolate_method},
-    {"return_char_alignments", KEY_BOOL, "false", NULL, NULL},
+    {"align_model", KEY_STR, "null", NO_WAV2VEC2, non_empty},
+    {"interpolate_method", KEY_STR, "\"nearest\"", NO_WAV2VEC2, interpolate_method},
+    {"return_char_alignments", KEY_BOOL, "false", NO_WAV2VEC2, NULL},
     {"highlight_words", KEY_BOOL, "false", NULL, NULL},
     {"output_format", KEY_STR, "\"json\"", NULL, known_format},
     {"diarization", KEY_BOOL, "false", NO_DIARIZE, NULL},
