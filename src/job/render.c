@@ -195,12 +195,8 @@ static bool append_cue(text_buf *t, const wx_transcript *tr, const wx_segment *s
 {
     if (!strcmp(format, "txt"))
         return append(&t->buf, &t->len, &t->cap, "%s\n", trimmed(s->text));
-    if (tr->words_method[0] && s->n_words > 0) {
-        const char *l = tr->language;
-        bool spaces = strcmp(l, "ja") && strcmp(l, "zh") && strcmp(l, "yue") && strcmp(l, "th") &&
-                      strcmp(l, "lo") && strcmp(l, "my");
-        return append_word_cues(t, s, spaces, highlight);
-    }
+    if (tr->words_method[0] && s->n_words > 0)
+        return append_word_cues(t, s, !wx_language_without_spaces(tr->language), highlight);
     return append_cue_at(t, s->start, s->end, trimmed(s->text));
 }
 

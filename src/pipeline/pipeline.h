@@ -86,6 +86,10 @@ typedef struct wx_transcribe_options {
     volatile const int *cancel;  /* polled between stages and chunks; non-zero aborts */
 } wx_transcribe_options;
 
+/* Languages written without spaces between words (zh, ja, th, lo, my, yue: faster-whisper's
+ * list for its word split; WhisperX's writers join their words without spaces). */
+bool wx_language_without_spaces(const char *language);
+
 /* Fills the WhisperX defaults (beam 5, batch 8, patience 1, length_penalty 1, ...). */
 void wx_transcribe_options_default(wx_transcribe_options *opts);
 

@@ -27,6 +27,14 @@ typedef struct timing {
     double start, end, probability;
 } timing;
 
+bool wx_language_without_spaces(const char *l)
+{
+    static const char *const codes[] = {"zh", "ja", "th", "lo", "my", "yue"};
+    for (size_t i = 0; l && i < sizeof codes / sizeof *codes; i++)
+        if (!strcmp(l, codes[i])) return true;
+    return false;
+}
+
 double wx_round_py(double x, int digits)
 {
     char buf[64];
@@ -156,10 +164,7 @@ static wx_status split_words(const wx_timing_model *m, const int32_t *ids, int n
     timing *sub = NULL;
     int n_sub = 0;
     wx_status st = split_on_unicode(m->tokenizer, ids, n, &sub, &n_sub, err);
-    const char *l = m->language ? m->language : "";
-    bool unicode = !strcmp(l, "zh") || !strcmp(l, "ja") || !strcmp(l, "th") ||
-                   !strcmp(l, "lo") || !strcmp(l, "my") || !strcmp(l, "yue");
-    if (st != WX_OK || unicode) {
+    if (st != WX_OK || wx_language_without_spaces(m->language)) {
         *out = sub;
         *n_out = n_sub;
         return st;
