@@ -3,7 +3,11 @@
  * variance are warp-shuffle reductions (two passes over the row, the second from L1).
  * Bound: memory. large-v3 encoder (1500 × 1280): 7.7 MB read + 7.7 MB written, ~8 flops
  * per element → 1 flop/byte ≪ the H100's ~20 flop/byte (67 TFLOP/s fp32 / 3.35 TB/s),
- * so ≈ 5 µs at full bandwidth. */
+ * so ≈ 5 µs at full bandwidth.
+ * Instance norm: one block of 256 threads per (b, c) row, block reductions for the mean and
+ * then the centred variance (the CPU's two-pass order, so a large mean costs no digits), a
+ * third pass writes. Rows are long (wav2vec2's first conv: 512 rows of 96000 frames for
+ * 30 s, 384 KB each, which stay in L2 across the passes): memory-bound, ~1 flop/byte. */
 #include "layernorm.cuh"
 #include "reduce.cuh"
 
@@ -50,4 +54,48 @@ void wxk_op_layer_norm(const wxk_ctx *c, wx_tensor *out, const wx_tensor *x,
     wxk_layer_norm(wxk_f32_mut(out, "layer_norm"), wxk_f32(x, "layer_norm"),
                    wxk_f32(gamma, "layer_norm"), wxk_f32(beta, "layer_norm"),
                    wx_tensor_nelem(x) / d, (int)d, eps, c->stream);
+}
+
+#define IN_THREADS 256
+
+__global__ void __launch_bounds__(IN_THREADS)
+instance_norm_kernel(float *x, const float *gamma, const float *beta, int c, int64_t t,
+                     float eps)
+{
+    WX_SHARED(float, red, WX_WARP);
+    int64_t row = blockIdx.x;
+    float *xr = x + row * t;
+    float s = 0.0f;
+    for (int64_t i = threadIdx.x; i < t; i += IN_THREADS) s += xr[i];
+    float mean = wxk_block_reduce(s, 0, red) / (float)t;
+    float v = 0.0f;
+    for (int64_t i = threadIdx.x; i < t; i += IN_THREADS) v += (xr[i] - mean) * (xr[i] - mean);
+    float var = wxk_block_reduce(v, 0, red) / (float)t;
+    int ch = (int)(row % c);
+    float scale = 1.0f / sqrtf(var + eps) * gamma[ch], shift = beta[ch];
+    for (int64_t i = threadIdx.x; i < t; i += IN_THREADS) xr[i] = (xr[i] - mean) * scale + shift;
+}
+WX_KERNEL_BOUNDS(instance_norm_kernel, IN_THREADS)
+
+void wxk_instance_norm(float *x, const float *gamma, const float *beta, int64_t rows, int c,
+                       int64_t t, float eps, cudaStream_t stream)
+{
+    if (rows == 0 || t == 0) return;
+    WX_LAUNCH(instance_norm_kernel, dim3((unsigned)rows), dim3(IN_THREADS), 0, stream, x, gamma,
+              beta, c, t, eps);
+    WX_CUDA_CHECK_LAUNCH("instance_norm");
+}
+
+void wxk_op_instance_norm(const wxk_ctx *c, wx_tensor *x, const wx_tensor *gamma,
+                          const wx_tensor *beta, float eps)
+{
+    assert(x->ndim == 3 && "instance_norm: x must be (B, C, T)");
+    int64_t ch = x->shape[1];
+    assert(wx_tensor_nelem(gamma) == ch && wx_tensor_nelem(beta) == ch &&
+           "instance_norm: gamma and beta must have C elements");
+    assert(x->shape[0] * ch <= 0x7fffffff && "instance_norm: B·C rows within one grid");
+    if (ch == 0) return;
+    wxk_instance_norm(wxk_f32_mut(x, "instance_norm"), wxk_f32(gamma, "instance_norm"),
+                      wxk_f32(beta, "instance_norm"), x->shape[0] * ch, (int)ch, x->shape[2],
+                      eps, c->stream);
 }

@@ -34,6 +34,25 @@ static void test_layer_norm(int64_t rows, int64_t d, bool in_place)
     tp_free(x), tp_free(g), tp_free(b);
 }
 
+/* In place over (b, c, t); offset shifts every value, so the mean is far from zero as after a
+ * biased conv. */
+static void test_instance_norm(int64_t nb, int64_t c, int64_t t, float offset)
+{
+    std::vector<float> h = randv(nb * c * t, 2.0f);
+    for (float &v : h) v += offset;
+    tpair x = tp_make(h, {nb, c, t});
+    tpair g = tp_make(randv(c), {c}), b = tp_make(randv(c), {c});
+    wx_op(cpu_be, instance_norm, x.c, g.c, b.c, 1e-5f);
+    wx_op(cuda_be, instance_norm, x.g, g.g, b.g, 1e-5f);
+    /* fp32 element-wise policy: the CPU sums in double, the kernel in float per thread then a
+     * tree; over t ≤ 1e5 the mean's and variance's relative error stays ~1e-6, which (x −
+     * mean) · rstd carries into the output at |Δ| ≲ 1e-6 · |offset| / std */
+    CHECK_MSG(all_close(fetch(cuda_be, x.g), fetch(cpu_be, x.c), EW_ABS, EW_REL, "instance_norm"),
+              "instance_norm (%lld, %lld, %lld) offset %g", (long long)nb, (long long)c,
+              (long long)t, (double)offset);
+    tp_free(x), tp_free(g), tp_free(b);
+}
+
 static void test_gelu_add(int64_t n, int64_t n_b)
 {
     tpair x = tp_make(randv(n, 4.0f), {n});
@@ -308,6 +327,11 @@ int main(void)
     test_layer_norm(3, 37, false);
     test_layer_norm(7, 384, true);
     if (!quick) test_layer_norm(1500, 1280, true); /* large-v3 encoder */
+    test_instance_norm(1, 1, 1, 0.0f);          /* var 0: out = beta */
+    test_instance_norm(2, 3, 7, 0.0f);
+    test_instance_norm(3, 5, 1000, 3.0f);       /* rows longer than the block, mean 3 */
+    test_instance_norm(1, 80, 3998, 0.0f);      /* PyanNet SincNet block 0 (5 s window) */
+    if (!quick) test_instance_norm(1, 512, 48000, 0.5f); /* wav2vec2 conv 0, 15 s */
     test_gelu_add(1, 1);
     test_gelu_add(1001, 7);   /* b must divide a: 1001 = 7 · 143 */
     test_gelu_add(384 * 3000, 384 * 1500); /* tiny conv1 output; positions over a batch */

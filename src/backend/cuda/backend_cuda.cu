@@ -334,6 +334,13 @@ static void cuda_layer_norm(wx_backend *be, wx_tensor *out, const wx_tensor *x,
     op_done(be, "layer_norm");
 }
 
+static void cuda_instance_norm(wx_backend *be, wx_tensor *x, const wx_tensor *gamma,
+                               const wx_tensor *beta, float eps)
+{
+    wxk_op_instance_norm(ctx_of(be), x, gamma, beta, eps);
+    op_done(be, "instance_norm");
+}
+
 static void cuda_attention_probs(wx_backend *be, wx_tensor *out, int head0, const wx_tensor *q,
                                  int64_t q_stride, const wx_tensor *k, int64_t kv_stride,
                                  int n_head, const int32_t *heads, int n_sel,
@@ -435,7 +442,8 @@ static void cuda_destroy(wx_backend *be)
     free(be);
 }
 
-/* The ops this backend implements; the VAD ops stay NULL (they run on the CPU backend). */
+/* The ops this backend implements. Of the VAD ops only instance_norm (wav2vec2's GroupNorm)
+ * is here; the others stay NULL and the VAD runs on the CPU backend. */
 static wx_backend_ops make_ops(void)
 {
     wx_backend_ops o;
@@ -449,6 +457,7 @@ static wx_backend_ops make_ops(void)
     o.conv1d = cuda_conv1d;
     o.transpose = cuda_transpose;
     o.layer_norm = cuda_layer_norm;
+    o.instance_norm = cuda_instance_norm;
     o.gelu = cuda_gelu;
     o.add = cuda_add;
     o.attention = cuda_attention;
