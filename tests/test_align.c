@@ -10,7 +10,9 @@
 #include <string.h>
 
 #include "fixture.h"
+#include "io/audio.h"
 #include "pipeline/align.h"
+#include "pipeline/pipeline.h"
 #include "pipeline/sentences.h"
 #include "wx_test.h"
 
@@ -217,6 +219,72 @@ static void test_punkt_parity(const wx_fixture *fx)
     free(spans);
 }
 
+/* Every word inside its segment, times non-decreasing (CTC paths are monotone). */
+static void check_word_order(const wx_transcript *tr)
+{
+    for (int i = 0; i < tr->n_segments; i++) {
+        const wx_segment *s = &tr->segments[i];
+        for (int w = 0; w < s->n_words; w++) {
+            const wx_word *x = &s->words[w];
+            if (!x->timed) continue;
+            CHECK_MSG(x->start >= s->start - 1e-9 && x->end <= s->end + 1e-9 && x->start <= x->end,
+                      "segment %d word '%s' [%.3f, %.3f] outside [%.3f, %.3f]", i, x->word,
+                      x->start, x->end, s->start, s->end);
+            CHECK(w == 0 || !s->words[w - 1].timed || x->start >= s->words[w - 1].start);
+        }
+    }
+}
+
+/* The job path: jfk.wav through the engine with a (random-weight) wav2vec2 model given as
+ * align_model, then a missing model, which falls back to Whisper's timing with a warning. */
+static void test_engine(void)
+{
+    char model_dir[1024], path[2048], align[2048];
+    snprintf(model_dir, sizeof model_dir, "%s", wx_test_env("WX_MODEL_DIR", "models/tiny.en"));
+    snprintf(path, sizeof path, "%s/jfk.wav", wx_test_env("WX_DATA_DIR", "../shared/data"));
+    char *fixtures = realpath(wx_test_env("WX_FIXTURE_DIR", "tests/fixtures"), NULL);
+    snprintf(align, sizeof align, "%s/wav2vec2_hf_base", fixtures ? fixtures : "");
+    free(fixtures);
+    wx_engine_config cfg = {.model_dir = model_dir, .device = "cpu"};
+    wx_engine *e = NULL;
+    wx_audio audio = {0};
+    wx_err err;
+    CHECK_MSG(wx_engine_load(&cfg, &e, &err) == WX_OK, "%s", err.msg);
+    CHECK_MSG(wx_audio_load_file(path, 0, &audio, &err) == WX_OK, "%s", err.msg);
+    if (!e || !audio.samples) goto done;
+    wx_transcribe_options o;
+    wx_transcribe_options_default(&o);
+    o.words = WX_WORDS_WAV2VEC2;
+    o.align_model = align;
+    o.return_chars = true;
+    wx_transcript tr;
+    CHECK_MSG(wx_transcribe(e, audio.samples, audio.n_samples, &o, NULL, NULL, &tr, &err) == WX_OK,
+              "%s", err.msg);
+    CHECK_MSG(!strcmp(tr.words_method, "wav2vec2"), "method '%s' (%s)", tr.words_method,
+              tr.words_warning);
+    CHECK(!strcmp(tr.align_model, align) && tr.words_warning[0] == 0);
+    int words = 0;
+    for (int i = 0; i < tr.n_segments; i++) {
+        words += tr.segments[i].n_words;
+        CHECK(tr.segments[i].chars != NULL);
+    }
+    CHECK_MSG(words >= 20, "%d words", words);   /* jfk.wav has 22 */
+    check_word_order(&tr);
+    printf("jfk.wav with wav2vec2 (random weights): %d segments, %d words, align %.3f s\n",
+           tr.n_segments, words, tr.times.align);
+    wx_transcript_free(&tr);
+    o.align_model = "no-such-org/no-such-model";
+    CHECK_MSG(wx_transcribe(e, audio.samples, audio.n_samples, &o, NULL, NULL, &tr, &err) == WX_OK,
+              "%s", err.msg);
+    CHECK(!strcmp(tr.words_method, "whisper"));
+    CHECK_MSG(strstr(tr.words_warning, "not installed") != NULL, "warning '%s'", tr.words_warning);
+    check_word_order(&tr);
+    wx_transcript_free(&tr);
+done:
+    wx_audio_free(&audio);
+    wx_engine_free(e);
+}
+
 int main(void)
 {
     char path[1024];
@@ -227,5 +295,6 @@ int main(void)
     test_punkt_parity(&fx);
     wx_fixture_free(&fx);
     test_sentence_spans();
+    test_engine();
     return wx_test_finish("test_align");
 }

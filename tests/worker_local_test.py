@@ -90,9 +90,25 @@ def main():
         starts = [w["start"] for w in words if "start" in w]
         check(starts == sorted(starts), "%s: word starts non-decreasing" % name)
         check(out.get("word_segments") == words, "%s: word_segments" % name)
-        check(any("no wav2vec2 alignment model" in w for w in out.get("warnings", [])),
+        check(any("is not installed" in w for w in out.get("warnings", [])),
               "%s: the fallback is warned: %r" % (name, out.get("warnings")))
         check("<u>" in out.get("vtt", ""), "%s: highlight_words underlines" % name)
+    # A wav2vec2 model given as align_model (random weights, tests/fixtures): WhisperX's
+    # aligned shape with chars; every word and char inside its segment.
+    w2v = os.path.join(ROOT, "tests", "fixtures", "wav2vec2_hf_base")
+    rc, body, _ = run(job("jfk.wav", align_output=True, align_model=w2v, debug=True,
+                          return_char_alignments=True, interpolate_method="linear")
+                      + ["--rp_local_audio_dir", shared])
+    out = (body or {}).get("output", {})
+    segs = out.get("segments", [])
+    info = out.get("debug_info", {})
+    check(rc == 0 and info.get("word_timestamps_method") == "wav2vec2"
+          and info.get("align_model") == w2v, "wav2vec2 chosen: %r" % info)
+    check(segs and all(isinstance(s.get("chars"), list) for s in segs), "chars on every segment")
+    check(all(s["start"] - 1e-6 <= x["start"] <= x["end"] <= s["end"] + 1e-6
+              for s in segs for x in s.get("words", []) + s.get("chars", []) if "start" in x),
+          "wav2vec2 words and chars inside their segments")
+    check(not out.get("warnings"), "no warning with an installed model: %r" % out.get("warnings"))
     expect_error(job("tests/data/jfk.wav", interpolate_method="cubic"),
                  r"interpolate_method does not meet the constraints")
     expect_error(job("tests/data/jfk.wav", word_timestamps_method="dtw"),

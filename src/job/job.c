@@ -45,9 +45,16 @@ static json_t *debug_info(wx_engine *engine, const wx_transcript *tr, const wx_a
         "seconds_16k", (double)audio->n_samples / WX_SAMPLE_RATE,
         "batch_size_used", tr->batch_size_used, "vad_used", tr->vad_used,
         "language_probability", (double)tr->language_probability);
-    if (info)
+    if (info) {
         json_object_set_new(info, "word_timestamps_method",
                             tr->words_method[0] ? json_string(tr->words_method) : json_null());
+        if (tr->words_note[0])
+            json_object_set_new(info, "word_timestamps_choice", json_string(tr->words_note));
+        if (tr->align_model[0]) {
+            json_object_set_new(info, "align_model", json_string(tr->align_model));
+            json_object_set_new(info, "segments_not_aligned", json_integer(tr->align_kept));
+        }
+    }
     return info;
 }
 

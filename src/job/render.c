@@ -25,8 +25,9 @@ static json_t *timed_item(const char *key, const char *text, double start, doubl
     if (o && timed) {
         json_object_set_new(o, "start", json_real(round_ms(start)));
         json_object_set_new(o, "end", json_real(round_ms(end)));
-        json_object_set_new(o, "score", json_real(round_ms(score)));
     }
+    if (o && timed && !isnan(score))   /* an interpolated time has no score */
+        json_object_set_new(o, "score", json_real(round_ms(score)));
     return o;
 }
 

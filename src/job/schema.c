@@ -15,7 +15,6 @@
 enum key_type { KEY_STR, KEY_INT, KEY_FLOAT, KEY_BOOL };
 
 /* Why a key is accepted but not applied; NULL when the build honours it. */
-#define NO_WAV2VEC2 "wav2vec2 alignment is not in this build yet; words are timed from Whisper's cross-attention"
 #define NO_DIARIZE "speaker diarization is not in this build yet"
 
 typedef struct key_spec {
@@ -89,9 +88,9 @@ static const key_spec SCHEMA[] = {
     {"pad_offset", KEY_FLOAT, "0.0", NULL, non_negative},
     {"align_output", KEY_BOOL, "false", NULL, NULL},
     {"word_timestamps_method", KEY_STR, "\"auto\"", NULL, word_method},
-    {"align_model", KEY_STR, "null", NO_WAV2VEC2, non_empty},
-    {"interpolate_method", KEY_STR, "\"nearest\"", NO_WAV2VEC2, interpolate_method},
-    {"return_char_alignments", KEY_BOOL, "false", NO_WAV2VEC2, NULL},
+    {"align_model", KEY_STR, "null", NULL, non_empty},
+    {"interpolate_method", KEY_STR, "\"nearest\"", NULL, interpolate_method},
+    {"return_char_alignments", KEY_BOOL, "false", NULL, NULL},
     {"highlight_words", KEY_BOOL, "false", NULL, NULL},
     {"output_format", KEY_STR, "\"json\"", NULL, known_format},
     {"diarization", KEY_BOOL, "false", NO_DIARIZE, NULL},
@@ -364,6 +363,12 @@ void wx_job_input_to_options(const wx_job_input *input, wx_transcribe_options *o
     if (wx_job_input_bool(input, "align_output"))
         opts->words = !strcmp(method, "whisper") ? WX_WORDS_WHISPER
                       : !strcmp(method, "wav2vec2") ? WX_WORDS_WAV2VEC2 : WX_WORDS_AUTO;
+    opts->align_model = wx_job_input_string(input, "align_model");
+    const char *interpolate = wx_job_input_string(input, "interpolate_method");
+    opts->interpolate = !strcmp(interpolate, "linear") ? WX_INTERPOLATE_LINEAR
+                        : !strcmp(interpolate, "ignore") ? WX_INTERPOLATE_IGNORE
+                        : WX_INTERPOLATE_NEAREST;
+    opts->return_chars = wx_job_input_bool(input, "return_char_alignments");
 }
 
 void wx_job_input_check_model(wx_job_input *input, const char *loaded_model)

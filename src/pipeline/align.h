@@ -11,12 +11,6 @@
 
 #include "pipeline.h"
 
-typedef enum wx_interpolate {
-    WX_INTERPOLATE_NEAREST,   /* WhisperX's default */
-    WX_INTERPOLATE_LINEAR,
-    WX_INTERPOLATE_IGNORE,
-} wx_interpolate;
-
 /* WhisperX's align dictionary: {label.lower(): column} in the model's label order (a later
  * label with the same lowercase replaces the column), its blank column ('[pad]' or '<pad>'
  * where present, else 0) and the emission width. */

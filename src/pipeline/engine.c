@@ -2,6 +2,7 @@
  * and VAD, loaded once and shared by every job; the decoder-state budget and the state
  * itself, grown on demand and kept between jobs. */
 #include "engine.h"
+#include "align_models.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #endif
 #include "../io/audio.h"
 
+#define DEFAULT_ALIGN_MB 4096   /* wav2vec2 weights kept loaded; WX_ALIGN_MB overrides */
 #define DEFAULT_STATE_MB 2048   /* decoder state budget without device memory; WX_STATE_MB overrides */
 #define DEFAULT_HEADROOM_MB 512 /* CUDA: kept free beyond state + scratch; WX_CUDA_HEADROOM_MB */
 #define NVIDIA_PROC "/proc/driver/nvidia/version"
@@ -76,6 +78,20 @@ static wx_status load_vad(const wx_engine_config *c, wx_engine *e, wx_err *err)
     return wx_vad_load(dir, e->cpu, &e->vad, err);
 }
 
+/* The wav2vec2 registry: models under align_dir (<model_dir>/../align), WX_ALIGN_MB of
+ * weights kept loaded. They run on Whisper's backend when it has every op wav2vec2 uses. */
+static wx_status create_align_models(const wx_engine_config *c, wx_engine *e, wx_err *err)
+{
+    char dir[4096];
+    if (c->align_dir && *c->align_dir) snprintf(dir, sizeof dir, "%s", c->align_dir);
+    else snprintf(dir, sizeof dir, "%s/../align", c->model_dir);
+    const char *env = getenv("WX_ALIGN_MB");
+    double mb = env && *env ? strtod(env, NULL) : DEFAULT_ALIGN_MB;
+    if (!(mb >= 0)) mb = DEFAULT_ALIGN_MB;
+    wx_backend *be = e->backend->ops->instance_norm ? e->backend : e->cpu;
+    return wx_align_models_create(dir, (size_t)(mb * 1048576.0), be, &e->align_models, err);
+}
+
 /* CUDA when asked or when auto finds a usable device; the CPU otherwise, with the reason
  * recorded. A forced "cuda" that cannot start is an error. */
 static wx_status create_backend(const wx_engine_config *c, wx_engine *e, wx_err *err)
@@ -132,6 +148,7 @@ wx_status wx_engine_load(const wx_engine_config *c, wx_engine **out, wx_err *err
     if (st == WX_OK) st = collect_numeral_tokens(e, err);
     if (st == WX_OK) st = wx_mel_create(wx_whisper_get_hparams(e->whisper)->n_mels, &e->mel, err);
     if (st == WX_OK) st = load_vad(c, e, err);
+    if (st == WX_OK) st = create_align_models(c, e, err);
     if (st == WX_OK) {
         e->mel_buf = malloc((size_t)wx_mel_n_mels(e->mel) * WX_CHUNK_FRAMES * sizeof(float));
         if (!e->mel_buf) st = wx_fail(err, WX_ERR_NOMEM, "out of memory");
@@ -149,6 +166,7 @@ void wx_engine_free(wx_engine *e)
     if (!e) return;
     wx_whisper_state_free(e->state);
     wx_vad_free(e->vad);
+    wx_align_models_free(e->align_models);
     wx_whisper_free(e->whisper);
     wx_tokenizer_free(e->tokenizer);
     wx_mel_free(e->mel);

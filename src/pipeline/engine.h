@@ -18,6 +18,7 @@ struct wx_engine {
     char device_note[1024];       /* why this device (e.g. the CUDA fallback reason) */
     char device_warning[1100];    /* non-empty: auto fell back to the CPU beside an NVIDIA GPU */
     wx_vad *vad;                  /* NULL when no segmentation model was found */
+    struct wx_align_models *align_models;   /* wav2vec2 models, loaded on first use */
     wx_whisper *whisper;
     wx_tokenizer *tokenizer;
     wx_mel *mel;

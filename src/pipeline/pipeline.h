@@ -19,6 +19,7 @@ typedef struct wx_engine_config {
                               * <model_dir>/../vad. Without one, audio is cut in 30 s windows */
     const char *device;      /* "auto", "cpu" or "cuda"; NULL = "auto" */
     int n_threads;           /* ≤ 0: all online cores */
+    const char *align_dir;   /* wav2vec2 alignment models; NULL: <model_dir>/../align */
 } wx_engine_config;
 
 wx_status wx_engine_load(const wx_engine_config *config, wx_engine **out, wx_err *err);
@@ -54,6 +55,14 @@ typedef enum wx_words_method {
     WX_WORDS_WHISPER,    /* Whisper's cross-attention (faster-whisper's word_timestamps) */
 } wx_words_method;
 
+/* How WhisperX's align fills the times of words without aligned characters
+ * (interpolate_method). */
+typedef enum wx_interpolate {
+    WX_INTERPOLATE_NEAREST,   /* WhisperX's default */
+    WX_INTERPOLATE_LINEAR,
+    WX_INTERPOLATE_IGNORE,
+} wx_interpolate;
+
 typedef struct wx_transcribe_options {
     const char *language;        /* ISO code such as "en"; NULL: detect */
     const char *task;            /* "transcribe" (default) or "translate" */
@@ -83,6 +92,9 @@ typedef struct wx_transcribe_options {
     float no_speech_threshold;
     int best_of;
     wx_words_method words;       /* word timestamps; WX_WORDS_NONE by default */
+    const char *align_model;     /* wav2vec2 model: NULL = WhisperX's table for the language */
+    wx_interpolate interpolate;  /* wav2vec2 alignment's interpolate_method */
+    bool return_chars;           /* wav2vec2 alignment's return_char_alignments */
     volatile const int *cancel;  /* polled between stages and chunks; non-zero aborts */
 } wx_transcribe_options;
 
@@ -143,6 +155,9 @@ typedef struct wx_transcript {
     bool vad_used;                /* false: consecutive 30 s windows */
     char words_method[16];        /* "whisper", "wav2vec2", or "" without word times */
     char words_warning[512];      /* why the method asked for was not used, or "" */
+    char words_note[512];         /* how the method was chosen (debug_info) */
+    char align_model[256];        /* the wav2vec2 model that timed the words, or "" */
+    int align_kept;               /* segments WhisperX's align kept unaligned (words: []) */
     wx_stage_times times;
 } wx_transcript;
 

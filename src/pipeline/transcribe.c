@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../io/audio.h"
+#include "align_models.h"
 #include "beam_search.h"
 #include "word_timing.h"
 
@@ -161,6 +162,7 @@ typedef struct job {
     int prompt_len;
     bool fallback;
     bool whisper_words;      /* time words from the cross-attention after each batch */
+    wx_align_model *wav2vec2;  /* else align the segments with it after decoding */
     double last_speech;      /* faster-whisper's last_speech_timestamp, across batches */
     wx_transcript *out;
 } job;
@@ -484,23 +486,66 @@ static wx_status prepare_language(wx_engine *e, const float *samples, size_t n_s
     return WX_OK;
 }
 
-/* The word-timing method for this job, now that its language is known. wav2vec2 models are
- * not loaded yet: auto and wav2vec2 time words with Whisper, wav2vec2 with a warning. */
+/* The wav2vec2 model for this job (auto, wav2vec2): its name or the language's in WhisperX's
+ * table, installed under the align directory. NULL with the reason in `why` when there is
+ * none, or when it cannot be loaded (the job goes on with Whisper's timing). */
+static wx_align_model *find_wav2vec2(wx_engine *e, const wx_transcribe_options *o,
+                                     const char *language, char *why, size_t why_size)
+{
+    wx_align_model *m = NULL;
+    wx_err err;
+    if (wx_align_models_get(e->align_models, language, o->align_model, &m, why, why_size, &err))
+        snprintf(why, why_size, "%.300s", err.msg);
+    return m;
+}
+
+/* The word-timing method for this job, now that its language is known: wav2vec2 where a
+ * model is installed (auto, wav2vec2), else Whisper's cross-attention; a fallback from an
+ * explicit wav2vec2 or align_model is a warning, every choice a note for debug_info. */
 static void choose_words_method(wx_engine *e, const wx_transcribe_options *o,
                                 wx_transcript *out, job *j)
 {
     if (o->words == WX_WORDS_NONE) return;
-    if (o->words == WX_WORDS_WAV2VEC2)
-        snprintf(out->words_warning, sizeof out->words_warning, "no wav2vec2 alignment model "
-                 "is installed for language '%s': words are timed from Whisper's "
-                 "cross-attention", out->language);
+    char why[400] = "";
+    if (o->words != WX_WORDS_WHISPER && strcmp(o->task ? o->task : "transcribe", "translate")) {
+        j->wav2vec2 = find_wav2vec2(e, o, out->language, why, sizeof why);
+        if (j->wav2vec2) {
+            snprintf(out->words_method, sizeof out->words_method, "wav2vec2");
+            snprintf(out->align_model, sizeof out->align_model, "%s",
+                     wx_align_model_name(j->wav2vec2));
+            snprintf(out->words_note, sizeof out->words_note, "wav2vec2 CTC alignment with %s",
+                     out->align_model);
+            return;
+        }
+    } else if (o->words != WX_WORDS_WHISPER) {
+        snprintf(why, sizeof why, "a translation is not aligned with the source language's "
+                 "wav2vec2 model");
+    }
     if (wx_whisper_get_config(e->whisper)->n_alignment_heads == 0) {
-        snprintf(out->words_warning, sizeof out->words_warning, "the model's config.json lists "
-                 "no alignment_heads, so words cannot be timed from Whisper's cross-attention");
+        snprintf(out->words_warning, sizeof out->words_warning, "%s%sthe model's config.json "
+                 "lists no alignment_heads, so words cannot be timed from Whisper's "
+                 "cross-attention", why, why[0] ? "; " : "");
         return;
     }
     j->whisper_words = true;
     snprintf(out->words_method, sizeof out->words_method, "whisper");
+    snprintf(out->words_note, sizeof out->words_note, "%s%s", why[0] ? why : "asked for",
+             why[0] ? ": words are timed from Whisper's cross-attention" : "");
+    if (why[0] && (o->words == WX_WORDS_WAV2VEC2 || o->align_model))
+        snprintf(out->words_warning, sizeof out->words_warning, "%s: words are timed from "
+                 "Whisper's cross-attention", why);
+}
+
+/* WhisperX's align over the decoded segments (the align stage). */
+static wx_status align_segments(const job *j, size_t n_samples, wx_err *err)
+{
+    double t0 = wx_now();
+    wx_align_params p = {NULL, j->o->interpolate, j->o->return_chars};
+    int kept = 0;
+    wx_status st = wx_align_run(j->wav2vec2, j->samples, n_samples, &p, j->out, &kept, err);
+    j->out->align_kept = kept;
+    j->out->times.align += wx_now() - t0;
+    return st;
 }
 
 wx_status wx_transcribe(wx_engine *e, const float *samples, size_t n_samples,
@@ -549,6 +594,10 @@ wx_status wx_transcribe(wx_engine *e, const float *samples, size_t n_samples,
         st = transcribe_batch(e, &j, chunks, first, count, err);
     }
     free(chunks);
+    if (st == WX_OK && j.wav2vec2) {
+        wx_report(progress, progress_user, "align", 0.0);
+        st = align_segments(&j, n_samples, err);
+    }
     out->times.total = wx_now() - t_start;
     if (st != WX_OK) wx_transcript_free(out);
     return st;

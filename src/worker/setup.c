@@ -11,6 +11,7 @@ wx_status wx_worker_load_engine(const wx_worker_config *config, wx_engine **engi
         .vad_dir = config->vad_dir,
         .device = config->device,
         .n_threads = config->n_threads,
+        .align_dir = config->align_dir,
     };
     double t0 = wx_now();
     wx_status st = wx_engine_load(&ec, engine, err);

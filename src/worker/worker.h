@@ -13,6 +13,7 @@
 typedef struct wx_worker_config {
     const char *model_dir;    /* --model_dir, WX_MODEL_DIR, else models/tiny.en */
     const char *vad_dir;      /* --vad_dir, WX_VAD_DIR, else <model_dir>/../vad */
+    const char *align_dir;    /* --align_dir, WX_ALIGN_DIR, else <model_dir>/../align */
     const char *device;       /* --device, WX_DEVICE, else "auto" */
     int n_threads;            /* --threads, WX_THREADS, else all cores */
     const char *test_input;   /* --test_input JSON; NULL: ./test_input.json */
