@@ -3,8 +3,8 @@
  * families (tests/fixtures/wav2vec2_*, made by tools/gen_wav2vec2_fixtures.py): HF base
  * (group norm, post-norm encoder, float16 safetensors, weight_g/weight_v), HF large (layer
  * norm, stable layer norm, conv bias, pytorch_model.bin, parametrization names), torchaudio
- * base (.pth, aux rows removed at load, normalised waveform) and torchaudio large (.pth,
- * layer_norm_first). Logits for 8000, 4801 and 400 samples; then load errors. */
+ * base (.pth, aux rows removed at load, normalised waveform, weight_g/weight_v) and
+ * torchaudio large (.pth, layer_norm_first, weight norm already folded into conv.weight). Logits for 8000, 4801 and 400 samples; then load errors. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,10 +215,10 @@ static void test_errors(wx_backend *be, const char *dir)
     CHECK_MSG(strstr(err.msg, "/nonexistent/w2v/config.json") != NULL, "%s", err.msg);
 
     /* config and vocab, but no weights */
-    char from[4200], to[4200];
-    snprintf(from, sizeof from, "%s/vocab.json", src);
-    snprintf(to, sizeof to, "%s/vocab.json", tmp);
-    CHECK(copy_file(from, to, SIZE_MAX) == 0);
+    char from[4200], to[4200], from_vocab[4200], to_vocab[4200];
+    snprintf(from_vocab, sizeof from_vocab, "%s/vocab.json", src);
+    snprintf(to_vocab, sizeof to_vocab, "%s/vocab.json", tmp);
+    CHECK(copy_file(from_vocab, to_vocab, SIZE_MAX) == 0);
     CHECK(edit_config(src, tmp, "\"group\"", "\"group\"") == 0);
     CHECK(wx_w2v_load(tmp, NULL, be, &m, &err) == WX_ERR_IO && !m);
     CHECK_MSG(strstr(err.msg, "model.safetensors") != NULL, "%s", err.msg);
@@ -238,6 +238,21 @@ static void test_errors(wx_backend *be, const char *dir)
     CHECK_MSG(wx_w2v_load(tmp, NULL, be, &m, &err) == WX_OK, "%s", err.msg); /* the copy loads */
     wx_w2v_free(m);
     m = NULL;
+
+    /* vocab.json: a token beyond vocab_size (never emitted) is skipped; a nested one refused */
+    static const char extra[] = "{\"<pad>\": 0, \"a\": 5, \"<added>\": 12}";
+    CHECK(write_file(to_vocab, extra, sizeof extra - 1) == 0);
+    CHECK_MSG(wx_w2v_load(tmp, NULL, be, &m, &err) == WX_OK, "%s", err.msg);
+    if (m) {
+        CHECK(strcmp(wx_w2v_label(m, 5), "a") == 0 && strcmp(wx_w2v_label(m, 4), "") == 0);
+        wx_w2v_free(m);
+        m = NULL;
+    }
+    static const char nested[] = "{\"en\": {\"a\": 1}}";
+    CHECK(write_file(to_vocab, nested, sizeof nested - 1) == 0);
+    CHECK(wx_w2v_load(tmp, NULL, be, &m, &err) == WX_ERR_FORMAT && !m);
+    CHECK_MSG(strstr(err.msg, "vocab.json") != NULL, "%s", err.msg);
+    CHECK(copy_file(from_vocab, to_vocab, SIZE_MAX) == 0);
 
     /* unknown feat_extract_norm, hidden_act, inconsistent sizes */
     CHECK(edit_config(src, tmp, "\"group\"", "\"batch\"") == 0);
@@ -267,6 +282,8 @@ static void test_errors(wx_backend *be, const char *dir)
     CHECK(wx_w2v_load(from, "WAV2VEC2_ASR_BASE_960H", be, &m, &err) == WX_ERR_FORMAT && !m);
     CHECK_MSG(strstr(err.msg, "aux.weight") != NULL, "%s", err.msg);
     CHECK(wx_w2v_load(from, "NO_SUCH_BUNDLE", be, &m, &err) == WX_ERR_UNSUPPORTED && !m);
+    CHECK(wx_w2v_load(from, NULL, be, &m, &err) == WX_ERR_INVALID_INPUT && !m); /* no bundle */
+    CHECK_MSG(strstr(err.msg, "bundle") != NULL, "%s", err.msg);
     snprintf(from, sizeof from, "%s/torch_ckpt_seed.pt", dir);
     CHECK(wx_w2v_load(from, "WAV2VEC2_ASR_BASE_960H", be, &m, &err) != WX_OK && !m);
     printf("  foreign .pth: %s\n", err.msg);

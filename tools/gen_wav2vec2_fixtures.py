@@ -16,7 +16,8 @@ CPU, float32, eval mode, seeded):
       the reference also normalises the waveform (utils._extend_model), so the test bundle
       sets both.
   tests/fixtures/wav2vec2_ta_large.pth torchaudio large-family state dict (layer_norm_first,
-      layer-norm extractor, conv bias), float32, parametrization names, no removed rows.
+      layer-norm extractor, conv bias), float32, the positional conv's weight norm already
+      removed (a plain conv.weight), no removed rows.
   tests/fixtures/wav2vec2.fix  "wave" (f32, 8000 samples of 16 kHz: tones + noise), and per
       model M and prefix length L in LENGTHS: "M/L" (f32 (T, V) logits of wave[:L]).
 
@@ -174,10 +175,15 @@ def main():
     ref = ta_utils._extend_model(ref, normalize_waveform=True).eval()
     record("ta_base", lambda x: ref(x)[0])
 
-    # torchaudio large: float32, parametrization names, nothing removed, raw input.
-    raw = ta_model(True, 16, 1, 2, 32, TA_LABELS, seed=41)
+    # torchaudio large: float32, weight norm removed (a plain conv.weight, as torchaudio's
+    # __prepare_scriptable__ leaves it), nothing removed from aux, raw input.
+    def unnormed(model):
+        torch.nn.utils.parametrize.remove_parametrizations(
+            model.encoder.transformer.pos_conv_embed.conv, "weight")
+        return model
+    raw = unnormed(ta_model(True, 16, 1, 2, 32, TA_LABELS, seed=41))
     torch.save(raw.state_dict(), os.path.join(OUT, "wav2vec2_ta_large.pth"))
-    ref = ta_model(True, 16, 1, 2, 32, TA_LABELS, seed=41)
+    ref = unnormed(ta_model(True, 16, 1, 2, 32, TA_LABELS, seed=41))
     ref.load_state_dict(torch.load(os.path.join(OUT, "wav2vec2_ta_large.pth")))
     ref.eval()
     record("ta_large", lambda x: ref(x)[0])

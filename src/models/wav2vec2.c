@@ -204,6 +204,15 @@ static wx_status load_pos_conv(wx_w2v *m, const wsrc *w, const prefixes *p, wx_e
     const wx_w2v_config *c = &m->cfg;
     int64_t d = c->hidden, dg = d / c->pos_groups, k = c->pos_kernel;
     char gname[MAX_NAME], vname[MAX_NAME], name[MAX_NAME];
+    float *g = NULL, *v = NULL;
+    wx_status s = WX_OK;
+    snprintf(name, sizeof name, "%sconv.bias", p->pos);
+    TRY(load(m, w, name, false, d, 0, 0, &m->pos_b, err));
+    snprintf(name, sizeof name, "%sconv.weight", p->pos);
+    if (src_has(w, name)) { /* weight norm already removed (torchaudio's __prepare_scriptable__) */
+        s = load(m, w, name, true, d, dg, k, &m->pos_w, err);
+        goto done;
+    }
     snprintf(gname, sizeof gname, "%sconv.weight_g", p->pos);
     snprintf(vname, sizeof vname, "%sconv.weight_v", p->pos);
     if (!src_has(w, gname)) {
@@ -211,8 +220,8 @@ static wx_status load_pos_conv(wx_w2v *m, const wsrc *w, const prefixes *p, wx_e
         snprintf(vname, sizeof vname, "%sconv.parametrizations.weight.original1", p->pos);
     }
     int64_t gshape[3] = {1, 1, k}, vshape[3] = {d, dg, k};
-    float *g = host_alloc(k), *v = host_alloc(d * dg * k);
-    wx_status s = WX_OK;
+    g = host_alloc(k);
+    v = host_alloc(d * dg * k);
     if (!g || !v) { s = wx_fail(err, WX_ERR_NOMEM, "out of memory reading %s", vname); goto done; }
     TRY(src_read(w, gname, 3, gshape, g, err));
     TRY(src_read(w, vname, 3, vshape, v, err));
@@ -224,8 +233,6 @@ static wx_status load_pos_conv(wx_w2v *m, const wsrc *w, const prefixes *p, wx_e
         for (int64_t r = 0; r < d * dg; r++) v[r * k + kk] *= scale;
     }
     TRY(upload(m, v, m->be->ops->weight_dtype, 3, vshape, &m->pos_w, vname, err));
-    snprintf(name, sizeof name, "%sconv.bias", p->pos);
-    TRY(load(m, w, name, false, d, 0, 0, &m->pos_b, err));
 done:
     free(g);
     free(v);
@@ -488,7 +495,7 @@ done:
     return s;
 }
 
-/* vocab.json {token: id} → labels[id]; ids outside [0, V) are refused. */
+/* vocab.json {token: id} → labels[id]; a column no token names gets "". */
 static wx_status read_vocab(wx_w2v *m, const char *dir, wx_err *err)
 {
     char path[4096];
@@ -509,12 +516,14 @@ static wx_status read_vocab(wx_w2v *m, const char *dir, wx_err *err)
     const char *key;
     json_t *val;
     json_object_foreach(root, key, val) {
-        if (!json_is_integer(val) || json_integer_value(val) < 0 ||
-            json_integer_value(val) >= v) {
-            s = wx_fail(err, WX_ERR_FORMAT, "%s: the id of \"%s\" must be an integer in [0, %d) "
-                        "(vocab_size)", path, key, v);
+        if (!json_is_integer(val) || json_integer_value(val) < 0) {
+            s = wx_fail(err, WX_ERR_FORMAT, "%s: the id of \"%s\" must be a non-negative "
+                        "integer (a flat {token: id} vocabulary)", path, key);
             goto done;
         }
+        /* ids ≥ vocab_size (tokens added to the tokenizer beyond the CTC head) are never
+         * emitted: skipped, as they name no output column */
+        if (json_integer_value(val) >= v) continue;
         char **slot = &m->labels[json_integer_value(val)];
         if (*slot) continue; /* two tokens for one id: keep the first */
         if (!(*slot = strdup(key))) { s = wx_fail(err, WX_ERR_NOMEM, "out of memory"); goto done; }
@@ -605,13 +614,17 @@ static wx_status pth_config(const wsrc *w, const wx_w2v_bundle *b, wx_w2v_config
     if (src_shape(w, name, sh) != 2)
         return wx_fail(err, WX_ERR_FORMAT, "%s: %s missing or not a matrix", path, name);
     c->hidden = (int)sh[0];
-    snprintf(name, sizeof name, "%sconv.weight_v", p->pos);
-    if (src_shape(w, name, sh) != 3) {
-        snprintf(name, sizeof name, "%sconv.parametrizations.weight.original1", p->pos);
-        if (src_shape(w, name, sh) != 3)
-            return wx_fail(err, WX_ERR_FORMAT, "%s: no positional conv weight (%sconv.weight_v)",
-                           path, p->pos);
+    static const char *const pos_names[3] = {"conv.weight_v",
+                                             "conv.parametrizations.weight.original1",
+                                             "conv.weight"};
+    int pn = 0;
+    for (; pn < 3; pn++) {
+        snprintf(name, sizeof name, "%s%s", p->pos, pos_names[pn]);
+        if (src_shape(w, name, sh) == 3) break;
     }
+    if (pn == 3)
+        return wx_fail(err, WX_ERR_FORMAT, "%s: no positional conv weight (%sconv.weight_v)",
+                       path, p->pos);
     if (sh[1] < 1 || sh[1] > c->hidden)
         return wx_fail(err, WX_ERR_FORMAT, "%s: %s has %lld input channels per group", path,
                        name, (long long)sh[1]);
@@ -692,6 +705,9 @@ wx_status wx_w2v_load(const char *path, const char *bundle, wx_backend *be, wx_w
                            path, bundle);
         return wx_w2v_load_pth(path, b, be, out, err);
     }
+    if (file_exists(path))
+        return wx_fail(err, WX_ERR_INVALID_INPUT, "%s is a file: a torchaudio checkpoint needs "
+                       "its bundle name, a Hugging Face model is a directory", path);
     wx_w2v *m = calloc(1, sizeof *m);
     if (!m) return wx_fail(err, WX_ERR_NOMEM, "out of memory loading %s", path);
     m->be = be;
