@@ -262,6 +262,9 @@ static void test_errors(wx_backend *be, const char *dir)
     CHECK(edit_config(src, tmp, "\"hidden_act\": \"gelu\"", "\"hidden_act\": \"relu\"") == 0);
     CHECK(wx_w2v_load(tmp, NULL, be, &m, &err) == WX_ERR_UNSUPPORTED && !m);
     CHECK_MSG(strstr(err.msg, "hidden_act") != NULL, "%s", err.msg);
+    CHECK(edit_config(src, tmp, "\"adapter_attn_dim\": null", "\"adapter_attn_dim\": 16") == 0);
+    CHECK(wx_w2v_load(tmp, NULL, be, &m, &err) == WX_ERR_UNSUPPORTED && !m);
+    CHECK_MSG(strstr(err.msg, "adapter_attn_dim") != NULL, "%s", err.msg);
     CHECK(edit_config(src, tmp, "\"num_attention_heads\": 4", "\"num_attention_heads\": 5") == 0);
     CHECK(wx_w2v_load(tmp, NULL, be, &m, &err) == WX_ERR_FORMAT && !m);
     CHECK(edit_config(src, tmp, "\"hidden_size\": 32", "\"hidden_size\": 48") == 0);

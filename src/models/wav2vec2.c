@@ -485,6 +485,10 @@ static wx_status parse_hf_config(json_t *root, wx_w2v_config *c, const char *pat
     TRY(json_flag(root, "add_adapter", false, &adapter, path, err));
     if (adapter)
         return wx_fail(err, WX_ERR_UNSUPPORTED, "%s: add_adapter models are not supported", path);
+    json_t *attn_adapter = json_object_get(root, "adapter_attn_dim");
+    if (attn_adapter && !json_is_null(attn_adapter)) /* MMS: an adapter inside every layer */
+        return wx_fail(err, WX_ERR_UNSUPPORTED, "%s: adapter_attn_dim (MMS attention adapters) "
+                       "is not supported", path);
     json_t *eps = json_object_get(root, "layer_norm_eps");
     if (eps && !json_is_number(eps))
         return wx_fail(err, WX_ERR_FORMAT, "%s: \"layer_norm_eps\" must be a number", path);
