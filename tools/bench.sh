@@ -124,6 +124,21 @@ for AUDIO in "$OUTDIR/long.wav" "$OUTDIR/long.m4a"; do
   "$PY" tools/bench_decode_anchor.py --audio "$AUDIO" | tail -n 1 >> "$DECODE_RESULTS"
 done
 
+echo "== word timing: ../shared/data/sample.wav (random-weight wav2vec2 of the real shapes)" >&2
+ALIGN_DIR="$OUTDIR/align"
+ALIGN_RESULTS="$OUTDIR/align.jsonl"
+ALIGN_AUDIO=../shared/data/sample.wav
+"$VAD_VENV/bin/python" tools/bench_align_anchor.py --audio "$ALIGN_AUDIO" --whisper "$MODEL" \
+  --out "$ALIGN_DIR" --threads "$THREADS" 2>/dev/null > "$ALIGN_RESULTS" || STATUS=1
+for FAMILY in base large; do
+  build/wx-bench-align --model "$ALIGN_DIR/w2v-$FAMILY" --audio "$ALIGN_AUDIO" \
+    --segments "$ALIGN_DIR/segments.json" --threads "$THREADS" >> "$ALIGN_RESULTS" || STATUS=1
+done
+for RUN in 1 2 3; do
+  "$WX_BENCH" "${COMMON[@]}" --device "$DEVICE" --audio "$ALIGN_AUDIO" --vad 1 --words 1 |
+    tail -n 1 >> "$ALIGN_RESULTS" || STATUS=1
+done
+
 # table
 echo "device=$DEVICE threads=$THREADS beam=$BEAM batch=$BATCH  (ratio = anchor wall / our wall; >1 means we are faster)"
 "$PY" - "$RESULTS" <<'EOF'
@@ -176,5 +191,28 @@ rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 for r in rows:
     print(f"  {r.get('engine', '?'):16s} {os.path.basename(r.get('audio', '?')):10s} wall "
           f"{r.get('wall_s', 0):7.3f} s  audio {r.get('audio_s', 0):.1f} s")
+EOF
+echo
+echo "Word timing (sample.wav; seconds per audio minute, median of 3; ratio = anchor / ours):"
+"$PY" - "$ALIGN_RESULTS" <<'EOF'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip().startswith("{")]
+anchor = {r["family"]: r for r in rows if r.get("engine") == "whisperx.align"}
+ours = [r for r in rows if r.get("engine") == "whisperx-worker" and "s_per_audio_min" in r]
+for fam, r in zip(("base", "large"), ours):
+    a = anchor.get(fam)
+    theirs = a["s_per_audio_min"] if a else float("nan")
+    ratio = f"x{theirs / r['s_per_audio_min']:.2f}" if a else "-"
+    print(f"  wav2vec2 {fam:5s}   ours {r['s_per_audio_min']:8.3f}   whisperx {theirs:8.3f}   {ratio}")
+fw = next((r for r in rows if r.get("engine") == "faster-whisper"), None)
+timed = [r for r in rows if r.get("engine") == "whisperx-worker" and "stages" in r]
+if timed:
+    align = statistics.median(r["stages"]["align"] for r in timed)
+    total = statistics.median(r["wall_s"] for r in timed)
+    per_min = align * 60 / timed[0]["audio_s"]
+    theirs = fw["s_per_audio_min"] if fw else float("nan")
+    ratio = f"x{theirs / per_min:.2f}" if fw and per_min > 0 else "-"
+    print(f"  whisper timing   ours {per_min:8.3f}   faster-whisper {theirs:8.3f}   {ratio}"
+          f"   (ours: {100 * align / max(total - align, 1e-9):.1f} % of its transcription)")
 EOF
 exit "$STATUS"

@@ -3,10 +3,11 @@
  * fields (wall time, real-time factor, per-stage seconds, peak RSS, text). tools/bench.sh
  * runs both and prints them side by side.
  *   wx-bench --model DIR --audio FILE [--threads N] [--beam N] [--batch N] [--vad 0|1]
- *            [--device cpu|cuda|auto]
+ *            [--device cpu|cuda|auto] [--words 0|1]
  * --vad 0 (the default) cuts 30 s windows like the faster-whisper anchor; --vad 1 runs the
  * WhisperX flow (pyannote VAD, merged chunks) like the WhisperX anchor. --device cuda runs
- * Whisper on the GPU (fp16 weights and K/V: compute_type "float16"); default cpu. */
+ * Whisper on the GPU (fp16 weights and K/V: compute_type "float16"); default cpu. --words 1
+ * times words from Whisper's cross-attention (stages.align is its cost). */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +19,7 @@
 
 typedef struct bench_args {
     const char *model, *audio, *device;
-    int threads, beam, batch, vad;
+    int threads, beam, batch, vad, words;
 } bench_args;
 
 static int parse_args(int argc, char **argv, bench_args *a)
@@ -32,6 +33,7 @@ static int parse_args(int argc, char **argv, bench_args *a)
         else if (strcmp(argv[i], "--batch") == 0) a->batch = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--vad") == 0) a->vad = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--device") == 0) a->device = argv[i + 1];
+        else if (strcmp(argv[i], "--words") == 0) a->words = atoi(argv[i + 1]);
         else return -1;
     }
     return a->audio ? 0 : -1;
@@ -63,13 +65,13 @@ static void print_result(const bench_args *a, const char *device, const wx_audio
     double audio_s = (double)audio->n_samples / WX_SAMPLE_RATE;
     char *text = joined_text(tr);
     bool gpu = strcmp(device, "cuda") == 0;
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:f, s:f, s:f, s:{s:f, s:f, s:f, s:f, s:f}, "
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:f, s:f, s:f, s:{s:f, s:f, s:f, s:f, s:f, s:f}, "
                           "s:f, s:f, s:s, s:i, s:i, s:i, s:b, s:i}",
         "engine", "whisperx-worker", "device", device, "compute_type",
         gpu ? "float16" : "float32", "audio", a->audio,
         "audio_s", audio_s, "wall_s", wall_s, "rtf", wall_s / audio_s,
         "stages", "decode_audio", decode_audio_s, "vad", tr->times.vad, "mel", tr->times.mel,
-        "encode", tr->times.encode, "decode", tr->times.decode,
+        "encode", tr->times.encode, "decode", tr->times.decode, "align", tr->times.align,
         "load_s", load_s, "peak_rss_mb", (double)ru.ru_maxrss / 1024.0,
         "text", text ? text : "", "threads", a->threads, "beam", a->beam, "batch", a->batch,
         "vad", tr->vad_used, "segments", tr->n_segments);
@@ -85,7 +87,7 @@ int main(int argc, char **argv)
     bench_args a;
     if (parse_args(argc, argv, &a) != 0) {
         fprintf(stderr, "usage: wx-bench --model DIR --audio FILE [--threads N] [--beam N] "
-                        "[--batch N] [--vad 0|1] [--device cpu|cuda|auto]\n");
+                        "[--batch N] [--vad 0|1] [--device cpu|cuda|auto] [--words 0|1]\n");
         return 2;
     }
     wx_err err;
@@ -104,6 +106,7 @@ int main(int argc, char **argv)
     o.beam_size = a.beam;
     o.batch_size = a.batch;
     o.vad = a.vad != 0;
+    o.words = a.words ? WX_WORDS_WHISPER : WX_WORDS_NONE;
     if (wx_transcribe(engine, audio.samples, audio.n_samples, &o, NULL, NULL, &tr, &err) != WX_OK)
         goto fail;
     print_result(&a, wx_engine_device(engine), &audio, &tr, t1 - t0, t2 - t1, wx_now() - t1);
