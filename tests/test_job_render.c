@@ -55,6 +55,48 @@ static void test_word_renderings(void)
     free(hl);
 }
 
+/* Speakers: "speaker" on segments and words, the turns, RTTM, and WhisperX's "[NAME]: " prefix
+ * in SRT/VTT/TXT (a segment without a speaker has none). */
+static void test_speaker_renderings(void)
+{
+    wx_word words[2] = {{.word = "Hi", .start = 0.5, .end = 0.8, .score = 0.9f, .timed = true,
+                         .speaker = 2},
+                        {.word = "all.", .start = 0.9, .end = 1.2, .score = NAN, .timed = true}};
+    wx_segment segs[2] = {{.start = 0.5, .end = 1.2, .text = " Hi all.", .words = words,
+                           .n_words = 2, .speaker = 2},
+                          {.start = 2.0, .end = 3.0, .text = " Bye."}};
+    char names[2][64] = {"SPEAKER_00", "Alice"};
+    wx_turn turns[2] = {{0.4, 1.25, 1}, {1.9, 3.1, 0}};
+    wx_transcript tr = {.segments = segs, .n_segments = 2, .turns = turns, .n_turns = 2,
+                        .speakers = names, .n_speakers = 2};
+    json_t *j = wx_render_segments(&tr);
+    CHECK(!strcmp(json_string_value(json_object_get(json_array_get(j, 0), "speaker")), "Alice"));
+    CHECK(json_object_get(json_array_get(j, 1), "speaker") == NULL);
+    json_decref(j);
+    snprintf(tr.words_method, sizeof tr.words_method, "wav2vec2");
+    json_t *ws = wx_render_word_segments(&tr);
+    CHECK(!strcmp(json_string_value(json_object_get(json_array_get(ws, 0), "speaker")), "Alice"));
+    CHECK(json_object_get(json_array_get(ws, 1), "speaker") == NULL);
+    CHECK(json_object_get(json_array_get(ws, 1), "score") == NULL);   /* NaN: omitted */
+    CHECK(json_object_get(json_array_get(ws, 1), "start") != NULL);
+    json_decref(ws);
+    json_t *t = wx_render_turns(&tr);
+    CHECK(json_array_size(t) == 2 &&
+          !strcmp(json_string_value(json_object_get(json_array_get(t, 1), "speaker")), "SPEAKER_00"));
+    json_decref(t);
+    char *rttm = wx_render_text(&tr, "rttm", false);
+    CHECK(rttm && !strcmp(rttm, "SPEAKER audio 1 0.400 0.850 <NA> <NA> Alice <NA> <NA>\n"
+                                "SPEAKER audio 1 1.900 1.200 <NA> <NA> SPEAKER_00 <NA> <NA>\n"));
+    char *txt = wx_render_text(&tr, "txt", false);
+    CHECK(txt && !strcmp(txt, "[Alice]: Hi all.\nBye.\n"));
+    char *srt = wx_render_text(&tr, "srt", false);
+    CHECK(srt && !strcmp(srt, "1\n00:00:00,500 --> 00:00:01,200\n[Alice]: Hi all.\n\n"
+                              "2\n00:00:02,000 --> 00:00:03,000\nBye.\n\n"));
+    free(rttm);
+    free(txt);
+    free(srt);
+}
+
 static void test_renderings(void)
 {
     wx_segment segs[2] = {{.start = 0.0, .end = 2.5, .text = " Hello there."},
@@ -183,6 +225,7 @@ int main(void)
     test_timestamps();
     test_renderings();
     test_word_renderings();
+    test_speaker_renderings();
     test_base64();
     test_sources();
     return wx_test_finish("test_job_render");

@@ -31,13 +31,21 @@ static json_t *timed_item(const char *key, const char *text, double start, doubl
     return o;
 }
 
-static json_t *render_words(const wx_segment *s)
+/* The name of speaker (1-based; 0: none), or NULL. */
+static const char *speaker_name(const wx_transcript *tr, int speaker)
+{
+    return speaker > 0 && speaker <= tr->n_speakers ? tr->speakers[speaker - 1] : NULL;
+}
+
+static json_t *render_words(const wx_transcript *tr, const wx_segment *s)
 {
     json_t *list = json_array();
     for (int i = 0; list && i < s->n_words; i++) {
         const wx_word *w = &s->words[i];
-        json_array_append_new(list, timed_item("word", w->word, w->start, w->end, w->score,
-                                               w->timed));
+        json_t *o = timed_item("word", w->word, w->start, w->end, w->score, w->timed);
+        const char *who = speaker_name(tr, w->speaker);
+        if (o && who) json_object_set_new(o, "speaker", json_string(who));
+        json_array_append_new(list, o);
     }
     return list;
 }
@@ -62,7 +70,9 @@ json_t *wx_render_segments(const wx_transcript *transcript)
         json_t *o = json_pack("{s:f, s:f, s:s, s:f}",
             "start", round_ms(s->start), "end", round_ms(s->end),
             "text", s->text ? s->text : "", "avg_logprob", (double)s->avg_logprob);
-        if (o && words) json_object_set_new(o, "words", render_words(s));
+        if (o && words) json_object_set_new(o, "words", render_words(transcript, s));
+        const char *who = speaker_name(transcript, s->speaker);
+        if (o && who) json_object_set_new(o, "speaker", json_string(who));
         if (o && s->chars) json_object_set_new(o, "chars", render_chars(s));
         json_array_append_new(list, o);
     }
@@ -73,9 +83,22 @@ json_t *wx_render_word_segments(const wx_transcript *transcript)
 {
     json_t *list = json_array();
     for (int i = 0; list && i < transcript->n_segments; i++) {
-        json_t *words = render_words(&transcript->segments[i]);
+        json_t *words = render_words(transcript, &transcript->segments[i]);
         json_array_extend(list, words);
         json_decref(words);
+    }
+    return list;
+}
+
+json_t *wx_render_turns(const wx_transcript *tr)
+{
+    json_t *list = json_array();
+    for (int i = 0; list && i < tr->n_turns; i++) {
+        const char *who = speaker_name(tr, tr->turns[i].speaker + 1);
+        json_array_append_new(list, json_pack("{s:f, s:f, s:s}", "start",
+                                              round_ms(tr->turns[i].start), "end",
+                                              round_ms(tr->turns[i].end), "speaker",
+                                              who ? who : ""));
     }
     return list;
 }
@@ -128,6 +151,7 @@ typedef struct text_buf {
     size_t len, cap;
     int cues;
     bool srt;
+    char prefix[80];   /* "[SPEAKER_00]: " before each cue of a segment with a speaker */
 } text_buf;
 
 static bool append_cue_at(text_buf *t, double start, double end, const char *text)
@@ -136,9 +160,9 @@ static bool append_cue_at(text_buf *t, double start, double end, const char *tex
     wx_render_timestamp(start, t->srt ? ',' : '.', from, sizeof from);
     wx_render_timestamp(end, t->srt ? ',' : '.', to, sizeof to);
     if (t->srt)
-        return append(&t->buf, &t->len, &t->cap, "%d\n%s --> %s\n%s\n\n", ++t->cues, from, to,
-                      text);
-    return append(&t->buf, &t->len, &t->cap, "%s --> %s\n%s\n\n", from, to, text);
+        return append(&t->buf, &t->len, &t->cap, "%d\n%s --> %s\n%s%s\n\n", ++t->cues, from, to,
+                      t->prefix, text);
+    return append(&t->buf, &t->len, &t->cap, "%s --> %s\n%s%s\n\n", from, to, t->prefix, text);
 }
 
 /* WhisperX's subtitle text of a segment's words: joined by spaces (none for languages
@@ -194,15 +218,39 @@ static bool append_word_cues(text_buf *t, const wx_segment *s, bool spaces, bool
 static bool append_cue(text_buf *t, const wx_transcript *tr, const wx_segment *s,
                        const char *format, bool highlight)
 {
+    const char *who = speaker_name(tr, s->speaker);
+    if (who) snprintf(t->prefix, sizeof t->prefix, "[%.60s]: ", who);
+    else t->prefix[0] = 0;
     if (!strcmp(format, "txt"))
-        return append(&t->buf, &t->len, &t->cap, "%s\n", trimmed(s->text));
+        return append(&t->buf, &t->len, &t->cap, "%s%s\n", t->prefix, trimmed(s->text));
     if (tr->words_method[0] && s->n_words > 0)
         return append_word_cues(t, s, !wx_language_without_spaces(tr->language), highlight);
     return append_cue_at(t, s->start, s->end, trimmed(s->text));
 }
 
+/* pyannote's RTTM lines of the diarization turns (uri "audio"). */
+static char *render_rttm(const wx_transcript *tr)
+{
+    size_t len = 0, cap = 256;
+    char *buf = malloc(cap);
+    if (!buf) return NULL;
+    buf[0] = 0;
+    for (int i = 0; i < tr->n_turns; i++) {
+        const wx_turn *t = &tr->turns[i];
+        const char *who = speaker_name(tr, t->speaker + 1);
+        if (!append(&buf, &len, &cap, "SPEAKER audio 1 %.3f %.3f <NA> <NA> %s <NA> <NA>\n",
+                    t->start, t->end - t->start, who ? who : "")) {
+            free(buf);
+            return NULL;
+        }
+    }
+    return buf;
+}
+
 char *wx_render_text(const wx_transcript *transcript, const char *format, bool highlight_words)
 {
+    if (!strcmp(format, "rttm"))
+        return render_rttm(transcript);
     if (strcmp(format, "srt") && strcmp(format, "vtt") && strcmp(format, "txt"))
         return NULL;
     text_buf t = {.cap = 256, .srt = !strcmp(format, "srt")};

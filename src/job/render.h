@@ -1,5 +1,5 @@
 /* render.h — a transcript as the job's output: the JSON object posted as "output", and the
- * SRT, WebVTT and plain-text renderings that output_format adds to it. */
+ * SRT, WebVTT, plain-text and RTTM renderings that output_format adds to it. */
 #ifndef WX_JOB_RENDER_H
 #define WX_JOB_RENDER_H
 
@@ -15,8 +15,13 @@ json_t *wx_render_segments(const wx_transcript *transcript);
 /* WhisperX's top-level word_segments: every segment's words, in order. */
 json_t *wx_render_word_segments(const wx_transcript *transcript);
 
-/* The rendering named by format ("srt", "vtt" or "txt"), malloc'd; NULL for another name.
- * highlight_words: with timed words, one cue per word with the word underlined. */
+/* The diarization turns: [{"start", "end", "speaker"}, ...] (segments and words carry
+ * "speaker" in the two renderings above when the transcript has speakers). */
+json_t *wx_render_turns(const wx_transcript *transcript);
+
+/* The rendering named by format ("srt", "vtt", "txt" or "rttm"), malloc'd; NULL for another
+ * name. highlight_words: with timed words, one cue per word with the word underlined. A
+ * segment with a speaker gets WhisperX's "[SPEAKER_00]: " before its text. */
 char *wx_render_text(const wx_transcript *transcript, const char *format, bool highlight_words);
 
 /* "HH:MM:SS,mmm" (SRT) or "HH:MM:SS.mmm" (VTT) into buf (at least 16 bytes). */

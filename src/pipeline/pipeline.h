@@ -113,6 +113,7 @@ typedef struct wx_word {
     double start, end;   /* seconds */
     float score;         /* CTC: mean char score; Whisper: mean token probability */
     bool timed;
+    int speaker;         /* 1 + index into the transcript's speakers; 0: none */
 } wx_word;
 
 /* A timed character (return_char_alignments); timed as for words. */
@@ -136,7 +137,14 @@ typedef struct wx_segment {
     int n_words;
     wx_char *chars;      /* return_char_alignments (wav2vec2 only) */
     int n_chars;
+    int speaker;         /* 1 + index into the transcript's speakers; 0: none */
 } wx_segment;
+
+/* A speaker turn of the diarization. */
+typedef struct wx_turn {
+    double start, end;   /* seconds */
+    int speaker;         /* index into the transcript's speakers */
+} wx_turn;
 
 typedef struct wx_stage_times {
     double decode_audio;          /* seconds; wx_transcribe sets 0, the caller that decoded
@@ -158,6 +166,10 @@ typedef struct wx_transcript {
     char words_note[512];         /* how the method was chosen (debug_info) */
     char align_model[256];        /* the wav2vec2 model that timed the words, or "" */
     int align_kept;               /* segments WhisperX's align kept unaligned (words: []) */
+    wx_turn *turns;               /* diarization, by start; NULL without it */
+    int n_turns;
+    char (*speakers)[64];         /* speaker names ("SPEAKER_00", or a voice sample's name) */
+    int n_speakers;
     wx_stage_times times;
 } wx_transcript;
 
