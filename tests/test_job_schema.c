@@ -81,6 +81,14 @@ static void test_sdk_messages(void)
     CHECK(has_error(e, "vad_onset should be <class 'float'> type, not <class 'bool'>."));
     CHECK(has_error(e, "model should be <class 'str'> type, not <class 'list'>."));
     json_decref(e);
+    e = errors_for("{\"audio_file\": \"x\", \"min_speakers\": 3, \"max_speakers\": 2, "
+                   "\"num_speakers\": 0, \"fill_nearest\": 1, \"diarization_model\": \"\"}");
+    CHECK(has_error(e, "min_speakers should not be greater than max_speakers."));
+    CHECK(has_error(e, "num_speakers does not meet the constraints."));
+    CHECK(has_error(e, "fill_nearest should be <class 'bool'> type, not <class 'int'>."));
+    CHECK(has_error(e, "diarization_model does not meet the constraints."));
+    CHECK(json_array_size(e) == 4);
+    json_decref(e);
     e = errors_for("{\"audio_file\": \"x\", \"output_format\": \"pdf\", \"batch_size\": 0}");
     CHECK(has_error(e, "output_format does not meet the constraints."));
     CHECK(has_error(e, "batch_size does not meet the constraints."));

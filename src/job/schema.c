@@ -96,8 +96,12 @@ static const key_spec SCHEMA[] = {
     {"diarization", KEY_BOOL, "false", NO_DIARIZE, NULL},
     {"diarize", KEY_BOOL, "false", NO_DIARIZE, NULL},
     {"huggingface_access_token", KEY_STR, "null", NULL, NULL},
+    {"num_speakers", KEY_INT, "null", NO_DIARIZE, positive_int},
     {"min_speakers", KEY_INT, "null", NO_DIARIZE, positive_int},
     {"max_speakers", KEY_INT, "null", NO_DIARIZE, positive_int},
+    {"diarization_model", KEY_STR, "\"auto\"", NO_DIARIZE, non_empty},
+    {"fill_nearest", KEY_BOOL, "false", NO_DIARIZE, NULL},
+    {"return_speaker_embeddings", KEY_BOOL, "false", NO_DIARIZE, NULL},
     {"length_penalty", KEY_FLOAT, "1.0", NULL, finite_real},
     {"no_speech_threshold", KEY_FLOAT, "0.6", NULL, finite_real},
     {"log_prob_threshold", KEY_FLOAT, "-1.0", NULL, finite_real},
@@ -263,6 +267,14 @@ static void resolve_key(const key_spec *spec, const json_t *raw, json_t *values,
     json_object_set_new(values, spec->name, value);
 }
 
+/* min_speakers ≤ max_speakers when both are given (pyannote raises otherwise). */
+static void check_speaker_bounds(const json_t *values, json_t *errors)
+{
+    json_t *lo = json_object_get(values, "min_speakers"), *hi = json_object_get(values, "max_speakers");
+    if (json_is_integer(lo) && json_is_integer(hi) && json_integer_value(lo) > json_integer_value(hi))
+        add_error(errors, "min_speakers should not be greater than max_speakers.", "", "", "");
+}
+
 static void warn_unsupported(wx_job_input *input)
 {
     for (int i = 0; i < SCHEMA_SIZE; i++) {
@@ -296,6 +308,7 @@ wx_status wx_job_input_parse(const json_t *raw, wx_job_input *out, json_t **erro
     check_unexpected(raw, list);
     for (int i = 0; i < SCHEMA_SIZE; i++)
         resolve_key(&SCHEMA[i], raw, values, list);
+    check_speaker_bounds(values, list);
     if (json_array_size(list)) {
         json_decref(values);
         *errors = list;
