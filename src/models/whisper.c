@@ -14,6 +14,7 @@
 
 #define LN_EPS 1e-5f
 #define MAX_NEW_TOKENS 224
+#define ALIGN_LOGIT_ROWS 128   /* word-timing logits per projection (a GEMM, not a GEMV) */
 
 typedef struct wx_attn_weights {
     wx_tensor *ln_g, *ln_b;     /* (D) */
@@ -74,9 +75,11 @@ struct wx_whisper_state {
     wx_tensor *logits;            /* (max_rows, n_vocab) */
     int n_logit_rows;
     int32_t *row_map;             /* (max_rows) host scratch for reorders */
-    /* word timing, allocated on the first wx_whisper_align */
-    wx_tensor *align_probs;       /* (1, n_alignment_heads, t_cap, n_audio_ctx) */
-    wx_tensor *align_matrix;      /* (1, t_cap, n_audio_ctx) */
+    /* word timing, grown by wx_whisper_align to the largest batch seen */
+    wx_tensor *align_probs;       /* (align_floats): (B, n_alignment_heads, T, F) views */
+    wx_tensor *align_matrix;      /* (align_floats / n_alignment_heads): (B, T, F) views */
+    int64_t align_floats;
+    wx_tensor *align_logits;      /* (ALIGN_LOGIT_ROWS, n_vocab) */
     int32_t *slot_map;            /* (max_slots) */
 };
 
@@ -561,6 +564,7 @@ void wx_whisper_state_free(wx_whisper_state *s)
     free_per_layer(be, s->self_v, nl);
     be->ops->free(be, s->align_probs);
     be->ops->free(be, s->align_matrix);
+    be->ops->free(be, s->align_logits);
     free(s->row_map);
     free(s->slot_map);
     free(s);
@@ -689,8 +693,8 @@ static void decoder_self_attention(wx_whisper_state *s, int li, int64_t rows, in
 /* Word timing's capture of one forced sequence's cross-attention: the probabilities of the
  * alignment heads over the first n_frames encoder positions. */
 typedef struct align_capture {
-    wx_tensor probs;   /* (1, n_alignment_heads, n_tok, n_frames) view */
-    int32_t n_frames;
+    wx_tensor probs;           /* (B, n_alignment_heads, n_tok, F) view */
+    const int32_t *n_frames;   /* (B) host, each ≤ F */
 } align_capture;
 
 /* Writes the probabilities of layer li's alignment heads into cap (see align_capture). */
@@ -708,7 +712,7 @@ static void capture_alignment(wx_whisper_state *s, int li, const wx_tensor *q,
     if (n == 0) return;
     int64_t d = m->hp.d_model;
     wx_op(m->be, attention_probs, (wx_tensor *)&cap->probs, head0, q, d, k, 2 * d, m->hp.n_head,
-          heads, n, &cap->n_frames);
+          heads, n, cap->n_frames);
 }
 
 /* Cross-attention block: the rows of each slot attend to that slot's encoder output (slots
@@ -783,51 +787,64 @@ void wx_whisper_decode(wx_whisper_state *s, const int32_t *tokens, int n_slots,
 
 /* ---- word timing ------------------------------------------------------------------ */
 
-static wx_status ensure_align_buffers(wx_whisper_state *s, wx_err *err)
+/* The word-timing buffers hold `floats` probabilities (B · heads · T · F) at least. */
+static wx_status ensure_align_buffers(wx_whisper_state *s, int64_t floats, wx_err *err)
 {
-    if (s->align_probs) return WX_OK;
+    if (s->align_floats >= floats) return WX_OK;
     wx_whisper *m = s->model;
     wx_backend *be = m->be;
-    int64_t ps[4] = {1, m->config.n_alignment_heads, s->t_cap, m->hp.n_audio_ctx};
-    s->align_probs = be->ops->alloc(be, WX_F32, 4, ps);
-    s->align_matrix = alloc3(be, 1, s->t_cap, m->hp.n_audio_ctx);
-    if (s->align_probs && s->align_matrix) return WX_OK;
+    int64_t nh = m->config.n_alignment_heads;
+    be->ops->free(be, s->align_probs);
+    be->ops->free(be, s->align_matrix);
+    s->align_probs = be->ops->alloc(be, WX_F32, 1, (int64_t[]){floats});
+    s->align_matrix = be->ops->alloc(be, WX_F32, 1, (int64_t[]){floats / nh});
+    s->align_floats = s->align_probs && s->align_matrix ? floats : 0;
+    if (s->align_floats) return WX_OK;
     be->ops->free(be, s->align_probs);
     be->ops->free(be, s->align_matrix);
     s->align_probs = s->align_matrix = NULL;
     return wx_fail(err, WX_ERR_NOMEM, "backend out of memory for the word-timing buffers "
-                   "(%d alignment heads x %d tokens x %d frames)", m->config.n_alignment_heads,
-                   s->t_cap, m->hp.n_audio_ctx);
+                   "(%lld floats)", (long long)floats);
 }
 
-/* probs[i] = softmax over ids [0, vocab_limit) of the logits at position first + i of the
- * last pass (1 row of n_tokens), at id tokens[first + i + 1]; blocks of max_rows positions
- * through the logits buffer. */
-static wx_status next_token_probs(wx_whisper_state *s, const int32_t *tokens, int first, int n,
-                                  int32_t vocab_limit, float *probs, wx_err *err)
+/* items[b].probs[i] = softmax over ids [0, vocab_limit) of the logits at position
+ * prob_first + i of entry b of the last pass (n entries of T tokens), at id
+ * tokens[prob_first + i + 1]; blocks of ALIGN_LOGIT_ROWS rows through a logits buffer of
+ * their own (the decoder's holds max_rows rows, and a projection of a few rows at a time
+ * streams the whole embedding matrix each time). */
+static wx_status next_token_probs(wx_whisper_state *s, wx_align_item *items, int n, int T,
+                                  int prob_first, int32_t vocab_limit, wx_err *err)
 {
     wx_whisper *m = s->model;
     wx_backend *be = m->be;
-    int64_t d = m->hp.d_model, v = m->hp.n_vocab;
+    int64_t d = m->hp.d_model, v = m->hp.n_vocab, total = (int64_t)n * T;
     int n_sup = (int)(v - vocab_limit);
+    if (!s->align_logits &&
+        !(s->align_logits = be->ops->alloc(be, WX_F32, 2, (int64_t[]){ALIGN_LOGIT_ROWS, v})))
+        return wx_fail(err, WX_ERR_NOMEM, "backend out of memory for the word-timing logits "
+                       "(%d x %lld)", ALIGN_LOGIT_ROWS, (long long)v);
     int32_t *sup = malloc((size_t)(n_sup > 0 ? n_sup : 1) * sizeof *sup);
     if (!sup) return wx_fail(err, WX_ERR_NOMEM, "out of memory");
     for (int i = 0; i < n_sup; i++) sup[i] = vocab_limit + i;
-    for (int r0 = 0; r0 < n; r0 += s->max_rows) {
-        int64_t rows = n - r0 < s->max_rows ? n - r0 : s->max_rows;
-        wx_tensor src = wx_tensor_view(s->x, (first + r0) * d, 2, (int64_t[]){rows, d});
-        wx_tensor last = rows_view(s->last, rows, d);
+    int64_t block = ALIGN_LOGIT_ROWS < s->scratch_rows ? ALIGN_LOGIT_ROWS : s->scratch_rows;
+    for (int64_t r0 = 0; r0 < total; r0 += block) {
+        int64_t rows = total - r0 < block ? total - r0 : block;
+        wx_tensor src = wx_tensor_view(s->x, r0 * d, 2, (int64_t[]){rows, d});
+        wx_tensor last = rows_view(s->h, rows, d);   /* h is free after the decoder pass */
         wx_op(be, layer_norm, &last, &src, m->dec_ln_g, m->dec_ln_b, LN_EPS);
-        wx_tensor logits = rows_view(s->logits, rows, v);
+        wx_tensor logits = rows_view(s->align_logits, rows, v);
         wx_op(be, linear, &logits, &last, m->tok_emb, NULL);
         wx_op(be, suppress_logsoftmax_topk, &logits, sup, n_sup, true, 0, NULL, NULL);
-        for (int64_t i = 0; i < rows; i++) {
-            int32_t id = tokens[first + r0 + i + 1];
+        for (int64_t r = r0; r < r0 + rows; r++) {
+            wx_align_item *it = &items[r / T];
+            int i = (int)(r % T) - prob_first;
+            if (i < 0 || i >= it->n_probs) continue;
+            int32_t id = it->tokens[prob_first + i + 1];
             assert(id >= 0 && id < vocab_limit && "next_token_probs: a text token");
-            wx_tensor one = wx_tensor_view(s->logits, i * v + id, 1, (int64_t[]){1});
+            wx_tensor one = wx_tensor_view(s->align_logits, (r - r0) * v + id, 1, (int64_t[]){1});
             float lp;
             be->ops->download(be, &one, &lp, sizeof lp);
-            probs[r0 + i] = expf(lp);
+            it->probs[i] = expf(lp);
         }
     }
     s->n_logit_rows = 0;
@@ -835,9 +852,25 @@ static wx_status next_token_probs(wx_whisper_state *s, const int32_t *tokens, in
     return WX_OK;
 }
 
-wx_status wx_whisper_align(wx_whisper_state *s, int slot, const int32_t *tokens, int n_tokens,
-                           int n_frames, int median_width, float *matrix, int prob_first,
-                           int n_probs, int32_t vocab_limit, float *probs, wx_err *err)
+int wx_whisper_align_batch_limit(const wx_whisper_state *s, int n_tokens)
+{
+    int64_t by_rows = n_tokens > 0 ? s->scratch_rows / n_tokens : 0;
+    int64_t limit = by_rows < s->max_rows ? by_rows : s->max_rows;
+    return (int)(limit < s->max_slots ? limit : s->max_slots);
+}
+
+/* The forced sequences of the n items, padded with their last token to T. */
+static int32_t *padded_tokens(const wx_align_item *items, int n, int T)
+{
+    int32_t *ids = malloc((size_t)n * (size_t)T * sizeof *ids);
+    for (int b = 0; ids && b < n; b++)
+        for (int t = 0; t < T; t++)
+            ids[(size_t)b * T + t] = items[b].tokens[t < items[b].n_tokens ? t : items[b].n_tokens - 1];
+    return ids;
+}
+
+wx_status wx_whisper_align(wx_whisper_state *s, int slot0, wx_align_item *items, int n,
+                           int median_width, int prob_first, int32_t vocab_limit, wx_err *err)
 {
     wx_whisper *m = s->model;
     wx_backend *be = m->be;
@@ -847,23 +880,46 @@ wx_status wx_whisper_align(wx_whisper_state *s, int slot, const int32_t *tokens,
     if (!be->ops->attention_probs || !be->ops->alignment_matrix)
         return wx_fail(err, WX_ERR_UNSUPPORTED, "the %s backend has no word-timing ops",
                        be->ops->name);
-    if (n_tokens < 2 || n_tokens > s->t_cap || n_frames < 1 || n_frames > m->hp.n_audio_ctx ||
-        slot < 0 || slot >= s->max_slots || prob_first < 0 || prob_first + n_probs > n_tokens - 1)
-        return wx_fail(err, WX_ERR_INVALID_INPUT, "word timing: %d tokens over %d frames does "
-                       "not fit the decoder (at most %d tokens, %d frames)", n_tokens, n_frames,
-                       s->t_cap, m->hp.n_audio_ctx);
-    wx_status st = ensure_align_buffers(s, err);
-    if (st != WX_OK) return st;
+    int T = 0, F = 0;
+    for (int b = 0; b < n; b++) {
+        const wx_align_item *it = &items[b];
+        if (it->n_tokens < 2 || it->n_tokens > s->t_cap || it->n_frames < 1 ||
+            it->n_frames > m->hp.n_audio_ctx || prob_first < 0 ||
+            prob_first + it->n_probs > it->n_tokens - 1)
+            return wx_fail(err, WX_ERR_INVALID_INPUT, "word timing: %d tokens over %d frames "
+                           "does not fit the decoder (at most %d tokens, %d frames)",
+                           it->n_tokens, it->n_frames, s->t_cap, m->hp.n_audio_ctx);
+        T = it->n_tokens > T ? it->n_tokens : T;
+        F = it->n_frames > F ? it->n_frames : F;
+    }
+    if (n < 1 || slot0 < 0 || slot0 + n > s->max_slots || n > wx_whisper_align_batch_limit(s, T))
+        return wx_fail(err, WX_ERR_INVALID_INPUT, "word timing: %d sequences of %d tokens from "
+                       "slot %d exceed the decoder state", n, T, slot0);
     int64_t nh = m->config.n_alignment_heads;
-    align_capture cap = {.n_frames = n_frames};
-    cap.probs = wx_tensor_view(s->align_probs, 0, 4, (int64_t[]){1, nh, n_tokens, n_frames});
-    decoder_layers(s, tokens, slot, 1, 1, n_tokens, 0, &cap);
-    wx_tensor mat = wx_tensor_view(s->align_matrix, 0, 3, (int64_t[]){1, n_tokens, n_frames});
-    int32_t n_tok32 = n_tokens, n_fr32 = n_frames;
-    wx_op(be, alignment_matrix, &mat, &cap.probs, &n_tok32, &n_fr32, median_width);
-    be->ops->download(be, &mat, matrix, (size_t)n_tokens * (size_t)n_frames * sizeof(float));
-    st = n_probs > 0 ? next_token_probs(s, tokens, prob_first, n_probs, vocab_limit, probs, err)
-                     : WX_OK;
+    wx_status st = ensure_align_buffers(s, (int64_t)n * nh * T * F, err);
+    int32_t *ids = st == WX_OK ? padded_tokens(items, n, T) : NULL;
+    int32_t *n_tok = malloc((size_t)n * sizeof *n_tok), *n_fr = malloc((size_t)n * sizeof *n_fr);
+    float *mat = malloc((size_t)n * (size_t)T * (size_t)F * sizeof *mat);
+    if (st == WX_OK && (!ids || !n_tok || !n_fr || !mat))
+        st = wx_fail(err, WX_ERR_NOMEM, "out of memory");
+    if (st == WX_OK) {
+        for (int b = 0; b < n; b++) { n_tok[b] = items[b].n_tokens; n_fr[b] = items[b].n_frames; }
+        align_capture cap = {.n_frames = n_fr};
+        cap.probs = wx_tensor_view(s->align_probs, 0, 4, (int64_t[]){n, nh, T, F});
+        decoder_layers(s, ids, slot0, n, 1, T, 0, &cap);
+        wx_tensor out = wx_tensor_view(s->align_matrix, 0, 3, (int64_t[]){n, T, F});
+        wx_op(be, alignment_matrix, &out, &cap.probs, n_tok, n_fr, median_width);
+        be->ops->download(be, &out, mat, (size_t)n * (size_t)T * (size_t)F * sizeof *mat);
+        for (int b = 0; b < n; b++)   /* (T, F) rows of entry b to its (n_tokens, n_frames) */
+            for (int t = 0; t < items[b].n_tokens; t++)
+                memcpy(items[b].matrix + (size_t)t * items[b].n_frames,
+                       mat + ((size_t)b * T + t) * F, (size_t)items[b].n_frames * sizeof *mat);
+        st = next_token_probs(s, items, n, T, prob_first, vocab_limit, err);
+    }
+    free(ids);
+    free(n_tok);
+    free(n_fr);
+    free(mat);
     if (st != WX_OK) return st;
     return wx_whisper_take_error(s, err);
 }

@@ -84,21 +84,32 @@ void wx_whisper_token_prob_at(wx_whisper_state *state, int n_rows, int n_tokens,
 /* Copies raw logits (n_vocab) of one row of the last decode to host memory. */
 void wx_whisper_logits(wx_whisper_state *state, int row, float *dst);
 
-/* Word timing on the chunk encoded in `slot` (openai/whisper's find_alignment as
- * CTranslate2's align runs it): one decoder pass over the forced sequence tokens[0,
- * n_tokens) (sot sequence, <|notimestamps|>, text, <|endoftext|>), recording the
- * cross-attention probabilities of the model's alignment_heads over the first n_frames
- * encoder positions; each (head, frame) column standardised over the tokens, median-filtered
- * along the frames (median_width), averaged over heads: matrix (n_tokens, n_frames), host.
- * probs[i] (i < n_probs) = P(tokens[prob_first + i + 1] | tokens[0 .. prob_first + i]) with
- * the softmax restricted to ids below vocab_limit (<|endoftext|>: CTranslate2's text
- * probabilities). Overwrites the self-attention cache of row 0 and the kept logits: call it
- * after the chunk's search. Errors: no alignment heads, a sequence longer than the decoder,
- * out of backend memory. */
-wx_status wx_whisper_align(wx_whisper_state *state, int slot, const int32_t *tokens,
-                           int n_tokens, int n_frames, int median_width, float *matrix,
-                           int prob_first, int n_probs, int32_t vocab_limit, float *probs,
-                           wx_err *err);
+/* One forced sequence of word timing: in, tokens[0, n_tokens) (sot sequence,
+ * <|notimestamps|>, text, <|endoftext|>) and n_frames encoder positions; out (host):
+ * matrix (n_tokens, n_frames) and probs (n_probs). */
+typedef struct wx_align_item {
+    const int32_t *tokens;
+    int n_tokens, n_frames;
+    float *matrix;
+    float *probs;
+    int n_probs;
+} wx_align_item;
+
+/* Word timing of n chunks encoded in slots slot0 … slot0 + n − 1, in one decoder pass
+ * (openai/whisper's find_alignment as CTranslate2's align runs a batch): item b's forced
+ * sequence (padded to the longest) over slot0 + b, recording the cross-attention
+ * probabilities of the model's alignment_heads over its first n_frames encoder positions;
+ * each (head, frame) column standardised over its tokens, median-filtered along the frames
+ * (median_width), averaged over heads: matrix. probs[i] = P(tokens[prob_first + i + 1] |
+ * tokens[0 .. prob_first + i]) with the softmax restricted to ids below vocab_limit
+ * (<|endoftext|>: CTranslate2's text probabilities). Overwrites the self-attention cache of
+ * rows [0, n) and the kept logits: call it after the chunks' search. n at most
+ * wx_whisper_align_batch_limit(state, longest n_tokens). Errors: no alignment heads, a
+ * sequence longer than the decoder, out of backend memory. */
+wx_status wx_whisper_align(wx_whisper_state *state, int slot0, wx_align_item *items, int n,
+                           int median_width, int prob_first, int32_t vocab_limit, wx_err *err);
+/* How many sequences of n_tokens one wx_whisper_align call takes at most (≥ 1). */
+int wx_whisper_align_batch_limit(const wx_whisper_state *state, int n_tokens);
 
 /* Row r < n_rows of the self-attention caches becomes row src_row[r] (first len
  * positions); slot s < n_slots of the cross-attention keys/values becomes slot src_slot[s].

@@ -1,7 +1,7 @@
 /* word_timing.c — word timestamps from Whisper's cross-attention, as faster-whisper 1.2's
  * add_word_timestamps / find_alignment compute them on top of CTranslate2's align: the
- * forced sequence through the decoder (wx_whisper_align: alignment-head attention,
- * standardised, median-filtered, averaged), CTranslate2's negative DTW, the tokenizer's word
+ * forced sequences through the decoder, a batch at once (wx_whisper_align: alignment-head
+ * attention, standardised, median-filtered, averaged), CTranslate2's negative DTW, the word
  * split (on unicode boundaries, then on spaces and punctuation), jump times at 50 per
  * second, punctuation merged into neighbours, and the duration rules ("hacks" upstream) that
  * clip long words at sentence and segment boundaries. Python's rounding and its substring
@@ -260,45 +260,101 @@ static void time_words(timing *w, int n_words, const int *rows, const int *cols,
     }
 }
 
-/* The words of one chunk with their times relative to the chunk, before the rules. */
-static wx_status align_chunk(const wx_timing_model *m, const wx_timing_chunk *c, timing **out,
-                             int *n_out, wx_err *err)
+/* A chunk's forced sequence (sot sequence, <|notimestamps|>, text, <|endoftext|>) and what
+ * its timing pass fills: the DTW cost matrix and the text tokens' probabilities. */
+typedef struct forced {
+    int32_t *seq;
+    int n_seq, n_text, n_frames;
+    float *matrix, *probs;
+} forced;
+
+static void forced_free(forced *f)
+{
+    free(f->seq);
+    free(f->matrix);
+    free(f->probs);
+}
+
+/* The forced sequence of chunk c; n_text 0 (nothing to time) when it has no text token. */
+static wx_status make_forced(const wx_timing_model *m, const wx_timing_chunk *c, forced *f,
+                             wx_err *err)
+{
+    memset(f, 0, sizeof *f);
+    for (int i = 0; i < c->n_tokens; i++) f->n_text += c->tokens[i] < m->eot;
+    if (f->n_text == 0) return WX_OK;
+    const wx_whisper_hparams *hp = wx_whisper_state_hparams(m->state);
+    f->n_seq = m->sot_len + 1 + f->n_text + 1;
+    f->n_frames = (int)(ceil(c->duration) * FRAMES_PER_SECOND) / 2;
+    if (f->n_frames > hp->n_audio_ctx) f->n_frames = hp->n_audio_ctx;
+    if (f->n_frames < 1) f->n_frames = 1;
+    f->seq = malloc((size_t)f->n_seq * sizeof *f->seq);
+    f->matrix = malloc((size_t)f->n_seq * (size_t)f->n_frames * sizeof *f->matrix);
+    f->probs = malloc((size_t)f->n_text * sizeof *f->probs);
+    if (!f->seq || !f->matrix || !f->probs) return wx_fail(err, WX_ERR_NOMEM, "out of memory");
+    memcpy(f->seq, m->sot_sequence, (size_t)m->sot_len * sizeof *f->seq);
+    int n = m->sot_len;
+    f->seq[n++] = m->no_timestamps;
+    for (int i = 0; i < c->n_tokens; i++)
+        if (c->tokens[i] < m->eot) f->seq[n++] = c->tokens[i];
+    f->seq[n] = m->eot;
+    return WX_OK;
+}
+
+static int by_slot(const void *a, const void *b)
+{
+    const wx_timing_chunk *const *x = a, *const *y = b;
+    return (*x)->slot - (*y)->slot;
+}
+
+/* One decoder pass per run of chunks in consecutive slots (as many as the state takes), as
+ * CTranslate2 aligns a batch at once. */
+static wx_status run_forced(const wx_timing_model *m, wx_timing_chunk *chunks, forced *fs,
+                            int n, wx_err *err)
+{
+    const wx_timing_chunk *order[n > 0 ? n : 1];
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (fs[i].n_text > 0) order[k++] = &chunks[i];
+    qsort(order, (size_t)k, sizeof *order, by_slot);
+    wx_align_item items[k > 0 ? k : 1];
+    for (int i = 0; i < k; i++) {
+        forced *f = &fs[order[i] - chunks];
+        items[i] = (wx_align_item){f->seq, f->n_seq, f->n_frames, f->matrix, f->probs, f->n_text};
+    }
+    wx_status st = WX_OK;
+    for (int a = 0, b; st == WX_OK && a < k; a = b) {
+        int longest = items[a].n_tokens;
+        for (b = a + 1; b < k && order[b]->slot == order[b - 1]->slot + 1; b++) {
+            int t = items[b].n_tokens > longest ? items[b].n_tokens : longest;
+            if (b - a + 1 > wx_whisper_align_batch_limit(m->state, t)) break;
+            longest = t;
+        }
+        st = wx_whisper_align(m->state, order[a]->slot, items + a, b - a, WX_MEDIAN_FILTER_WIDTH,
+                              m->sot_len, m->eot, err);
+    }
+    return st;
+}
+
+/* The words of one timed chunk with their times relative to the chunk, before the rules. */
+static wx_status words_of(const wx_timing_model *m, const forced *f, timing **out, int *n_out,
+                          wx_err *err)
 {
     *out = NULL;
     *n_out = 0;
-    int n_text = 0;
-    for (int i = 0; i < c->n_tokens; i++) n_text += c->tokens[i] < m->eot;
-    if (n_text == 0) return WX_OK;
-    const wx_whisper_hparams *hp = wx_whisper_state_hparams(m->state);
-    int n_seq = m->sot_len + 1 + n_text + 1;
-    int n_frames = (int)(ceil(c->duration) * FRAMES_PER_SECOND) / 2;
-    if (n_frames > hp->n_audio_ctx) n_frames = hp->n_audio_ctx;
-    if (n_frames < 1) n_frames = 1;
-    int32_t *seq = malloc((size_t)n_seq * sizeof *seq);
-    float *matrix = malloc((size_t)n_seq * (size_t)n_frames * sizeof *matrix);
-    float *probs = malloc((size_t)n_text * sizeof *probs);
-    int *rows = malloc((size_t)(n_seq + n_frames) * 2 * sizeof *rows);
+    if (f->n_text == 0) return WX_OK;
+    int *rows = malloc((size_t)(f->n_seq + f->n_frames) * 2 * sizeof *rows);
     timing *words = NULL;
     int n_words = 0;
-    wx_status st = seq && matrix && probs && rows ? WX_OK : wx_fail(err, WX_ERR_NOMEM, "out of memory");
-    if (st == WX_OK) {
-        memcpy(seq, m->sot_sequence, (size_t)m->sot_len * sizeof *seq);
-        int n = m->sot_len;
-        seq[n++] = m->no_timestamps;
-        for (int i = 0; i < c->n_tokens; i++)
-            if (c->tokens[i] < m->eot) seq[n++] = c->tokens[i];
-        seq[n++] = m->eot;
-        st = wx_whisper_align(m->state, c->slot, seq, n_seq, n_frames, WX_MEDIAN_FILTER_WIDTH,
-                              matrix, m->sot_len, n_text, m->eot, probs, err);
-    }
-    if (st == WX_OK) st = split_words(m, seq + m->sot_len + 1, n_text + 1, &words, &n_words, err);
+    wx_status st = rows ? split_words(m, f->seq + m->sot_len + 1, f->n_text + 1, &words,
+                                      &n_words, err)
+                        : wx_fail(err, WX_ERR_NOMEM, "out of memory");
     if (st == WX_OK && n_words > 1) {
-        int *cols = rows + n_seq + n_frames;
+        int *cols = rows + f->n_seq + f->n_frames;
         /* rows [sot_len, sot_len + n_text] of the matrix: <|notimestamps|> and the text */
-        int len = negative_dtw(matrix + (size_t)m->sot_len * n_frames, n_text + 1, n_frames,
-                               rows, cols);
+        int len = negative_dtw(f->matrix + (size_t)m->sot_len * f->n_frames, f->n_text + 1,
+                               f->n_frames, rows, cols);
         if (len < 0) st = wx_fail(err, WX_ERR_NOMEM, "out of memory");
-        else time_words(words, n_words - 1, rows, cols, len, probs);
+        else time_words(words, n_words - 1, rows, cols, len, f->probs);
     }
     if (st == WX_OK && n_words > 1) { /* the eot word is dropped (zip in find_alignment) */
         free(words[n_words - 1].word);
@@ -307,9 +363,6 @@ static wx_status align_chunk(const wx_timing_model *m, const wx_timing_chunk *c,
         words = NULL;
     }
     timings_free(words, words ? n_words : 0);
-    free(seq);
-    free(matrix);
-    free(probs);
     free(rows);
     return st;
 }
@@ -445,10 +498,14 @@ wx_status wx_word_timing(const wx_timing_model *m, wx_timing_chunk *chunks, int 
     timing *al[n > 0 ? n : 1];
     int n_al[n > 0 ? n : 1];
     double med[n > 0 ? n : 1], max_d[n > 0 ? n : 1];
+    forced fs[n > 0 ? n : 1];
+    memset(fs, 0, sizeof fs);
     for (int i = 0; i < n; i++) al[i] = NULL, n_al[i] = 0;
     wx_status st = WX_OK;
+    for (int i = 0; st == WX_OK && i < n; i++) st = make_forced(m, &chunks[i], &fs[i], err);
+    if (st == WX_OK) st = run_forced(m, chunks, fs, n, err);
     for (int i = 0; st == WX_OK && i < n; i++) {
-        st = align_chunk(m, &chunks[i], &al[i], &n_al[i], err);
+        st = words_of(m, &fs[i], &al[i], &n_al[i], err);
         if (st != WX_OK) break;
         med[i] = median_duration(al[i], n_al[i]);
         max_d[i] = med[i] * 2;
@@ -457,6 +514,9 @@ wx_status wx_word_timing(const wx_timing_model *m, wx_timing_chunk *chunks, int 
     }
     for (int i = 0; st == WX_OK && i < n; i++)
         st = place_words(&chunks[i], al[i], n_al[i], med[i], max_d[i], last_speech, err);
-    for (int i = 0; i < n; i++) timings_free(al[i], n_al[i]);
+    for (int i = 0; i < n; i++) {
+        timings_free(al[i], n_al[i]);
+        forced_free(&fs[i]);
+    }
     return st;
 }

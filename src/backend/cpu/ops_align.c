@@ -64,21 +64,25 @@ void wx_cpu_attention_probs(wx_backend *be, wx_tensor *out, int head0, const wx_
     }
 }
 
-/* Standardises each frame column [0, fr) of x (T, F) over rows [0, nt). */
-static void standardise_columns(float *x, int64_t nf, int64_t nt, int64_t fr)
+/* Standardises each frame column [0, fr) of x (T, F) over rows [0, nt), row by row so that
+ * memory is read in order; each column's sums run over t ascending, as a column loop would.
+ * mean, var: scratch of fr doubles. */
+static void standardise_columns(float *x, int64_t nf, int64_t nt, int64_t fr, double *mean,
+                                double *var)
 {
-    for (int64_t f = 0; f < fr; f++) {
-        double mean = 0.0, var = 0.0;
-        for (int64_t t = 0; t < nt; t++) mean += x[t * nf + f];
-        mean /= (double)nt;
-        for (int64_t t = 0; t < nt; t++) {
-            double dv = x[t * nf + f] - mean;
-            var += dv * dv;
+    for (int64_t f = 0; f < fr; f++) mean[f] = var[f] = 0.0;
+    for (int64_t t = 0; t < nt; t++)
+        for (int64_t f = 0; f < fr; f++) mean[f] += x[t * nf + f];
+    for (int64_t f = 0; f < fr; f++) mean[f] /= (double)nt;
+    for (int64_t t = 0; t < nt; t++)
+        for (int64_t f = 0; f < fr; f++) {
+            double dv = x[t * nf + f] - mean[f];
+            var[f] += dv * dv;
         }
-        double std = sqrt(var / (double)nt);
-        for (int64_t t = 0; t < nt; t++)
-            x[t * nf + f] = std > 0.0 ? (float)((x[t * nf + f] - mean) / std) : 0.0f;
-    }
+    for (int64_t f = 0; f < fr; f++) var[f] = sqrt(var[f] / (double)nt);   /* the std */
+    for (int64_t t = 0; t < nt; t++)
+        for (int64_t f = 0; f < fr; f++)
+            x[t * nf + f] = var[f] > 0.0 ? (float)((x[t * nf + f] - mean[f]) / var[f]) : 0.0f;
 }
 
 /* The median of w values (w odd, ≤ WX_MAX_MEDIAN_WIDTH): insertion sort of a copy. */
@@ -127,13 +131,14 @@ void wx_cpu_alignment_matrix(wx_backend *be, wx_tensor *out, wx_tensor *probs,
            "alignment_matrix: odd width <= 31");
     float *pd = f32(probs), *od = f32(out);
     memset(od, 0, (size_t)(nb * tq * nf) * sizeof *od);
+    double mean[nf], std[nf];
     for (int64_t b = 0; b < nb; b++) {
         int64_t nt = n_tokens[b], fr = n_frames[b];
         assert(nt >= 1 && nt <= tq && fr >= 1 && fr <= nf && "alignment_matrix: counts");
         float *ob = od + b * tq * nf;
         for (int64_t h = 0; h < nh; h++) {
             float *x = pd + (b * nh + h) * tq * nf;
-            standardise_columns(x, nf, nt, fr);
+            standardise_columns(x, nf, nt, fr, mean, std);
             for (int64_t t = 0; t < nt; t++) add_median_filtered(ob + t * nf, x + t * nf, fr, width);
         }
         for (int64_t t = 0; t < nt; t++)
