@@ -1,6 +1,7 @@
 /* pyannet.c — PyanNet forward pass over the backend interface. The sinc filterbank is
  * computed once at load from the learned cut-offs, exactly as asteroid's ParamSincFB
- * (pyannote's SincNet front end) does in float32, and uploaded as an ordinary conv weight.
+ * (pyannote's SincNet front end) does in float32, and uploaded as an ordinary conv weight
+ * (or read as stored, for the ONNX-exported segmentation-3.0 whose graph holds it).
  * Weight names are pyannote's state_dict keys. */
 #include "pyannet.h"
 
@@ -12,7 +13,7 @@
 
 #include "../io/safetensors.h"
 
-#define MAX_CLASSES 64
+#define MAX_CLASSES WX_PYANNET_MAX_CLASSES
 
 typedef struct lstm_dir {
     wx_tensor *w_ih, *b_ih;     /* (4H, D_in), (4H) */
@@ -24,6 +25,7 @@ struct wx_pyannet {
     wx_pyannet_config cfg;
     float *low_hz, *band_hz;    /* (n_filters / 2) learned, host */
     float *sinc_n, *sinc_window;/* (sinc_taps / 2) buffers n_ and window_, host */
+    float *filters;             /* (n_filters, sinc_taps) when precomputed_filters, host */
     wx_tensor *wav_norm_w, *wav_norm_b;     /* (1) */
     wx_tensor *conv_w[3], *conv_b[3];       /* (C_i, C_{i-1}, K_i), (C_i); conv_b[0] NULL */
     wx_tensor *norm_w[3], *norm_b[3];       /* (C_i) */
@@ -75,6 +77,52 @@ static wx_status json_ints_at(json_t *obj, const char *key, int n, int lo, int h
 /* Runs a loader step; on failure jumps to the function's cleanup label with status s. */
 #define TRY(expr) do { s = (expr); if (s != WX_OK) goto done; } while (0)
 
+/* "powerset": {"num_speakers": S, "max_set_size": M, "mapping": [[0/1 × S] × classes]}; required
+ * with a log_softmax activation, refused with a sigmoid one. */
+static wx_status parse_powerset(json_t *root, wx_pyannet_config *c, const char *path,
+                                wx_err *err)
+{
+    wx_status s = WX_OK;
+    json_t *ps = json_object_get(root, "powerset");
+    if (!c->log_softmax) {
+        if (ps && !json_is_null(ps))
+            return wx_fail(err, WX_ERR_FORMAT, "%s: a powerset head needs the log_softmax "
+                           "activation", path);
+        return WX_OK;
+    }
+    if (!json_is_object(ps))
+        return wx_fail(err, WX_ERR_FORMAT, "%s: a log_softmax head needs a \"powerset\" object",
+                       path);
+    TRY(json_int_at(ps, "num_speakers", 1, WX_PYANNET_MAX_SPEAKERS, &c->powerset_speakers, path,
+                    err));
+    TRY(json_int_at(ps, "max_set_size", 1, c->powerset_speakers, &c->powerset_max_set, path,
+                    err));
+    json_t *map = json_object_get(ps, "mapping");
+    if (!json_is_array(map) || (int)json_array_size(map) != c->num_classes)
+        return wx_fail(err, WX_ERR_FORMAT, "%s: powerset \"mapping\" must have num_classes "
+                       "(%d) rows", path, c->num_classes);
+    for (int k = 0; k < c->num_classes; k++) {
+        json_t *row = json_array_get(map, (size_t)k);
+        int size = 0;
+        if (!json_is_array(row) || (int)json_array_size(row) != c->powerset_speakers)
+            return wx_fail(err, WX_ERR_FORMAT, "%s: powerset \"mapping\"[%d] must have "
+                           "num_speakers (%d) entries", path, k, c->powerset_speakers);
+        for (int j = 0; j < c->powerset_speakers; j++) {
+            json_t *v = json_array_get(row, (size_t)j);
+            if (!json_is_integer(v) || (json_integer_value(v) != 0 && json_integer_value(v) != 1))
+                return wx_fail(err, WX_ERR_FORMAT, "%s: powerset \"mapping\"[%d][%d] must be "
+                               "0 or 1", path, k, j);
+            c->powerset_mapping[k][j] = (unsigned char)json_integer_value(v);
+            size += c->powerset_mapping[k][j];
+        }
+        if (size > c->powerset_max_set)
+            return wx_fail(err, WX_ERR_FORMAT, "%s: powerset class %d has more than "
+                           "max_set_size speakers", path, k);
+    }
+done:
+    return s;
+}
+
 static wx_status parse_config(json_t *root, wx_pyannet_config *c, const char *path, wx_err *err)
 {
     wx_status s = WX_OK;
@@ -82,12 +130,15 @@ static wx_status parse_config(json_t *root, wx_pyannet_config *c, const char *pa
     json_t *lin = json_object_get(root, "linear"), *rf = json_object_get(root, "receptive_field");
     const char *arch = json_string_value(json_object_get(root, "architecture"));
     const char *act = json_string_value(json_object_get(root, "activation"));
-    if (!arch || strcmp(arch, "PyanNet") != 0 || !act || strcmp(act, "sigmoid") != 0 ||
+    if (!arch || strcmp(arch, "PyanNet") != 0 || !act ||
+        (strcmp(act, "sigmoid") != 0 && strcmp(act, "log_softmax") != 0) ||
         !json_is_object(sinc) || !json_is_object(lstm) || !json_is_object(lin) ||
         !json_is_object(rf))
-        return wx_fail(err, WX_ERR_FORMAT, "%s: not a PyanNet config with a sigmoid activation "
-                       "(expected architecture, activation, sincnet, lstm, linear, "
-                       "receptive_field)", path);
+        return wx_fail(err, WX_ERR_FORMAT, "%s: not a PyanNet config with a sigmoid or "
+                       "log_softmax activation (expected architecture, activation, sincnet, "
+                       "lstm, linear, receptive_field)", path);
+    c->log_softmax = strcmp(act, "log_softmax") == 0;
+    c->precomputed_filters = json_is_true(json_object_get(sinc, "precomputed_filters"));
     json_t *bidir = json_object_get(lstm, "bidirectional");
     if (!json_is_true(bidir))
         return wx_fail(err, WX_ERR_UNSUPPORTED, "%s: only bidirectional LSTMs are supported",
@@ -112,9 +163,12 @@ static wx_status parse_config(json_t *root, wx_pyannet_config *c, const char *pa
     TRY(json_int_at(rf, "size_samples", 1, 1 << 20, &c->rf_size, path, err));
     TRY(json_int_at(rf, "step_samples", 1, 1 << 20, &c->rf_step, path, err));
     if (c->sinc_taps % 2 == 0 || c->n_filters % 2 != 0 || c->conv_channels[0] != c->n_filters ||
-        c->conv_kernels[0] != c->sinc_taps)
+        c->conv_kernels[0] != c->sinc_taps) {
         s = wx_fail(err, WX_ERR_FORMAT, "%s: inconsistent SincNet sizes (odd kernel_size, even "
                      "n_filters = conv_channels[0], conv_kernels[0] = kernel_size)", path);
+        goto done;
+    }
+    TRY(parse_powerset(root, c, path, err));
 done:
     return s;
 }
@@ -175,12 +229,16 @@ static wx_status load_sincnet(wx_pyannet *m, const wx_safetensors *st, wx_err *e
     int64_t half_f[2] = {c->n_filters / 2, 1}, half_k[2] = {1, c->sinc_taps / 2};
     TRY(load_tensor(m, st, "sincnet.wav_norm1d.weight", 1, 0, 0, &m->wav_norm_w, err));
     TRY(load_tensor(m, st, "sincnet.wav_norm1d.bias", 1, 0, 0, &m->wav_norm_b, err));
-    TRY(read_host(st, "sincnet.conv1d.0.filterbank.low_hz_", 2, half_f, &m->low_hz, err));
-    TRY(read_host(st, "sincnet.conv1d.0.filterbank.band_hz_", 2, half_f, &m->band_hz, err));
-    TRY(read_host(st, "sincnet.conv1d.0.filterbank.n_", 2, half_k, &m->sinc_n, err));
-    TRY(read_host(st, "sincnet.conv1d.0.filterbank.window_", 1, half_k + 1, &m->sinc_window,
-                  err));
     int64_t fshape[3] = {c->n_filters, 1, c->sinc_taps};
+    if (c->precomputed_filters) {
+        TRY(read_host(st, "sincnet.conv1d.0.weight", 3, fshape, &m->filters, err));
+    } else {
+        TRY(read_host(st, "sincnet.conv1d.0.filterbank.low_hz_", 2, half_f, &m->low_hz, err));
+        TRY(read_host(st, "sincnet.conv1d.0.filterbank.band_hz_", 2, half_f, &m->band_hz, err));
+        TRY(read_host(st, "sincnet.conv1d.0.filterbank.n_", 2, half_k, &m->sinc_n, err));
+        TRY(read_host(st, "sincnet.conv1d.0.filterbank.window_", 1, half_k + 1,
+                      &m->sinc_window, err));
+    }
     float *filters = malloc((size_t)(c->n_filters * c->sinc_taps) * sizeof *filters);
     if (!filters) return wx_fail(err, WX_ERR_NOMEM, "out of memory for the sinc filters");
     wx_pyannet_sinc_filters(m, filters);
@@ -265,6 +323,11 @@ wx_status wx_pyannet_load(const char *dir, wx_backend *be, wx_pyannet **out, wx_
     char path[4096];
     wx_status s = read_config(dir, &m->cfg, err);
     if (s != WX_OK) goto done;
+    if (m->cfg.log_softmax && !ops->suppress_logsoftmax_topk) {
+        s = wx_fail(err, WX_ERR_UNSUPPORTED, "the %s backend lacks log_softmax for the "
+                    "powerset head", ops->name);
+        goto done;
+    }
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     TRY(wx_safetensors_load(path, &st, err));
     TRY(load_sincnet(m, st, err));
@@ -307,6 +370,7 @@ void wx_pyannet_free(wx_pyannet *m)
     free(m->band_hz);
     free(m->sinc_n);
     free(m->sinc_window);
+    free(m->filters);
     free(m);
 }
 
@@ -323,6 +387,10 @@ void wx_pyannet_sinc_filters(const wx_pyannet *m, float *filters)
 {
     const wx_pyannet_config *c = &m->cfg;
     int half_f = c->n_filters / 2, half_k = c->sinc_taps / 2, taps = c->sinc_taps;
+    if (c->precomputed_filters) {
+        memcpy(filters, m->filters, (size_t)c->n_filters * (size_t)taps * sizeof *filters);
+        return;
+    }
     float nyquist = (float)c->sample_rate / 2.0f;
     for (int f = 0; f < half_f; f++) {
         float low = c->min_low_hz + fabsf(m->low_hz[f]);
@@ -488,7 +556,13 @@ wx_status wx_pyannet_forward(wx_pyannet *m, const float *windows, int batch, int
     }
     if (taps && c->linear_layers) download_tap(be, &x, taps->linear);
     wx_op(be, linear, a.out, &x, m->cls_w, m->cls_b);
-    wx_op(be, sigmoid, a.out);
+    if (c->log_softmax) {
+        int64_t rows_shape[2] = {(int64_t)batch * frames, c->num_classes};
+        wx_tensor rows = wx_tensor_view(a.out, 0, 2, rows_shape);
+        be->ops->suppress_logsoftmax_topk(be, &rows, NULL, 0, true, 0, NULL, NULL);
+    } else {
+        wx_op(be, sigmoid, a.out);
+    }
     be->ops->download(be, a.out, scores, wx_tensor_nbytes(a.out));
     if (be->ops->synchronize(be) != 0)
         s = wx_fail(err, WX_ERR_BACKEND, "VAD: the %s backend failed", be->ops->name);

@@ -1,9 +1,17 @@
 /* pyannet.h — pyannote.audio's PyanNet segmentation model, the network behind WhisperX's
  * default VAD: SincNet (instance-normalised waveform, 80 parametric sinc band-pass filters of
  * 251 taps at stride 10, |·|, then conv blocks of max-pool 3, instance norm, leaky ReLU),
- * a multi-layer bidirectional LSTM, linear layers with leaky ReLU and a sigmoid classifier.
- * Loads <dir>/config.json + <dir>/model.safetensors (builder/convert_pyannote_vad.py) and runs
- * batches of equal-length windows through the backend interface. */
+ * a multi-layer bidirectional LSTM, linear layers with leaky ReLU and a classifier: sigmoid
+ * (multi-label, the whisperx VAD) or log-softmax over powerset classes (pyannote's
+ * segmentation-3.0: 3 local speakers, 7 classes {}, {0}, {1}, {2}, {0,1}, {0,2}, {1,2}).
+ * Loads <dir>/config.json + <dir>/model.safetensors (builder/convert_pyannote_vad.py, or
+ * builder/convert_segmentation3.py for segmentation-3.0, whose SincNet filterbank is stored
+ * precomputed as sincnet.conv1d.0.weight) and runs batches of equal-length windows through
+ * the backend interface.
+ *
+ * Frames: a window of n samples gives wx_pyannet_num_frames(n) frames; frame f covers samples
+ * [f·rf_step, f·rf_step + rf_size). segmentation-3.0: 10 s = 160000 samples -> 589 frames,
+ * rf_step 270 samples (16.875 ms), rf_size 991 samples (61.9 ms). */
 #ifndef WX_PYANNET_H
 #define WX_PYANNET_H
 
@@ -13,6 +21,8 @@
 
 #define WX_PYANNET_MAX_LSTM 8
 #define WX_PYANNET_MAX_LINEAR 4
+#define WX_PYANNET_MAX_CLASSES 64
+#define WX_PYANNET_MAX_SPEAKERS 8
 
 typedef struct wx_pyannet_config {
     int sample_rate;
@@ -27,6 +37,12 @@ typedef struct wx_pyannet_config {
     int linear_hidden, linear_layers;
     int num_classes;
     int rf_size, rf_step;        /* receptive field of one output frame, in samples */
+    bool precomputed_filters;    /* sinc filterbank stored as sincnet.conv1d.0.weight */
+    bool log_softmax;            /* "activation": "log_softmax" (powerset) or "sigmoid" */
+    /* Powerset head ("powerset" in config.json; 0 speakers for a multi-label head): class k
+     * is the set of local speakers s with powerset_mapping[k][s] = 1. */
+    int powerset_speakers, powerset_max_set;
+    unsigned char powerset_mapping[WX_PYANNET_MAX_CLASSES][WX_PYANNET_MAX_SPEAKERS];
 } wx_pyannet_config;
 
 typedef struct wx_pyannet wx_pyannet;
@@ -52,8 +68,8 @@ int wx_pyannet_num_frames(const wx_pyannet *model, int n_samples);
 /* The SincNet filterbank computed from the learned cut-offs, (n_filters, sinc_taps). */
 void wx_pyannet_sinc_filters(const wx_pyannet *model, float *filters);
 
-/* scores (B, F, num_classes) = sigmoid outputs for windows (B, n_samples), both on the host.
- * taps may be NULL. */
+/* scores (B, F, num_classes) for windows (B, n_samples), both on the host: sigmoid outputs,
+ * or natural-log class probabilities for a log-softmax (powerset) head. taps may be NULL. */
 wx_status wx_pyannet_forward(wx_pyannet *model, const float *windows, int batch, int n_samples,
                              float *scores, const wx_pyannet_taps *taps, wx_err *err);
 
