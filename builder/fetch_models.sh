@@ -66,6 +66,18 @@ echo "models ready: $seg3" >&2
 
 # Speaker encoder of the open diarization set: Resemblyzer 0.1.4 ships its GE2E weights as
 # resemblyzer/pretrained.pt (PyTorch's legacy layout, read natively by src/io/torch_ckpt.c).
-# Only the wheel is cached for now: tests/test_torch_ckpt.c reads the checkpoint from it.
-fetch_wheel Resemblyzer==0.1.4 'Resemblyzer-0.1.4-*.whl' >/dev/null
+# tests/test_torch_ckpt.c reads the checkpoint from the cached wheel; src/models/ge2e.c loads
+# the copy unpacked to models/ge2e/pretrained.pt.
+whl=$(fetch_wheel Resemblyzer==0.1.4 'Resemblyzer-0.1.4-*.whl')
 echo "wheels ready: Resemblyzer 0.1.4" >&2
+ge2e="$models/ge2e"
+if [ ! -s "$ge2e/pretrained.pt" ]; then
+    rm -rf "$ge2e.partial"
+    mkdir -p "$ge2e.partial"
+    python3 -c 'import sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z, open(sys.argv[2], "wb") as f:
+    f.write(z.read("resemblyzer/pretrained.pt"))' "$whl" "$ge2e.partial/pretrained.pt"
+    rm -rf "$ge2e"
+    mv "$ge2e.partial" "$ge2e"
+fi
+echo "models ready: $ge2e" >&2
