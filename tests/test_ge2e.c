@@ -140,6 +140,25 @@ static void test_clip(wx_ge2e *m, const wx_fixture *fx, const char *clip, const 
     if (ref && len == WX_GE2E_DIM) check_embedding(label, emb, ref);
 }
 
+/* compute_partial_slices over boundary and random lengths: counts and starts exact. */
+static void test_slices_table(const wx_fixture *fx)
+{
+    const wx_fixture_array *t = wx_fixture_get(fx, "slices_table");
+    if (!t || t->rank != 2 || t->dims[1] != 3) { CHECK(!"slices_table"); return; }
+    const int32_t *r = t->data;
+    int wrong = 0;
+    for (int64_t i = 0; i < t->dims[0]; i++, r += 3) {
+        int64_t starts[1024];
+        int count = wx_ge2e_partial_slices(r[0], WX_GE2E_RATE, WX_GE2E_MIN_COVERAGE, starts, 1024);
+        bool ok = count == r[1] && count <= 1024 && starts[count - 1] == r[2];
+        for (int j = 0; ok && j < count; j++) ok = starts[j] == (int64_t)j * 77;
+        CHECK_MSG(ok, "n = %d: %d partials, Resemblyzer %d (last start %d)", r[0], count, r[1],
+                  r[2]);
+        wrong += !ok;
+    }
+    printf("  partial slices         %lld lengths, %d differ\n", (long long)t->dims[0], wrong);
+}
+
 static void test_errors(wx_backend *be, const char *model_path)
 {
     wx_ge2e *m = NULL;
@@ -193,6 +212,7 @@ int main(void)
     CHECK_MSG(wx_ge2e_load(model_path, be, &m, &err) == WX_OK, "%s", err.msg);
     if (m) {
         test_basis(m, &fx);
+        test_slices_table(&fx);
         wx_audio jfk = {0}, sample = {0};
         snprintf(path, sizeof path, "%s/jfk.wav", data_dir);
         CHECK_MSG(wx_audio_load_file(path, 0, &jfk, &err) == WX_OK, "%s", err.msg);

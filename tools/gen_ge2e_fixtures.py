@@ -9,6 +9,7 @@ preprocess_wav (no volume normalisation, no webrtcvad silence trimming), and wri
   <clip>.mel_frames                total frame count of that mel
   <clip>.slices                    compute_partial_slices(n, 1.3, 0.75)'s mel ranges (n, 2)
   <clip>.partials, <clip>.embed    embed_utterance's partial embeddings and utterance embedding
+"slices_table" (n, count, last start) of compute_partial_slices(n, 1.3, 0.75) over 62 lengths,
 and a short clip (jfk [0, 8000): 0.5 s, shorter than one 1.6 s partial, which Resemblyzer
 zero-pads) as "short.*", and librosa.filters.mel(sr=16000, n_fft=400, n_mels=40) as
 "mel_basis". Also one partial straight through VoiceEncoder.forward on the mel of
@@ -79,6 +80,17 @@ def main():
     mel = clip_arrays(enc, "jfk", jfk, arrays)
     clip_arrays(enc, "sample", sample, arrays)
     clip_arrays(enc, "short", jfk[:8000].copy(), arrays)
+    # compute_partial_slices over lengths at its boundaries (coverage exactly 0.75 at 31520,
+    # one partial up to 25440 + …) and seeded random ones: rows (n, count, last start)
+    rng = np.random.default_rng(0)
+    lengths = [0, 1, 159, 160, 161, 8000, 12319, 12320, 25440, 25599, 25600, 25601, 27200,
+               31519, 31520, 31521, 33000, 37920, 37921, 100000, 176000, 480000]
+    lengths += sorted(int(v) for v in rng.integers(0, 2_000_000, 40))
+    table = []
+    for n in lengths:
+        _, sl = enc.compute_partial_slices(n, 1.3, 0.75)
+        table.append([n, len(sl), sl[-1].start])
+    arrays["slices_table"] = np.array(table, np.int32)
     with torch.no_grad():
         frames = torch.from_numpy(mel[None, 100:260].copy())
         arrays["frames.jfk_100_260"] = enc(frames).numpy()[0]
