@@ -159,10 +159,23 @@ static void test_slices_table(const wx_fixture *fx)
     printf("  partial slices         %lld lengths, %d differ\n", (long long)t->dims[0], wrong);
 }
 
-static void test_errors(wx_backend *be, const char *model_path)
+static void test_errors(wx_backend *be, const char *model_path, const char *fixture_dir)
 {
     wx_ge2e *m = NULL;
     wx_err err = {{0}};
+    /* a valid checkpoint of another model: the missing tensor is named */
+    char other[4200];
+    snprintf(other, sizeof other, "%s/torch_ckpt_legacy.pt", fixture_dir);
+    CHECK(wx_ge2e_load(other, be, &m, &err) != WX_OK && m == NULL);
+    printf("  foreign checkpoint: %s\n", err.msg);
+    CHECK(strstr(err.msg, "model_state.lstm.weight_ih_l0") != NULL);
+    /* a backend without the lstm op (CUDA's table) is refused up front */
+    wx_backend_ops no_lstm = *be->ops;
+    no_lstm.lstm = NULL;
+    const wx_backend_ops *saved = be->ops;
+    be->ops = &no_lstm;
+    CHECK(wx_ge2e_load(model_path, be, &m, &err) == WX_ERR_UNSUPPORTED && m == NULL);
+    be->ops = saved;
     CHECK(wx_ge2e_load("/nonexistent/pretrained.pt", be, &m, &err) != WX_OK && m == NULL);
     CHECK(strstr(err.msg, "/nonexistent/pretrained.pt") != NULL);
     /* a truncated checkpoint: the first half of the file */
@@ -234,7 +247,7 @@ int main(void)
         wx_audio_free(&sample);
     }
     wx_ge2e_free(m);
-    test_errors(be, model_path);
+    test_errors(be, model_path, fixture_dir);
     wx_fixture_free(&fx);
     be->ops->destroy(be);
     return wx_test_finish("test_ge2e");
