@@ -130,6 +130,31 @@ static void test_clip(wx_ge2e *m, const wx_fixture *fx, const char *clip, const 
         CHECK_MSG(wx_ge2e_embed_frames(m, mel + 100 * WX_GE2E_N_MELS, 1, 160, e, &err) == WX_OK,
                   "%s", err.msg);
         if (ref) check_embedding("jfk frames [100, 260)", e, ref);
+        /* every partial of embed_utterance in one batch (jfk needs no padding: its last
+         * partial was dropped for coverage, so the mel of the raw samples is the one used) */
+        const float *parts = fx_f32(fx, clip, "partials", &len);
+        if (parts && len == (int64_t)count * WX_GE2E_DIM) {
+            float *batch = malloc((size_t)count * 160 * WX_GE2E_N_MELS * sizeof *batch);
+            float *pe = malloc((size_t)count * WX_GE2E_DIM * sizeof *pe);
+            for (int i = 0; i < count; i++)
+                memcpy(batch + (size_t)i * 160 * WX_GE2E_N_MELS, mel + starts[i] * WX_GE2E_N_MELS,
+                       160 * WX_GE2E_N_MELS * sizeof *batch);
+            CHECK_MSG(wx_ge2e_embed_frames(m, batch, count, 160, pe, &err) == WX_OK, "%s",
+                      err.msg);
+            for (int i = 0; i < count; i++) {
+                snprintf(label, sizeof label, "jfk partial %d", i);
+                if (i == 0 || i == count - 1) /* print two, check all */
+                    check_embedding(label, pe + i * WX_GE2E_DIM, parts + i * WX_GE2E_DIM);
+                else {
+                    double maxd = 0;
+                    for (int j = 0; j < WX_GE2E_DIM; j++)
+                        maxd = fmax(maxd, fabs(pe[i * WX_GE2E_DIM + j] - parts[i * WX_GE2E_DIM + j]));
+                    CHECK_MSG(maxd <= 1e-4, "%s: max diff %.3g", label, maxd);
+                }
+            }
+            free(batch);
+            free(pe);
+        }
     }
     free(mel);
     /* the utterance embedding */
