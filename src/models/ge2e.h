@@ -44,8 +44,9 @@ void wx_ge2e_mel(const wx_ge2e *m, const float *samples, int64_t n, float *mel);
 
 /* compute_partial_slices(n_samples, rate, min_coverage): the mel start frames of the partials
  * (each WX_GE2E_PARTIAL_FRAMES long) into starts (when non-NULL, at most max of them);
- * returns how many there are (≥ 1), or -1 for a rate outside [0.625, 200]/s-ish bounds
- * (Resemblyzer's assertions: 0 < frame step ≤ 160). */
+ * returns how many there are (≥ 1, even for n = 0), or -1 for a rate Resemblyzer's
+ * assertions refuse (frame step round(100 / rate) outside (0, 160]: rate below 0.625/s or
+ * above ~200/s). Partial i starts at frame i · round(100 / rate) (77 for rate 1.3). */
 int wx_ge2e_partial_slices(int64_t n_samples, double rate, double min_coverage,
                            int64_t *starts, int max);
 
