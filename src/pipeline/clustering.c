@@ -23,7 +23,10 @@ typedef struct merge {
     int size;
 } merge;
 
-wx_status wx_centroid_linkage(const double *x, int n, int D, double *Z, wx_err *err)
+/* Centroid linkage of n points of integer weights (NULL: 1 each): a point of weight w links
+ * as w coincident points would, after their zero-distance merges. */
+static wx_status weighted_linkage(const double *x, const int *weight, int n, int D, double *Z,
+                                  wx_err *err)
 {
     if (n < 2) return WX_OK;
     double *d = malloc((size_t)n * (size_t)n * sizeof *d);
@@ -33,7 +36,7 @@ wx_status wx_centroid_linkage(const double *x, int n, int D, double *Z, wx_err *
     wx_status st = WX_OK;
     if (!d || !size || !m || !id) { st = wx_fail(err, WX_ERR_NOMEM, "clustering: out of memory"); goto done; }
     for (int i = 0; i < n; i++) {
-        size[i] = 1;
+        size[i] = weight ? weight[i] : 1;
         for (int j = 0; j < n; j++) {
             double s = 0.0;
             for (int k = 0; k < D; k++) {
@@ -77,6 +80,11 @@ done:
     free(m);
     free(id);
     return st;
+}
+
+wx_status wx_centroid_linkage(const double *x, int n, int D, double *Z, wx_err *err)
+{
+    return weighted_linkage(x, NULL, n, D, Z, err);
 }
 
 void wx_fcluster_distance(const double *Z, int n, double t, int *clusters)
@@ -140,13 +148,13 @@ static float pairwise_f32(const float *a, int n)
     return pairwise_f32(a, half) + pairwise_f32(a + half, n - half);
 }
 
-/* Cluster sizes of labels[0, n) in [0, K): counts (K). */
-static int count_labels(const int *labels, int n, int *counts)
+/* Cluster sizes (summed weights, NULL: 1 each) of labels[0, n) in [0, K): counts (K). */
+static int count_labels(const int *labels, const int *weight, int n, int *counts)
 {
     int K = 0;
     for (int i = 0; i < n; i++) K = labels[i] + 1 > K ? labels[i] + 1 : K;
     memset(counts, 0, (size_t)(K ? K : 1) * sizeof *counts);
-    for (int i = 0; i < n; i++) counts[labels[i]]++;
+    for (int i = 0; i < n; i++) counts[labels[i]] += weight ? weight[i] : 1;
     return K;
 }
 
@@ -168,7 +176,7 @@ static void flat(const double *Z, double *Zi, int n, double t, bool by_iteration
     for (int i = 0; i < n; i++) labels[i]--;
 }
 
-static double cosine_distance(const float *u, const float *v, int D)
+double wx_cosine_distance(const float *u, const float *v, int D)
 {
     double uv = 0.0, uu = 0.0, vv = 0.0;
     for (int k = 0; k < D; k++) {
@@ -179,8 +187,10 @@ static double cosine_distance(const float *u, const float *v, int D)
     return 1.0 - uv / (sqrt(uu) * sqrt(vv));
 }
 
-/* Means (K, D) of the rows of x per label, in float32 as numpy's mean(axis=0). */
-static void label_means(const float *x, const int *labels, int n, int D, int K, float *out)
+/* Means (K, D) of the rows of x per label, in float32 as numpy's mean(axis=0); a row of
+ * weight w (NULL: 1) counts w times. */
+static void label_means(const float *x, const int *weight, const int *labels, int n, int D,
+                        int K, float *out)
 {
     for (int k = 0; k < K; k++) {
         float *c = out + (size_t)k * D;
@@ -188,16 +198,18 @@ static void label_means(const float *x, const int *labels, int n, int D, int K, 
         memset(c, 0, (size_t)D * sizeof *c);
         for (int i = 0; i < n; i++) {
             if (labels[i] != k) continue;
-            for (int j = 0; j < D; j++) c[j] += x[(size_t)i * D + j];
-            m++;
+            int w = weight ? weight[i] : 1;
+            for (int j = 0; j < D; j++) c[j] += w == 1 ? x[(size_t)i * D + j] : (float)w * x[(size_t)i * D + j];
+            m += w;
         }
         for (int j = 0; j < D; j++) c[j] = m ? c[j] / (float)m : NAN;
     }
 }
 
 /* The iteration search when the number of large clusters is not num_clusters. */
-static void search_iteration(const double *Z, double *Zi, int n, double threshold, int min_size,
-                             int num_clusters, int *labels, int *counts)
+static void search_iteration(const double *Z, double *Zi, const int *weight, int n,
+                             double threshold, int min_size, int num_clusters, int *labels,
+                             int *counts)
 {
     int order[n - 1 > 0 ? n - 1 : 1];
     for (int i = 0; i < n - 1; i++) order[i] = i;
@@ -212,7 +224,7 @@ static void search_iteration(const double *Z, double *Zi, int n, double threshol
         int it = order[o];
         if (Z[it * 4 + 3] < min_size) continue;
         flat(Z, Zi, n, it, true, labels);
-        int K = count_labels(labels, n, counts), large = n_large(counts, K, min_size);
+        int K = count_labels(labels, weight, n, counts), large = n_large(counts, K, min_size);
         if (abs(large - num_clusters) < abs(best_large - num_clusters)) {
             best_iteration = it;
             best_large = large;
@@ -224,10 +236,10 @@ static void search_iteration(const double *Z, double *Zi, int n, double threshol
 
 /* Each small cluster joins the large one whose centroid is nearest (cosine, the first on a
  * tie), then the large clusters are numbered 0 … in order. cent: scratch (K, D). */
-static void merge_small(const float *x, int n, int D, int K, const int *counts, int min_size,
-                        float *cent, int *labels)
+static void merge_small(const float *x, const int *weight, int n, int D, int K,
+                        const int *counts, int min_size, float *cent, int *labels)
 {
-    label_means(x, labels, n, D, K, cent);
+    label_means(x, weight, labels, n, D, K, cent);
     int remap[K], renumber[K], next = 0;
     for (int s = 0; s < K; s++) {
         remap[s] = s;
@@ -235,7 +247,7 @@ static void merge_small(const float *x, int n, int D, int K, const int *counts, 
         double best = INFINITY;
         for (int l = 0; l < K; l++) {
             if (counts[l] < min_size) continue;
-            double dist = cosine_distance(cent + (size_t)l * D, cent + (size_t)s * D, D);
+            double dist = wx_cosine_distance(cent + (size_t)l * D, cent + (size_t)s * D, D);
             if (remap[s] == s || dist < best) { best = dist; remap[s] = l; }
         }
     }
@@ -243,12 +255,15 @@ static void merge_small(const float *x, int n, int D, int K, const int *counts, 
     for (int i = 0; i < n; i++) labels[i] = renumber[remap[labels[i]]];
 }
 
-/* pyannote's AgglomerativeClustering.cluster over n unit-normalised rows x (float32). */
-static wx_status cluster(float *x, int n, int D, const wx_ahc_params *p, int min_c, int max_c,
-                         int num_clusters, int *labels, wx_err *err)
+/* pyannote's AgglomerativeClustering.cluster over n unit-normalised rows x (float32), row i
+ * standing for weight[i] coincident rows (NULL: 1). */
+static wx_status cluster(float *x, const int *weight, int n, int D, const wx_ahc_params *p,
+                         int min_c, int max_c, int num_clusters, int *labels, wx_err *err)
 {
     if (n == 1) { labels[0] = 0; return WX_OK; }
-    int min_size = (int)nearbyint(0.1 * n);   /* Python's round: ties to even */
+    int total = 0;
+    for (int i = 0; i < n; i++) total += weight ? weight[i] : 1;
+    int min_size = (int)nearbyint(0.1 * total);   /* Python's round: ties to even */
     if (min_size < 1) min_size = 1;
     if (p->min_cluster_size < min_size) min_size = p->min_cluster_size;
     double *xd = malloc((size_t)n * D * sizeof *xd), *Z = malloc((size_t)(n - 1) * 4 * sizeof *Z);
@@ -258,22 +273,22 @@ static wx_status cluster(float *x, int n, int D, const wx_ahc_params *p, int min
     wx_status st = WX_OK;
     if (!xd || !Z || !Zi || !counts) { st = wx_fail(err, WX_ERR_NOMEM, "clustering: out of memory"); goto done; }
     for (size_t i = 0; i < (size_t)n * D; i++) xd[i] = x[i];
-    st = wx_centroid_linkage(xd, n, D, Z, err);
+    st = weighted_linkage(xd, weight, n, D, Z, err);
     if (st) goto done;
     flat(Z, Zi, n, p->threshold, false, labels);
-    int K = count_labels(labels, n, counts), large = n_large(counts, K, min_size);
+    int K = count_labels(labels, weight, n, counts), large = n_large(counts, K, min_size);
     if (large < min_c) num_clusters = min_c;
     else if (large > max_c) num_clusters = max_c;
     if (num_clusters > 0 && large != num_clusters) {
-        search_iteration(Z, Zi, n, p->threshold, min_size, num_clusters, labels, counts);
-        K = count_labels(labels, n, counts);
+        search_iteration(Z, Zi, weight, n, p->threshold, min_size, num_clusters, labels, counts);
+        K = count_labels(labels, weight, n, counts);
         large = n_large(counts, K, min_size);
     }
     if (large == 0) { memset(labels, 0, (size_t)n * sizeof *labels); goto done; }
     if (large == K) goto done;
     cent = malloc((size_t)K * D * sizeof *cent);
     if (!cent) { st = wx_fail(err, WX_ERR_NOMEM, "clustering: out of memory"); goto done; }
-    merge_small(x, n, D, K, counts, min_size, cent, labels);
+    merge_small(x, weight, n, D, K, counts, min_size, cent, labels);
 done:
     free(xd);
     free(Z);
@@ -281,6 +296,60 @@ done:
     free(counts);
     free(cent);
     return st;
+}
+
+wx_status wx_cluster_items(const float *x, const int *weight, int n, int D,
+                          const wx_ahc_params *p, int num_clusters, int min_clusters,
+                          int max_clusters, int *labels, float **centroids, int *k_out,
+                          wx_err *err)
+{
+    *centroids = NULL;
+    *k_out = 0;
+    int total = 0;
+    for (int i = 0; i < n; i++) total += weight ? weight[i] : 1;
+    int min_c = num_clusters > 0 ? num_clusters : min_clusters > 0 ? min_clusters : 1;
+    min_c = min_c < total ? min_c : total;
+    min_c = min_c > 1 ? min_c : 1;
+    int max_c = num_clusters > 0 ? num_clusters : max_clusters > 0 ? max_clusters : total;
+    max_c = max_c < total ? max_c : total;
+    max_c = max_c > 1 ? max_c : 1;
+    if (min_c > max_c) return wx_fail(err, WX_ERR_INVALID_INPUT, "min_speakers above max_speakers");
+    if (min_c == max_c) num_clusters = min_c;
+    if (max_c < 2 || n < 2) {
+        memset(labels, 0, (size_t)n * sizeof *labels);
+    } else {
+        float *unit = malloc((size_t)n * D * sizeof *unit), sq[D];
+        if (!unit) return wx_fail(err, WX_ERR_NOMEM, "clustering: out of memory");
+        for (int i = 0; i < n; i++) {   /* embeddings /= np.linalg.norm(…), float32 */
+            const float *r = x + (size_t)i * D;
+            for (int j = 0; j < D; j++) sq[j] = r[j] * r[j];
+            float norm = sqrtf(pairwise_f32(sq, D));
+            for (int j = 0; j < D; j++) unit[(size_t)i * D + j] = r[j] / norm;
+        }
+        wx_status st = cluster(unit, weight, n, D, p, min_c, max_c, num_clusters, labels, err);
+        free(unit);
+        if (st) return st;
+    }
+    int K = 1;
+    for (int i = 0; i < n; i++) K = labels[i] + 1 > K ? labels[i] + 1 : K;
+    float *cent = malloc((size_t)K * D * sizeof *cent);
+    if (!cent) return wx_fail(err, WX_ERR_NOMEM, "clustering: out of memory");
+    label_means(x, weight, labels, n, D, K, cent);
+    *centroids = cent;
+    *k_out = K;
+    return WX_OK;
+}
+
+int wx_nearest_centroid(const float *e, const float *centroids, int K, int D)
+{
+    int best = 0;
+    double best_score = -INFINITY;
+    for (int k = 0; k < K; k++) {
+        double score = 2.0 - wx_cosine_distance(e, centroids + (size_t)k * D, D);
+        if (isnan(score)) return k;   /* np.argmax: the first NaN */
+        if (score > best_score) { best = k; best_score = score; }
+    }
+    return best;
 }
 
 wx_status wx_cluster_embeddings(const float *emb, const uint8_t *seg, int C, int F, int S, int D,
@@ -309,47 +378,13 @@ wx_status wx_cluster_embeddings(const float *emb, const uint8_t *seg, int C, int
             for (int j = 0; j < D; j++) valid &= !isnan(emb[((size_t)c * S + s) * D + j]);
             if (clean >= 0.2 * F && valid) train[n++] = c * S + s;
         }
-    int min_c = num_clusters > 0 ? num_clusters : min_clusters > 0 ? min_clusters : 1;
-    min_c = min_c < n ? min_c : n;
-    min_c = min_c > 1 ? min_c : 1;
-    int max_c = num_clusters > 0 ? num_clusters : max_clusters > 0 ? max_clusters : n;
-    max_c = max_c < n ? max_c : n;
-    max_c = max_c > 1 ? max_c : 1;
-    if (min_c > max_c) { st = wx_fail(err, WX_ERR_INVALID_INPUT, "min_speakers above max_speakers"); goto done; }
-    if (min_c == max_c) num_clusters = min_c;
     for (int i = 0; i < n; i++) memcpy(x + (size_t)i * D, emb + (size_t)train[i] * D, (size_t)D * sizeof *x);
-    if (max_c < 2) {
-        memset(labels, 0, (size_t)(n ? n : 1) * sizeof *labels);
-    } else {
-        float *unit = malloc((size_t)n * D * sizeof *unit), sq[D];
-        if (!unit) { st = wx_fail(err, WX_ERR_NOMEM, "clustering: out of memory"); goto done; }
-        for (int i = 0; i < n; i++) {   /* embeddings /= np.linalg.norm(…), float32 */
-            const float *r = x + (size_t)i * D;
-            for (int j = 0; j < D; j++) sq[j] = r[j] * r[j];
-            float norm = sqrtf(pairwise_f32(sq, D));
-            for (int j = 0; j < D; j++) unit[(size_t)i * D + j] = r[j] / norm;
-        }
-        st = cluster(unit, n, D, p, min_c, max_c, num_clusters, labels, err);
-        free(unit);
-        if (st) goto done;
-    }
-    int K = 1;
-    for (int i = 0; i < n; i++) K = labels[i] + 1 > K ? labels[i] + 1 : K;
-    float *cent = malloc((size_t)K * D * sizeof *cent);
-    if (!cent) { st = wx_fail(err, WX_ERR_NOMEM, "clustering: out of memory"); goto done; }
-    label_means(x, labels, n, D, K, cent);
-    for (int i = 0; i < C * S; i++) {   /* assign_embeddings: argmax of 2 − cosine distance */
-        int best = 0;
-        double best_score = -INFINITY;
-        bool nan_seen = false;
-        for (int k = 0; k < K && !nan_seen; k++) {
-            double score = 2.0 - cosine_distance(emb + (size_t)i * D, cent + (size_t)k * D, D);
-            if (isnan(score)) { best = k; nan_seen = true; }   /* np.argmax: the first NaN */
-            else if (score > best_score) { best = k; best_score = score; }
-        }
-        hard[i] = best;
-    }
-    *centroids = cent;
+    int K;
+    st = wx_cluster_items(x, NULL, n, D, p, num_clusters, min_clusters, max_clusters, labels,
+                          centroids, &K, err);
+    if (st) goto done;
+    for (int i = 0; i < C * S; i++)   /* assign_embeddings: argmax of 2 − cosine distance */
+        hard[i] = wx_nearest_centroid(emb + (size_t)i * D, *centroids, K, D);
     *k_out = K;
 done:
     free(train);

@@ -25,6 +25,21 @@ wx_status wx_cluster_embeddings(const float *embeddings, const uint8_t *segmenta
                                 int min_clusters, int max_clusters, int *hard,
                                 float **centroids, int *k, wx_err *err);
 
+/* pyannote's clustering of n embeddings x (n, D), raw (normalised here), row i standing for
+ * weight[i] coincident rows (NULL: 1 each; a chain of weight[i] (chunk, speaker) pairs):
+ * labels (n) in [0, *k), *centroids (k, D) malloc'd, the weighted means of the raw rows.
+ * num/min/max clusters as in wx_cluster_embeddings, counted in weight. */
+wx_status wx_cluster_items(const float *x, const int *weight, int n, int D,
+                          const wx_ahc_params *p, int num_clusters, int min_clusters,
+                          int max_clusters, int *labels, float **centroids, int *k, wx_err *err);
+
+/* scipy's cosine distance 1 − u·v / (|u| |v|), in double (NaN for a zero vector). */
+double wx_cosine_distance(const float *u, const float *v, int D);
+
+/* pyannote's assign_embeddings for one embedding: argmax over centroids (K, D) of 2 − cosine
+ * distance (the first NaN wins, as np.argmax). */
+int wx_nearest_centroid(const float *e, const float *centroids, int K, int D);
+
 /* scipy's linkage(X, method="centroid", metric="euclidean") of n points (n, D) in double:
  * Z (n − 1, 4) rows {a, b, distance, size} in merge order, cluster n + i made by row i. */
 wx_status wx_centroid_linkage(const double *x, int n, int D, double *Z, wx_err *err);

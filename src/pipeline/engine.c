@@ -3,6 +3,7 @@
  * itself, grown on demand and kept between jobs. */
 #include "engine.h"
 #include "align_models.h"
+#include "diarize.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -92,6 +93,29 @@ static wx_status create_align_models(const wx_engine_config *c, wx_engine *e, wx
     return wx_align_models_create(dir, (size_t)(mb * 1048576.0), be, &e->align_models, err);
 }
 
+/* The open diarization set (segmentation-3.0 + GE2E) on the CPU backend (their recurrent
+ * layers are sequential; CUDA lacks their ops). Missing files leave the engine without
+ * diarization, with the reason kept for the jobs that ask; broken ones are an error. */
+static wx_status load_diarizer(const wx_engine_config *c, wx_engine *e, wx_err *err)
+{
+    char seg[4096], emb[4096], probe[4200];
+    if (c->segmentation_dir && *c->segmentation_dir) snprintf(seg, sizeof seg, "%s", c->segmentation_dir);
+    else snprintf(seg, sizeof seg, "%s/../segmentation-3.0", c->model_dir);
+    if (c->embedding_path && *c->embedding_path) snprintf(emb, sizeof emb, "%s", c->embedding_path);
+    else snprintf(emb, sizeof emb, "%s/../ge2e/pretrained.pt", c->model_dir);
+    snprintf(probe, sizeof probe, "%s/model.safetensors", seg);
+    const char *missing = access(probe, F_OK) != 0 ? probe : access(emb, F_OK) != 0 ? emb : NULL;
+    if (missing) {
+        snprintf(e->diarizer_note, sizeof e->diarizer_note, "diarization is not applied: the "
+                 "open model set is not installed (%.400s is missing; scripts/setup.sh or "
+                 "builder/fetch_models.sh fetches it)", missing);
+        bool named = (c->segmentation_dir && *c->segmentation_dir) ||
+                     (c->embedding_path && *c->embedding_path);
+        return named ? wx_fail(err, WX_ERR_INVALID_INPUT, "%s", e->diarizer_note) : WX_OK;
+    }
+    return wx_diarizer_load(seg, emb, e->cpu, &e->diarizer, err);
+}
+
 /* CUDA when asked or when auto finds a usable device; the CPU otherwise, with the reason
  * recorded. A forced "cuda" that cannot start is an error. */
 static wx_status create_backend(const wx_engine_config *c, wx_engine *e, wx_err *err)
@@ -149,6 +173,7 @@ wx_status wx_engine_load(const wx_engine_config *c, wx_engine **out, wx_err *err
     if (st == WX_OK) st = wx_mel_create(wx_whisper_get_hparams(e->whisper)->n_mels, &e->mel, err);
     if (st == WX_OK) st = load_vad(c, e, err);
     if (st == WX_OK) st = create_align_models(c, e, err);
+    if (st == WX_OK) st = load_diarizer(c, e, err);
     if (st == WX_OK) {
         e->mel_buf = malloc((size_t)wx_mel_n_mels(e->mel) * WX_CHUNK_FRAMES * sizeof(float));
         if (!e->mel_buf) st = wx_fail(err, WX_ERR_NOMEM, "out of memory");
@@ -167,6 +192,7 @@ void wx_engine_free(wx_engine *e)
     wx_whisper_state_free(e->state);
     wx_vad_free(e->vad);
     wx_align_models_free(e->align_models);
+    wx_diarizer_free(e->diarizer);
     wx_whisper_free(e->whisper);
     wx_tokenizer_free(e->tokenizer);
     wx_mel_free(e->mel);
@@ -186,6 +212,7 @@ const char *wx_engine_device_warning(const wx_engine *e)
 const char *wx_engine_model_name(const wx_engine *e) { return e->model_name; }
 bool wx_engine_is_multilingual(const wx_engine *e) { return e->multilingual; }
 bool wx_engine_has_vad(const wx_engine *e) { return e->vad != NULL; }
+bool wx_engine_has_diarization(const wx_engine *e) { return e->diarizer != NULL; }
 
 const float *wx_engine_window_mel(wx_engine *e, const float *samples, size_t n)
 {

@@ -20,6 +20,11 @@ typedef struct wx_engine_config {
     const char *device;      /* "auto", "cpu" or "cuda"; NULL = "auto" */
     int n_threads;           /* ≤ 0: all online cores */
     const char *align_dir;   /* wav2vec2 alignment models; NULL: <model_dir>/../align */
+    /* The open diarization set: segmentation-3.0 (config.json + model.safetensors) and the
+     * GE2E checkpoint. NULL: <model_dir>/../segmentation-3.0 and <model_dir>/../ge2e/
+     * pretrained.pt. Without both, diarization requests get a warning, not turns. */
+    const char *segmentation_dir;
+    const char *embedding_path;
 } wx_engine_config;
 
 wx_status wx_engine_load(const wx_engine_config *config, wx_engine **out, wx_err *err);
@@ -34,6 +39,7 @@ const char *wx_engine_device_warning(const wx_engine *engine);
 const char *wx_engine_model_name(const wx_engine *engine);   /* directory basename */
 bool wx_engine_is_multilingual(const wx_engine *engine);
 bool wx_engine_has_vad(const wx_engine *engine);
+bool wx_engine_has_diarization(const wx_engine *engine);
 
 struct wx_whisper_hparams;
 /* Bytes of decoder state (+ op scratch when counts_scratch: a backend with reserve_scratch)
@@ -62,6 +68,13 @@ typedef enum wx_interpolate {
     WX_INTERPOLATE_LINEAR,
     WX_INTERPOLATE_IGNORE,
 } wx_interpolate;
+
+/* A voice sample naming a speaker (the request's speaker_samples). */
+typedef struct wx_speaker_sample {
+    const char *name;            /* UTF-8, non-empty */
+    const float *samples;        /* 16 kHz mono */
+    size_t n_samples;
+} wx_speaker_sample;
 
 typedef struct wx_transcribe_options {
     const char *language;        /* ISO code such as "en"; NULL: detect */
@@ -95,6 +108,13 @@ typedef struct wx_transcribe_options {
     const char *align_model;     /* wav2vec2 model: NULL = WhisperX's table for the language */
     wx_interpolate interpolate;  /* wav2vec2 alignment's interpolate_method */
     bool return_chars;           /* wav2vec2 alignment's return_char_alignments */
+    bool diarize;                /* speaker diarization (the request's diarization/diarize) */
+    const char *diarization_model;   /* "auto" (NULL), "open", or a gated pipeline name */
+    int num_speakers, min_speakers, max_speakers;   /* ≤ 0: not given */
+    bool fill_nearest;           /* WhisperX's assign_word_speakers(fill_nearest) */
+    bool return_speaker_embeddings;  /* each speaker's centroid in the transcript */
+    const wx_speaker_sample *speaker_samples;   /* names for speakers; may be NULL */
+    int n_speaker_samples;
     volatile const int *cancel;  /* polled between stages and chunks; non-zero aborts */
 } wx_transcribe_options;
 
@@ -151,6 +171,7 @@ typedef struct wx_stage_times {
                                    * the audio fills it in */
     double vad, mel, encode, decode;   /* seconds spent in each stage */
     double align;                 /* word timing (Whisper's DTW or wav2vec2 alignment) */
+    double diarize;               /* speaker diarization and the speaker assignment */
     double total;                 /* the whole wx_transcribe call */
 } wx_stage_times;
 
@@ -170,6 +191,13 @@ typedef struct wx_transcript {
     int n_turns;
     char (*speakers)[64];         /* speaker names ("SPEAKER_00", or a voice sample's name) */
     int n_speakers;
+    float *speaker_embeddings;    /* (n_speakers, embedding_dim) centroids when asked, or NULL */
+    int embedding_dim;
+    char diarization_model[64];   /* the model set that diarized ("open"), or "" */
+    char diarization_note[512];   /* how it was chosen and the sample matches (debug_info) */
+    /* Warnings of the diarization (no models installed, a bad speaker sample, ...), one per
+     * line, or "": the job adds each line to its warnings. */
+    char diarization_warning[2048];
     wx_stage_times times;
 } wx_transcript;
 

@@ -4,6 +4,7 @@
 #include "engine.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <zlib.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,8 @@
 #include "../io/audio.h"
 #include "align_models.h"
 #include "beam_search.h"
+#include "diarize.h"
+#include "speakers.h"
 #include "word_timing.h"
 
 
@@ -548,6 +551,98 @@ static wx_status align_segments(const job *j, size_t n_samples, wx_err *err)
     return st;
 }
 
+/* One line more in the diarization's warnings. */
+static void diarization_warning(wx_transcript *out, const char *fmt, ...)
+{
+    size_t used = strlen(out->diarization_warning);
+    if (used && used + 1 < sizeof out->diarization_warning) out->diarization_warning[used++] = '\n';
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out->diarization_warning + used, sizeof out->diarization_warning - used, fmt, ap);
+    va_end(ap);
+}
+
+/* Gives speakers the names of the voice samples closest to their centroids. */
+static wx_status name_speakers(wx_engine *e, const wx_transcribe_options *o,
+                               const wx_diarize_params *p, const float *centroids,
+                               wx_transcript *out, wx_err *err)
+{
+    int M = 0, D = wx_diarizer_embedding_dim(e->diarizer), K = out->n_speakers;
+    float *emb = malloc((size_t)(o->n_speaker_samples ? o->n_speaker_samples : 1) * D * sizeof *emb);
+    int idx[o->n_speaker_samples ? o->n_speaker_samples : 1], name_of[K ? K : 1];
+    if (!emb) return wx_fail(err, WX_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < o->n_speaker_samples; i++) {
+        const wx_speaker_sample *s = &o->speaker_samples[i];
+        wx_err e2 = {{0}};
+        if (wx_diarizer_embed_sample(e->diarizer, s->samples, s->n_samples, emb + (size_t)M * D,
+                                     &e2) != WX_OK) {
+            diarization_warning(out, "speaker_samples[%d] (\"%s\"): %s; that name is not used",
+                                i, s->name, e2.msg);
+            continue;
+        }
+        idx[M++] = i;
+    }
+    double sim[(K ? K : 1) * (M ? M : 1)];
+    wx_status st = wx_match_speaker_samples(centroids, K, emb, M, D, p->sample_threshold, name_of,
+                                            sim, err);
+    for (int k = 0; st == WX_OK && k < K; k++) {
+        if (name_of[k] < 0) continue;
+        const wx_speaker_sample *s = &o->speaker_samples[idx[name_of[k]]];
+        size_t used = strlen(out->diarization_note);
+        snprintf(out->diarization_note + used, sizeof out->diarization_note - used,
+                 "; %s is \"%s\" (cosine %.2f)", out->speakers[k], s->name, sim[k * M + name_of[k]]);
+        snprintf(out->speakers[k], sizeof out->speakers[k], "%s", s->name);
+    }
+    free(emb);
+    return st;
+}
+
+/* The diarize stage: turns of the open model set, speaker names from the voice samples, and
+ * WhisperX's assign_word_speakers onto segments and words. */
+static wx_status diarize_transcript(wx_engine *e, const float *samples, size_t n,
+                                    const wx_transcribe_options *o, wx_transcript *out,
+                                    wx_err *err)
+{
+    double t0 = wx_now();
+    const char *model = o->diarization_model && *o->diarization_model ? o->diarization_model : "auto";
+    if (!e->diarizer) {
+        diarization_warning(out, "%s", e->diarizer_note);
+        return WX_OK;
+    }
+    if (strcmp(model, "auto") && strcmp(model, "open"))
+        diarization_warning(out, "diarization_model \"%s\" is not installed in this worker; the "
+                            "open model set (segmentation-3.0 + GE2E) diarized instead", model);
+    snprintf(out->diarization_model, sizeof out->diarization_model, "open");
+    snprintf(out->diarization_note, sizeof out->diarization_note, "%s",
+             !strcmp(model, "open") ? "open requested: segmentation-3.0 + GE2E"
+             : "no gated pipeline is installed: the open set, segmentation-3.0 + GE2E");
+    wx_diarize_params p;
+    wx_diarize_params_default(&p);
+    wx_diarization r;
+    wx_status st = wx_diarize(e->diarizer, samples, n, &p, o->num_speakers, o->min_speakers,
+                              o->max_speakers, o->cancel, &r, err);
+    if (st) return st;
+    out->turns = r.turns;
+    out->n_turns = r.n_turns;
+    r.turns = NULL;
+    out->n_speakers = r.n_speakers;
+    out->speakers = calloc((size_t)(r.n_speakers ? r.n_speakers : 1), sizeof *out->speakers);
+    if (!out->speakers) st = wx_fail(err, WX_ERR_NOMEM, "out of memory");
+    for (int k = 0; st == WX_OK && k < r.n_speakers; k++)
+        snprintf(out->speakers[k], sizeof out->speakers[k], "SPEAKER_%02d", k);
+    if (st == WX_OK && o->n_speaker_samples > 0 && r.n_speakers > 0)
+        st = name_speakers(e, o, &p, r.centroids, out, err);
+    if (st == WX_OK && o->return_speaker_embeddings) {
+        out->speaker_embeddings = r.centroids;
+        out->embedding_dim = r.dim;
+        r.centroids = NULL;
+    }
+    wx_diarization_free(&r);
+    if (st == WX_OK) wx_assign_speakers(out, o->fill_nearest);
+    out->times.diarize = wx_now() - t0;
+    return st;
+}
+
 wx_status wx_transcribe(wx_engine *e, const float *samples, size_t n_samples,
                         const wx_transcribe_options *o, wx_progress_fn progress,
                         void *progress_user, wx_transcript *out, wx_err *err)
@@ -598,6 +693,10 @@ wx_status wx_transcribe(wx_engine *e, const float *samples, size_t n_samples,
         wx_report(progress, progress_user, "align", 0.0);
         st = align_segments(&j, n_samples, err);
     }
+    if (st == WX_OK && o->diarize) {
+        wx_report(progress, progress_user, "diarize", 0.0);
+        st = diarize_transcript(e, samples, n_samples, o, out, err);
+    }
     out->times.total = wx_now() - t_start;
     if (st != WX_OK) wx_transcript_free(out);
     return st;
@@ -614,4 +713,11 @@ void wx_transcript_free(wx_transcript *t)
     free(t->segments);
     t->segments = NULL;
     t->n_segments = 0;
+    free(t->turns);
+    free(t->speakers);
+    free(t->speaker_embeddings);
+    t->turns = NULL;
+    t->speakers = NULL;
+    t->speaker_embeddings = NULL;
+    t->n_turns = t->n_speakers = 0;
 }
