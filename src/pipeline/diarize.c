@@ -54,11 +54,12 @@ typedef struct job {
 void wx_diarize_params_default(wx_diarize_params *p)
 {
     p->step = 0.1;
+    p->onset = 0.5;
     p->min_duration_off = 0.0;
     p->link_overlap = true;
     p->link_iou = 0.7;
     p->link_min_seconds = 0.5;
-    p->ahc_threshold = 0.6;
+    p->ahc_threshold = 0.45;
     p->min_cluster_size = 12;
     p->min_train_seconds = 2.0;
     p->sample_threshold = 0.6;
@@ -72,9 +73,10 @@ wx_status wx_diarizer_load(const char *seg_dir, const char *embedding_path, wx_b
     wx_status st = wx_pyannet_load(seg_dir, be, &d->seg, err);
     if (st == WX_OK) {
         d->cfg = wx_pyannet_config_of(d->seg);
-        if (!d->cfg->log_softmax || d->cfg->powerset_speakers < 1)
-            st = wx_fail(err, WX_ERR_FORMAT, "%s: not a powerset segmentation model (as "
-                         "segmentation-3.0)", seg_dir);
+        bool powerset = d->cfg->log_softmax && d->cfg->powerset_speakers > 0;
+        if (!powerset && (d->cfg->log_softmax || d->cfg->num_classes > WX_PYANNET_MAX_SPEAKERS))
+            st = wx_fail(err, WX_ERR_FORMAT, "%s: neither a powerset nor a multi-label "
+                         "segmentation model", seg_dir);
     }
     if (st == WX_OK) st = wx_ge2e_load(embedding_path, be, &d->ge2e, err);
     if (st != WX_OK) {
@@ -83,7 +85,7 @@ wx_status wx_diarizer_load(const char *seg_dir, const char *embedding_path, wx_b
     }
     d->window = d->cfg->window_samples;
     d->F = wx_pyannet_num_frames(d->seg, d->window);
-    d->S = d->cfg->powerset_speakers;
+    d->S = d->cfg->log_softmax ? d->cfg->powerset_speakers : d->cfg->num_classes;
     d->n_classes = d->cfg->num_classes;
     d->frames = (wx_window){0.0, (double)d->cfg->rf_size / d->cfg->sample_rate,
                             (double)d->cfg->rf_step / d->cfg->sample_rate};
@@ -144,9 +146,13 @@ static wx_status segment(job *j, int step, wx_err *err)
         for (int i = 0; st == WX_OK && i < b; i++)
             for (int f = 0; f < F; f++) {
                 const float *row = scores + ((size_t)i * F + f) * K;
+                uint8_t *out = j->bin + ((size_t)(c0 + i) * F + f) * j->S;
+                if (!d->cfg->log_softmax) {   /* multi-label: pyannote's binarize(onset) */
+                    for (int s = 0; s < j->S; s++) out[s] = row[s] > j->p->onset;
+                    continue;
+                }
                 int best = 0;
                 for (int k = 1; k < K; k++) best = row[k] > row[best] ? k : best;
-                uint8_t *out = j->bin + ((size_t)(c0 + i) * F + f) * j->S;
                 for (int s = 0; s < j->S; s++) out[s] = d->cfg->powerset_mapping[best][s];
             }
     }
@@ -430,36 +436,39 @@ done:
 }
 
 /* discrete (N, K): pyannote's reconstruct + to_diarization, the top count[t] clusters of
- * each frame by summed activation (the lower index first on a tie). */
-static wx_status reconstruct(job *j, const int *cluster, int K, const int *count,
-                             uint8_t *discrete, wx_err *err)
+ * each frame by summed activation (the lower index first on a tie, as numpy's argsort of
+ * fewer than 17 values). */
+static wx_status reconstruct(const wx_local_segmentation *ls, const int *hard, int K,
+                             int padded, const int *count, int N, uint8_t *discrete, wx_err *err)
 {
-    size_t cells = (size_t)j->C * j->F * K;
-    float *clustered = malloc(cells * sizeof *clustered);
-    float *act = malloc((size_t)j->N * K * sizeof *act);
+    int C = ls->C, F = ls->F, S = ls->S;
+    size_t cells = (size_t)C * F * K;
+    float *clustered = malloc((cells ? cells : 1) * sizeof *clustered);
+    float *act = calloc((size_t)(N ? N : 1) * padded, sizeof *act);
     wx_status st = WX_OK;
     if (!clustered || !act) { st = wx_fail(err, WX_ERR_NOMEM, "diarization: out of memory"); goto done; }
     for (size_t i = 0; i < cells; i++) clustered[i] = NAN;
-    for (int c = 0; c < j->C; c++)
-        for (int s = 0; s < j->S; s++) {
-            int ch = j->chain[c * j->S + s];
-            if (ch < 0) continue;   /* inactive: pyannote's −2 */
-            int k = cluster[ch];
-            for (int f = 0; f < j->F; f++) {
-                float *v = clustered + ((size_t)c * j->F + f) * K + k;
-                float b = j->bin[((size_t)c * j->F + f) * j->S + s];
+    for (int c = 0; c < C; c++)
+        for (int s = 0; s < S; s++) {
+            int k = hard[c * S + s];
+            if (k < 0) continue;   /* inactive: pyannote's −2 */
+            for (int f = 0; f < F; f++) {
+                float *v = clustered + ((size_t)c * F + f) * K + k;
+                float b = ls->bin[((size_t)c * F + f) * S + s];
                 *v = isnan(*v) || b > *v ? b : *v;
             }
         }
-    st = wx_aggregate(clustered, j->C, j->F, K, &j->chunks, &j->d->frames, true, 0.0f, act, err);
+    if (K > 0) st = wx_aggregate(clustered, C, F, K, &ls->chunks, &ls->frames, true, 0.0f, act, err);
     if (st) goto done;
-    memset(discrete, 0, (size_t)j->N * K);
-    for (int t = 0; t < j->N; t++) {
-        const float *a = act + (size_t)t * K;
-        uint8_t *out = discrete + (size_t)t * K;
-        for (int i = 0; i < count[t] && i < K; i++) {
+    for (int t = N - 1; padded > K && t >= 0; t--)   /* zero columns up to the largest count */
+        for (int k = padded - 1; k >= 0; k--) act[(size_t)t * padded + k] = k < K ? act[(size_t)t * K + k] : 0.0f;
+    memset(discrete, 0, (size_t)N * padded);
+    for (int t = 0; t < N; t++) {
+        const float *a = act + (size_t)t * padded;
+        uint8_t *out = discrete + (size_t)t * padded;
+        for (int i = 0; i < count[t] && i < padded; i++) {
             int best = -1;
-            for (int k = 0; k < K; k++)
+            for (int k = 0; k < padded; k++)
                 if (!out[k] && (best < 0 || a[k] > a[best])) best = k;
             out[best] = 1;
         }
@@ -472,24 +481,24 @@ done:
 
 /* Binarize(0.5, 0.5) of each cluster's column: regions from the middle of the first active
  * frame to the middle of the first inactive one (or of the last frame), same-speaker gaps
- * below min_duration_off filled, clipped to the audio. */
-static wx_status to_turns(const job *j, const uint8_t *discrete, int K, double duration,
-                          wx_turn **turns, int *n_turns, wx_err *err)
+ * below min_duration_off filled, clipped to the audio (duration). */
+static wx_status to_turns(const wx_window *fr, const uint8_t *discrete, int N, int K,
+                          double min_duration_off, double duration, wx_turn **turns,
+                          int *n_turns, wx_err *err)
 {
     int cap = 16, n = 0;
     wx_turn *t = malloc((size_t)cap * sizeof *t);
     if (!t) return wx_fail(err, WX_ERR_NOMEM, "diarization: out of memory");
-    const wx_window *fr = &j->d->frames;
     for (int k = 0; k < K; k++) {
         int first = n;
-        bool on = j->N > 0 && discrete[k];
-        double start = 0.5 * (0.0 + fr->duration);
-        for (int i = 1; i <= j->N; i++) {
-            double mid = 0.5 * ((fr->start + (i < j->N ? i : i - 1) * fr->step) * 2 + fr->duration);
-            bool active = i < j->N && discrete[(size_t)i * K + k];
-            if (on == active && i < j->N) continue;
+        bool on = N > 0 && discrete[k];
+        double start = 0.5 * (fr->start + (fr->start + fr->duration));
+        for (int i = 1; i <= N; i++) {
+            double s0 = fr->start + (i < N ? i : i - 1) * fr->step, mid = 0.5 * (s0 + (s0 + fr->duration));
+            bool active = i < N && discrete[(size_t)i * K + k];
+            if (on == active && i < N) continue;
             if (on) {
-                if (n > first && start - t[n - 1].end < j->p->min_duration_off) {
+                if (n > first && start - t[n - 1].end < min_duration_off) {
                     t[n - 1].end = mid;
                 } else {
                     if (n == cap) {
@@ -542,32 +551,52 @@ static wx_status order_speakers(wx_diarization *out, const float *centroids, int
     return WX_OK;
 }
 
+wx_status wx_diarize_reconstruct(const wx_local_segmentation *ls, const int *hard, int K,
+                                 const int *count, double min_duration_off, double duration,
+                                 wx_turn **turns, int *n_turns, wx_err *err)
+{
+    *turns = NULL;
+    *n_turns = 0;
+    int N = wx_aggregate_frames(&ls->chunks, &ls->frames, ls->C), padded = K;
+    for (int t = 0; t < N; t++) padded = count[t] > padded ? count[t] : padded;
+    uint8_t *discrete = malloc((size_t)(N ? N : 1) * (padded ? padded : 1));
+    if (!discrete) return wx_fail(err, WX_ERR_NOMEM, "diarization: out of memory");
+    wx_status st = padded > 0 ? reconstruct(ls, hard, K, padded, count, N, discrete, err) : WX_OK;
+    if (st == WX_OK)
+        st = to_turns(&ls->frames, discrete, padded > 0 ? N : 0, padded, min_duration_off,
+                      duration, turns, n_turns, err);
+    free(discrete);
+    return st;
+}
+
 /* The speaker count, clustering, reconstruction and turns once the chains are embedded. */
 static wx_status assemble(job *j, int num, int min, int max, wx_diarization *out, wx_err *err)
 {
     int *count = malloc((size_t)j->N * sizeof *count), *cluster = malloc((size_t)(j->n_chains ? j->n_chains : 1) * sizeof *cluster);
+    int *hard = malloc((size_t)j->C * j->S * sizeof *hard);
     float *binf = malloc((size_t)j->C * j->F * j->S * sizeof *binf), *centroids = NULL;
-    uint8_t *discrete = NULL;
     int K = 0;
     wx_status st = WX_OK;
-    if (!count || !cluster || !binf) { st = wx_fail(err, WX_ERR_NOMEM, "diarization: out of memory"); goto done; }
+    if (!count || !cluster || !hard || !binf) { st = wx_fail(err, WX_ERR_NOMEM, "diarization: out of memory"); goto done; }
     for (size_t i = 0; i < (size_t)j->C * j->F * j->S; i++) binf[i] = j->bin[i];
     st = wx_speaker_count(binf, j->C, j->F, j->S, &j->chunks, &j->d->frames, count, err);
     if (st == WX_OK) st = cluster_chains(j, num, min, max, cluster, &centroids, &K, &out->n_train, err);
     if (st) goto done;
+    out->n_clusters = K;
     int cap = num > 0 ? num : max > 0 ? max : INT32_MAX;   /* count ≤ max_speakers */
+    cap = cap < K ? cap : K;   /* and ≤ the clusters: no speaker without a centroid */
     for (int t = 0; t < j->N; t++) count[t] = count[t] < cap ? count[t] : cap;
-    discrete = malloc((size_t)j->N * K);
-    if (!discrete) { st = wx_fail(err, WX_ERR_NOMEM, "diarization: out of memory"); goto done; }
-    st = reconstruct(j, cluster, K, count, discrete, err);
-    if (st == WX_OK) st = to_turns(j, discrete, K, (double)j->n / WX_SAMPLE_RATE, &out->turns, &out->n_turns, err);
+    for (int i = 0; i < j->C * j->S; i++) hard[i] = j->chain[i] < 0 ? -2 : cluster[j->chain[i]];
+    wx_local_segmentation ls = {j->bin, j->C, j->F, j->S, j->chunks, j->d->frames};
+    st = wx_diarize_reconstruct(&ls, hard, K, count, j->p->min_duration_off,
+                                (double)j->n / WX_SAMPLE_RATE, &out->turns, &out->n_turns, err);
     if (st == WX_OK) st = order_speakers(out, centroids, K, err);
 done:
     free(count);
     free(cluster);
+    free(hard);
     free(binf);
     free(centroids);
-    free(discrete);
     return st;
 }
 

@@ -13,14 +13,17 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../backend/backend.h"
+#include "frames.h"
 #include "pipeline.h"
 
 typedef struct wx_diarizer wx_diarizer;
 
 typedef struct wx_diarize_params {
     double step;               /* window step as a fraction of the window (pyannote: 0.1) */
+    double onset;              /* multi-label heads: a local speaker is active above it */
     double min_duration_off;   /* same-speaker gaps shorter than this are filled, seconds */
     bool link_overlap;         /* chain local speakers across consecutive windows */
     double link_iou;           /* a link needs this intersection over union on the overlap */
@@ -47,6 +50,7 @@ typedef struct wx_diarization {
     float *centroids;          /* (n_speakers, dim): the mean embedding of each speaker */
     int dim;
     int n_chunks, n_chains, n_train;   /* windows, chains, chains clustered (debug) */
+    int n_clusters;            /* clusters of the AHC (speakers without turns are dropped) */
 } wx_diarization;
 
 /* Diarizes 16 kHz mono samples[0, n). num, min, max speakers ≤ 0 when not given (min above
@@ -55,6 +59,23 @@ wx_status wx_diarize(wx_diarizer *d, const float *samples, size_t n, const wx_di
                      int num_speakers, int min_speakers, int max_speakers,
                      volatile const int *cancel, wx_diarization *out, wx_err *err);
 void wx_diarization_free(wx_diarization *r);
+
+/* Local speaker activity of C windows: bin (C, F, S) 0/1 on the windows' frame grid. */
+typedef struct wx_local_segmentation {
+    const uint8_t *bin;
+    int C, F, S;
+    wx_window chunks, frames;
+} wx_local_segmentation;
+
+/* pyannote's reconstruct + to_diarization + to_annotation: hard (C, S) cluster of each local
+ * speaker (negative: inactive), K clusters, count (N frames of the aggregated grid, already
+ * capped) → *turns (malloc'd, cluster indices as given, cluster by cluster in time order),
+ * same-cluster gaps below min_duration_off filled, ends clipped to duration. As pyannote,
+ * a count above K adds zero-activation clusters K, K + 1, … (the engine caps the count at
+ * K first, so that no speaker lacks a centroid). Ties: the lower cluster first. */
+wx_status wx_diarize_reconstruct(const wx_local_segmentation *ls, const int *hard, int K,
+                                 const int *count, double min_duration_off, double duration,
+                                 wx_turn **turns, int *n_turns, wx_err *err);
 
 /* The embedding of a voice sample (dim values, unit length), over its whole length. */
 wx_status wx_diarizer_embed_sample(wx_diarizer *d, const float *samples, size_t n, float *out,

@@ -20,7 +20,7 @@ struct wx_engine {
     wx_vad *vad;                  /* NULL when no segmentation model was found */
     struct wx_align_models *align_models;   /* wav2vec2 models, loaded on first use */
     struct wx_diarizer *diarizer; /* the open diarization set; NULL when not installed */
-    char diarizer_note[512];      /* why there is none (the warning diarization jobs get) */
+    char diarizer_note[1024];      /* why there is none (the warning diarization jobs get) */
     wx_whisper *whisper;
     wx_tokenizer *tokenizer;
     wx_mel *mel;
