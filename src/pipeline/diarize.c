@@ -624,8 +624,11 @@ wx_status wx_diarize(wx_diarizer *d, const float *samples, size_t n, const wx_di
     j.chain = malloc((size_t)j.C * j.S * sizeof *j.chain);
     wx_status st = WX_OK;
     if (!j.bin || !j.chain) { st = wx_fail(err, WX_ERR_NOMEM, "diarization: out of memory"); goto done; }
+    double t0 = wx_now();
     st = segment(&j, step, err);
     if (st == WX_OK) st = build_chains(&j, err);
+    double t1 = wx_now();
+    out->seconds_segmentation = t1 - t0;
     out->n_chunks = j.C;
     out->n_chains = j.n_chains;
     if (st != WX_OK || !any_speech(&j)) goto done;   /* silence: no turns */
@@ -636,7 +639,10 @@ wx_status wx_diarize(wx_diarizer *d, const float *samples, size_t n, const wx_di
     for (int i = 0; i < j.C * j.S; i++)
         if (j.chain[i] >= 0) j.weight[j.chain[i]]++;
     st = embed_chains(&j, err);
+    double t2 = wx_now();
+    out->seconds_embedding = t2 - t1;
     if (st == WX_OK) st = assemble(&j, num, min, max, out, err);
+    out->seconds_clustering = wx_now() - t2;
 done:
     free(j.bin);
     free(j.chain);

@@ -51,6 +51,7 @@ typedef struct wx_diarization {
     int dim;
     int n_chunks, n_chains, n_train;   /* windows, chains, chains clustered (debug) */
     int n_clusters;            /* clusters of the AHC (speakers without turns are dropped) */
+    double seconds_segmentation, seconds_embedding, seconds_clustering;   /* wall, per step */
 } wx_diarization;
 
 /* Diarizes 16 kHz mono samples[0, n). num, min, max speakers ≤ 0 when not given (min above
