@@ -11,8 +11,10 @@
 
 static const char USAGE[] =
     "usage: whisperx-worker [--test_input JSON] [--rp_serve_api [--rp_api_host HOST]\n"
-    "       [--rp_api_port PORT]] [--rp_local_audio_dir DIR] [--model_dir DIR] [--vad_dir DIR] [--align_dir DIR] [--device auto|cpu|cuda]\n"
-    "       [--threads N] [--rp_log_level ERROR|WARN|INFO|DEBUG] [--version]\n";
+    "       [--rp_api_port PORT]] [--rp_local_audio_dir DIR] [--model_dir DIR] [--vad_dir DIR]\n"
+    "       [--align_dir DIR] [--segmentation_dir DIR] [--embedding_path FILE]\n"
+    "       [--device auto|cpu|cuda] [--threads N] [--rp_log_level ERROR|WARN|INFO|DEBUG]\n"
+    "       [--version]\n";
 
 static const char *env_or(const char *name, const char *fallback)
 {
@@ -43,6 +45,8 @@ static int parse_args(int argc, char **argv, wx_worker_config *c, int *serve_api
         else if ((v = flag_value(argc, argv, &i, "--model_dir"))) c->model_dir = v;
         else if ((v = flag_value(argc, argv, &i, "--vad_dir"))) c->vad_dir = v;
         else if ((v = flag_value(argc, argv, &i, "--align_dir"))) c->align_dir = v;
+        else if ((v = flag_value(argc, argv, &i, "--segmentation_dir"))) c->segmentation_dir = v;
+        else if ((v = flag_value(argc, argv, &i, "--embedding_path"))) c->embedding_path = v;
         else if ((v = flag_value(argc, argv, &i, "--device"))) c->device = v;
         else if ((v = flag_value(argc, argv, &i, "--threads"))) c->n_threads = atoi(v);
         else if ((v = flag_value(argc, argv, &i, "--rp_api_host"))) c->api_host = v;
@@ -62,6 +66,8 @@ int main(int argc, char **argv)
         .model_dir = env_or("WX_MODEL_DIR", "models/tiny.en"),
         .vad_dir = env_or("WX_VAD_DIR", NULL),
         .align_dir = env_or("WX_ALIGN_DIR", NULL),
+        .segmentation_dir = env_or("WX_SEGMENTATION_DIR", NULL),
+        .embedding_path = env_or("WX_EMBEDDING_PATH", NULL),
         .device = env_or("WX_DEVICE", "auto"),
         .n_threads = atoi(env_or("WX_THREADS", "0")),
         .local_audio_dir = env_or("WX_LOCAL_AUDIO_DIR", NULL),

@@ -1,8 +1,10 @@
 /* fuzz_job_input.c — fuzz target for the job input validator: any bytes, parsed as a job
  * body, must either validate (every schema key present, audio_file never echoed, the token
- * masked) or be refused with a non-empty list of messages or a sentence; an accepted base64
- * audio_file also goes through the strict base64 decoder. Built with tests/fuzz_driver.c
- * (smoke run over tests/fixtures/job_input_seed.json) or with clang -fsanitize=fuzzer. */
+ * masked, speaker_samples within their limits and echoed without audio) or be refused with a
+ * non-empty list of messages or a sentence; an accepted base64 audio_file also goes through the
+ * strict base64 decoder. Built with tests/fuzz_driver.c (smoke run over
+ * tests/fixtures/job_input_seed.json, which has speaker samples) or with clang
+ * -fsanitize=fuzzer. */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,6 +27,28 @@ static void check_refusal(json_t *errors, const wx_err *err)
         if (!json_string_length(msg)) abort();
 }
 
+/* At most 16 entries, each {"name": unique, 1..63 bytes, "audio_file": non-empty}; the echo
+ * keeps the names and drops the audio. */
+static void check_speaker_samples(const json_t *list, const json_t *echoed)
+{
+    if (json_is_null(list)) return;
+    if (!json_is_array(list) || json_array_size(list) > WX_JOB_MAX_SPEAKER_SAMPLES) abort();
+    if (json_array_size(echoed) != json_array_size(list)) abort();
+    size_t i;
+    json_t *entry;
+    json_array_foreach(list, i, entry) {
+        const json_t *name = json_object_get(entry, "name");
+        size_t n = json_string_length(name);
+        if (json_object_size(entry) != 2 || n == 0 || n > WX_JOB_MAX_SPEAKER_NAME) abort();
+        if (!json_string_length(json_object_get(entry, "audio_file"))) abort();
+        for (size_t j = 0; j < i; j++)
+            if (json_equal(name, json_object_get(json_array_get(list, j), "name"))) abort();
+        const json_t *shown = json_array_get(echoed, i);
+        if (json_object_get(shown, "audio_file")) abort();
+        if (!json_equal(json_object_get(shown, "name"), name)) abort();
+    }
+}
+
 static void check_accepted(const wx_job_input *in)
 {
     if ((int)json_object_size(in->values) != wx_job_schema_size()) abort();
@@ -33,6 +57,8 @@ static void check_accepted(const wx_job_input *in)
     const char *token = wx_job_input_string(in, "huggingface_access_token");
     const char *shown = json_string_value(json_object_get(eff, "huggingface_access_token"));
     if (token && strlen(token) > 8 && shown && !strcmp(shown, token)) abort();
+    check_speaker_samples(json_object_get(in->values, "speaker_samples"),
+                          json_object_get(eff, "speaker_samples"));
     json_decref(eff);
     const char *audio = wx_job_input_string(in, "audio_file");
     unsigned char *data = NULL;

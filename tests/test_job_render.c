@@ -92,9 +92,29 @@ static void test_speaker_renderings(void)
     char *srt = wx_render_text(&tr, "srt", false);
     CHECK(srt && !strcmp(srt, "1\n00:00:00,500 --> 00:00:01,200\n[Alice]: Hi all.\n\n"
                               "2\n00:00:02,000 --> 00:00:03,000\nBye.\n\n"));
+    char *vtt = wx_render_text(&tr, "vtt", false);   /* words timed: the cue by its words */
+    CHECK(vtt && !strcmp(vtt, "WEBVTT\n\n00:00:00.500 --> 00:00:01.200\n[Alice]: Hi all.\n\n"
+                              "00:00:02.000 --> 00:00:03.000\nBye.\n\n"));
     free(rttm);
     free(txt);
     free(srt);
+    free(vtt);
+}
+
+/* WhisperX's speaker_embeddings: one list per speaker name, in the transcript's order. */
+static void test_speaker_embeddings(void)
+{
+    char names[2][64] = {"SPEAKER_00", "Alice"};
+    float centroids[6] = {0.25f, -1.5f, 2.0f, 0.0f, 0.125f, -0.75f};   /* (2 speakers, 3) */
+    wx_transcript tr = {.speakers = names, .n_speakers = 2, .speaker_embeddings = centroids,
+                        .embedding_dim = 3};
+    json_t *e = wx_render_speaker_embeddings(&tr);
+    CHECK(json_object_size(e) == 2);
+    json_t *alice = json_object_get(e, "Alice");
+    CHECK(json_array_size(alice) == 3 && json_array_size(json_object_get(e, "SPEAKER_00")) == 3);
+    CHECK_NEAR(json_real_value(json_array_get(alice, 2)), -0.75, 0);
+    CHECK_NEAR(json_real_value(json_array_get(json_object_get(e, "SPEAKER_00"), 1)), -1.5, 0);
+    json_decref(e);
 }
 
 static void test_renderings(void)
@@ -226,6 +246,7 @@ int main(void)
     test_renderings();
     test_word_renderings();
     test_speaker_renderings();
+    test_speaker_embeddings();
     test_base64();
     test_sources();
     return wx_test_finish("test_job_render");

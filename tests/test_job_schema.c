@@ -2,6 +2,7 @@
  * environment overrides and their precedence, constraints, warnings, token masking and the
  * effective_input echo. */
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -156,15 +157,118 @@ static void test_warnings_and_effective(void)
     CHECK(parse_ok("{\"audio_file\": \"x\", \"vad_onset\": 0.4, \"diarization\": true, "
                    "\"align_output\": false, \"model\": \"large-v3\", "
                    "\"huggingface_access_token\": \"hf_abcdefghijkl\"}", &in));
+    CHECK(json_array_size(in.warnings) == 0);   /* diarization is applied */
     wx_job_input_check_model(&in, "tiny.en");
-    CHECK(json_array_size(in.warnings) == 2);
-    CHECK(strstr(json_string_value(json_array_get(in.warnings, 0)), "align_output") == NULL);
-    CHECK(strstr(json_string_value(json_array_get(in.warnings, 0)), "diarization is accepted but not applied"));
+    CHECK(json_array_size(in.warnings) == 1);
+    CHECK(strstr(json_string_value(json_array_get(in.warnings, 0)), "model is accepted but not applied"));
     json_t *eff = wx_job_input_effective(&in);
     CHECK(!json_object_get(eff, "audio_file"));
     CHECK(!strcmp(json_string_value(json_object_get(eff, "huggingface_access_token")), "hf_a…ijkl"));
     json_decref(eff);
     wx_job_input_free(&in);
+}
+
+/* The diarization keys are applied: no warning, and each reaches the pipeline's options. */
+static void test_diarization_options(void)
+{
+    wx_job_input in;
+    CHECK(parse_ok("{\"audio_file\": \"x\", \"diarize\": true, \"num_speakers\": 2, "
+                   "\"min_speakers\": 1, \"max_speakers\": 3, \"diarization_model\": "
+                   "\"pyannote/speaker-diarization-community-1\", \"fill_nearest\": true, "
+                   "\"return_speaker_embeddings\": true, \"output_format\": \"rttm\"}", &in));
+    CHECK(json_array_size(in.warnings) == 0);
+    wx_transcribe_options opts;
+    wx_job_input_to_options(&in, &opts);
+    CHECK(opts.diarize && opts.num_speakers == 2 && opts.min_speakers == 1 && opts.max_speakers == 3);
+    CHECK(opts.fill_nearest && opts.return_speaker_embeddings);
+    CHECK(!strcmp(opts.diarization_model, "pyannote/speaker-diarization-community-1"));
+    CHECK(opts.speaker_samples == NULL && opts.n_speaker_samples == 0);
+    wx_job_input_free(&in);
+    CHECK(parse_ok("{\"audio_file\": \"x\", \"diarization\": true, "
+                   "\"diarization_model\": \"open\"}", &in));
+    wx_job_input_to_options(&in, &opts);
+    CHECK(opts.diarize && !strcmp(opts.diarization_model, "open"));
+    CHECK(opts.num_speakers == 0 && opts.min_speakers == 0 && opts.max_speakers == 0);
+    CHECK(!opts.fill_nearest && !opts.return_speaker_embeddings);
+    wx_job_input_free(&in);
+    CHECK(parse_ok("{\"audio_file\": \"x\"}", &in));   /* defaults: off, "auto" */
+    wx_job_input_to_options(&in, &opts);
+    CHECK(!opts.diarize && opts.diarization_model == NULL);
+    wx_job_input_free(&in);
+}
+
+/* speaker_samples: each entry's problems named by index and key; the audio never echoed. */
+static void test_speaker_samples(void)
+{
+    json_t *e = errors_for("{\"audio_file\": \"x\", \"diarize\": true, \"speaker_samples\": ["
+                           "{\"name\": \"Alice\", \"audio_file\": \"a.wav\"}, "
+                           "{\"name\": \"\", \"audio_file\": \"b.wav\"}, "
+                           "{\"name\": \"Alice\", \"audio_file\": \"c.wav\"}, "
+                           "{\"name\": 7, \"audio_file\": 3}, "
+                           "\"d.wav\", "
+                           "{\"name\": \"Bob\", \"audio_file\": \"\", \"gender\": \"m\"}, "
+                           "{\"name\": \"0123456789012345678901234567890123456789012345678901"
+                           "23456789xyzw\", \"audio_file\": \"e.wav\"}, "
+                           "{\"audio_file\": \"f.wav\"}]}");
+    CHECK(has_error(e, "speaker_samples[1].name must be a non-empty string."));
+    CHECK(has_error(e, "speaker_samples[2].name repeats speaker_samples[0].name: each name must be unique."));
+    CHECK(has_error(e, "speaker_samples[3].name must be a non-empty string."));
+    CHECK(has_error(e, "speaker_samples[3].audio_file must be a non-empty string."));
+    CHECK(has_error(e, "speaker_samples[4] should be an object with name and audio_file, not <class 'str'>."));
+    CHECK(has_error(e, "speaker_samples[5].gender is not a valid key: an entry has name and audio_file."));
+    CHECK(has_error(e, "speaker_samples[5].audio_file must be a non-empty string."));
+    CHECK(has_error(e, "speaker_samples[6].name must be at most 63 bytes of UTF-8, not 64."));
+    CHECK(has_error(e, "speaker_samples[7].name must be a non-empty string."));
+    CHECK(json_array_size(e) == 9);
+    json_decref(e);
+    e = errors_for("{\"audio_file\": \"x\", \"speaker_samples\": {\"name\": \"A\"}}");
+    CHECK(has_error(e, "speaker_samples should be <class 'list'> type, not <class 'dict'>."));
+    json_decref(e);
+    char big[2048] = "{\"audio_file\": \"x\", \"speaker_samples\": [";
+    for (int i = 0; i < 17; i++)
+        snprintf(big + strlen(big), sizeof big - strlen(big), "%s{\"name\": \"S%d\", "
+                 "\"audio_file\": \"s.wav\"}", i ? ", " : "", i);
+    strcat(big, "]}");
+    e = errors_for(big);
+    CHECK(json_array_size(e) == 1 && has_error(e, "speaker_samples has 17 entries; at most 16 are allowed."));
+    json_decref(e);
+    /* A 63-byte name of 21 three-byte characters is at the limit, not past it. */
+    char name[64] = "";
+    for (int i = 0; i < 21; i++)
+        strcat(name, "\xe2\x82\xac");
+    char ok[256];
+    snprintf(ok, sizeof ok, "{\"audio_file\": \"x\", \"diarization\": true, \"speaker_samples\": "
+             "[{\"name\": \"%s\", \"audio_file\": \"data:audio/wav;base64,AAAA\"}]}", name);
+    wx_job_input in;
+    CHECK(parse_ok(ok, &in));
+    CHECK(json_array_size(in.warnings) == 0);
+    json_t *eff = wx_job_input_effective(&in);
+    json_t *echoed = json_array_get(json_object_get(eff, "speaker_samples"), 0);
+    CHECK(!strcmp(json_string_value(json_object_get(echoed, "name")), name));
+    CHECK(json_object_get(echoed, "audio_file") == NULL);
+    CHECK(json_object_get(json_array_get(json_object_get(in.values, "speaker_samples"), 0),
+                          "audio_file") != NULL);   /* the echo is a copy */
+    json_decref(eff);
+    wx_job_input_free(&in);
+    /* Without diarization the samples are not applied: warned. */
+    CHECK(parse_ok("{\"audio_file\": \"x\", \"speaker_samples\": [{\"name\": \"A\", "
+                   "\"audio_file\": \"a.wav\"}]}", &in));
+    CHECK(json_array_size(in.warnings) == 1 &&
+          strstr(json_string_value(json_array_get(in.warnings, 0)), "speaker_samples is accepted "
+                 "but not applied") != NULL);
+    wx_job_input_free(&in);
+    CHECK(parse_ok("{\"audio_file\": \"x\", \"speaker_samples\": null}", &in));
+    CHECK(json_array_size(in.warnings) == 0);
+    wx_job_input_free(&in);
+    setenv("SPEAKER_SAMPLES", "{\"name\": 1}", 1);
+    e = errors_for("{\"audio_file\": \"x\"}");
+    CHECK(has_error(e, "SPEAKER_SAMPLES should be <class 'list'> type, not <class 'str'>."));
+    json_decref(e);
+    setenv("SPEAKER_SAMPLES", "[{\"name\": \"\", \"audio_file\": \"a.wav\"}]", 1);
+    e = errors_for("{\"audio_file\": \"x\"}");
+    CHECK(has_error(e, "speaker_samples[0].name must be a non-empty string."));
+    json_decref(e);
+    unsetenv("SPEAKER_SAMPLES");
 }
 
 static void test_mask(void)
@@ -187,6 +291,8 @@ int main(void)
     test_coercion_and_nulls();
     test_environment();
     test_warnings_and_effective();
+    test_diarization_options();
+    test_speaker_samples();
     test_mask();
     return wx_test_finish("test_job_schema");
 }

@@ -1,8 +1,8 @@
-/* render.c — segments to JSON (with WhisperX's aligned shape when words are timed), SRT,
- * WebVTT and plain text. Text renderings drop the leading space Whisper puts before each
- * segment, as WhisperX's writers do; with word times, cues follow WhisperX's SubtitlesWriter
- * at its defaults (one cue per segment, timed by its words; highlight_words: one cue per word
- * with the word underlined). */
+/* render.c — segments to JSON (with WhisperX's aligned shape when words are timed, speakers
+ * when diarized), the turns, speaker embeddings, SRT, WebVTT, plain text and RTTM. Text
+ * renderings drop the leading space Whisper puts before each segment, as WhisperX's writers
+ * do; with word times, cues follow WhisperX's SubtitlesWriter at its defaults (one cue per
+ * segment, timed by its words; highlight_words: one cue per word with the word underlined). */
 #include "render.h"
 
 #include <math.h>
@@ -101,6 +101,19 @@ json_t *wx_render_turns(const wx_transcript *tr)
                                               who ? who : ""));
     }
     return list;
+}
+
+json_t *wx_render_speaker_embeddings(const wx_transcript *tr)
+{
+    json_t *map = json_object();
+    for (int s = 0; map && s < tr->n_speakers; s++) {
+        const float *centroid = tr->speaker_embeddings + (size_t)s * (size_t)tr->embedding_dim;
+        json_t *values = json_array();
+        for (int d = 0; values && d < tr->embedding_dim; d++)
+            json_array_append_new(values, json_real(centroid[d]));
+        json_object_set_new(map, tr->speakers[s], values);
+    }
+    return map;
 }
 
 void wx_render_timestamp(double seconds, char separator, char *buf, size_t size)

@@ -19,6 +19,10 @@ json_t *wx_render_word_segments(const wx_transcript *transcript);
  * "speaker" in the two renderings above when the transcript has speakers). */
 json_t *wx_render_turns(const wx_transcript *transcript);
 
+/* WhisperX's speaker_embeddings: {"SPEAKER_00": [embedding_dim floats], ...}, one entry per
+ * speaker, from the transcript's centroids (which must be present). */
+json_t *wx_render_speaker_embeddings(const wx_transcript *transcript);
+
 /* The rendering named by format ("srt", "vtt", "txt" or "rttm"), malloc'd; NULL for another
  * name. highlight_words: with timed words, one cue per word with the word underlined. A
  * segment with a speaker gets WhisperX's "[SPEAKER_00]: " before its text. */

@@ -12,10 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
-enum key_type { KEY_STR, KEY_INT, KEY_FLOAT, KEY_BOOL };
-
-/* Why a key is accepted but not applied; NULL when the build honours it. */
-#define NO_DIARIZE "speaker diarization is not in this build yet"
+enum key_type { KEY_STR, KEY_INT, KEY_FLOAT, KEY_BOOL, KEY_LIST };
 
 typedef struct key_spec {
     const char *name;
@@ -33,7 +30,7 @@ static bool non_empty(const json_t *v) { return json_string_length(v) > 0; }
 
 static bool known_format(const json_t *v)
 {
-    static const char *formats[] = {"json", "srt", "vtt", "txt"};
+    static const char *formats[] = {"json", "srt", "vtt", "txt", "rttm"};
     for (size_t i = 0; i < sizeof formats / sizeof *formats; i++)
         if (!strcmp(json_string_value(v), formats[i]))
             return true;
@@ -93,15 +90,18 @@ static const key_spec SCHEMA[] = {
     {"return_char_alignments", KEY_BOOL, "false", NULL, NULL},
     {"highlight_words", KEY_BOOL, "false", NULL, NULL},
     {"output_format", KEY_STR, "\"json\"", NULL, known_format},
-    {"diarization", KEY_BOOL, "false", NO_DIARIZE, NULL},
-    {"diarize", KEY_BOOL, "false", NO_DIARIZE, NULL},
+    {"diarization", KEY_BOOL, "false", NULL, NULL},
+    {"diarize", KEY_BOOL, "false", NULL, NULL},
     {"huggingface_access_token", KEY_STR, "null", NULL, NULL},
-    {"num_speakers", KEY_INT, "null", NO_DIARIZE, positive_int},
-    {"min_speakers", KEY_INT, "null", NO_DIARIZE, positive_int},
-    {"max_speakers", KEY_INT, "null", NO_DIARIZE, positive_int},
-    {"diarization_model", KEY_STR, "\"auto\"", NO_DIARIZE, non_empty},
-    {"fill_nearest", KEY_BOOL, "false", NO_DIARIZE, NULL},
-    {"return_speaker_embeddings", KEY_BOOL, "false", NO_DIARIZE, NULL},
+    {"num_speakers", KEY_INT, "null", NULL, positive_int},
+    {"min_speakers", KEY_INT, "null", NULL, positive_int},
+    {"max_speakers", KEY_INT, "null", NULL, positive_int},
+    /* "auto", "open", or a gated pipeline's name (the engine warns when it is not installed) */
+    {"diarization_model", KEY_STR, "\"auto\"", NULL, non_empty},
+    {"fill_nearest", KEY_BOOL, "false", NULL, NULL},
+    {"return_speaker_embeddings", KEY_BOOL, "false", NULL, NULL},
+    /* [{"name", "audio_file"}, ...]: checked entry by entry in check_speaker_samples */
+    {"speaker_samples", KEY_LIST, "null", NULL, NULL},
     {"length_penalty", KEY_FLOAT, "1.0", NULL, finite_real},
     {"no_speech_threshold", KEY_FLOAT, "0.6", NULL, finite_real},
     {"log_prob_threshold", KEY_FLOAT, "-1.0", NULL, finite_real},
@@ -141,7 +141,7 @@ static const char *python_type(const json_t *v)
 static const char *spec_type(const key_spec *spec)
 {
     static const char *names[] = {"<class 'str'>", "<class 'int'>", "<class 'float'>",
-                                  "<class 'bool'>"};
+                                  "<class 'bool'>", "<class 'list'>"};
     return names[spec->type];
 }
 
@@ -173,6 +173,7 @@ static json_t *coerce(const key_spec *spec, json_t *value)
     case KEY_INT: return json_is_integer(value) ? json_incref(value) : NULL;
     case KEY_BOOL: return json_is_boolean(value) ? json_incref(value) : NULL;
     case KEY_FLOAT: return json_is_number(value) ? json_real(json_number_value(value)) : NULL;
+    case KEY_LIST: return json_is_array(value) ? json_incref(value) : NULL;
     }
     return NULL;
 }
@@ -197,6 +198,13 @@ static json_t *parse_env_value(const key_spec *spec, const char *text)
         if (!strcasecmp(text, "false") || !strcmp(text, "0"))
             return json_false();
         return NULL;
+    case KEY_LIST: {   /* JSON text, e.g. SPEAKER_SAMPLES='[{"name": ..., ...}]' */
+        json_t *list = json_loads(text, JSON_DECODE_ANY, NULL);
+        if (json_is_array(list))
+            return list;
+        json_decref(list);
+        return NULL;
+    }
     }
     return NULL;
 }
@@ -275,6 +283,78 @@ static void check_speaker_bounds(const json_t *values, json_t *errors)
         add_error(errors, "min_speakers should not be greater than max_speakers.", "", "", "");
 }
 
+/* One speaker_samples entry: {"name": unique non-empty string of at most 63 bytes,
+ * "audio_file": non-empty string}, nothing else. */
+static void check_speaker_sample(const json_t *list, size_t index, json_t *errors)
+{
+    const json_t *entry = json_array_get(list, index);
+    char msg[320];
+    if (!json_is_object(entry)) {
+        snprintf(msg, sizeof msg, "speaker_samples[%zu] should be an object with name and "
+                 "audio_file, not %s.", index, python_type(entry));
+        json_array_append_new(errors, json_string(msg));
+        return;
+    }
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)entry, key, value)
+        if (strcmp(key, "name") && strcmp(key, "audio_file")) {
+            snprintf(msg, sizeof msg, "speaker_samples[%zu].%.64s is not a valid key: an entry "
+                     "has name and audio_file.", index, key);
+            json_array_append_new(errors, json_string(msg));
+        }
+    const json_t *name = json_object_get(entry, "name");
+    const json_t *audio = json_object_get(entry, "audio_file");
+    if (!json_string_length(name))
+        snprintf(msg, sizeof msg, "speaker_samples[%zu].name must be a non-empty string.", index);
+    else if (json_string_length(name) > WX_JOB_MAX_SPEAKER_NAME)
+        snprintf(msg, sizeof msg, "speaker_samples[%zu].name must be at most %d bytes of UTF-8, "
+                 "not %zu.", index, WX_JOB_MAX_SPEAKER_NAME, json_string_length(name));
+    else
+        msg[0] = '\0';
+    for (size_t j = 0; !msg[0] && json_is_string(name) && j < index; j++)
+        if (json_equal(name, json_object_get(json_array_get(list, j), "name")))
+            snprintf(msg, sizeof msg, "speaker_samples[%zu].name repeats speaker_samples[%zu]"
+                     ".name: each name must be unique.", index, j);
+    if (msg[0])
+        json_array_append_new(errors, json_string(msg));
+    if (!json_string_length(audio)) {
+        snprintf(msg, sizeof msg, "speaker_samples[%zu].audio_file must be a non-empty string.",
+                 index);
+        json_array_append_new(errors, json_string(msg));
+    }
+}
+
+static void check_speaker_samples(const json_t *values, json_t *errors)
+{
+    const json_t *list = json_object_get(values, "speaker_samples");
+    if (!json_is_array(list))
+        return;
+    if (json_array_size(list) > WX_JOB_MAX_SPEAKER_SAMPLES) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "speaker_samples has %zu entries; at most %d are allowed.",
+                 json_array_size(list), WX_JOB_MAX_SPEAKER_SAMPLES);
+        json_array_append_new(errors, json_string(msg));
+        return;
+    }
+    for (size_t i = 0; i < json_array_size(list); i++)
+        check_speaker_sample(list, i, errors);
+}
+
+static bool diarization_asked(const wx_job_input *input)
+{
+    return wx_job_input_bool(input, "diarization") || wx_job_input_bool(input, "diarize");
+}
+
+static void warn_samples_without_diarization(wx_job_input *input)
+{
+    const json_t *samples = json_object_get(input->values, "speaker_samples");
+    if (json_array_size(samples) && !diarization_asked(input))
+        json_array_append_new(input->warnings, json_string(
+            "speaker_samples is accepted but not applied: it names the speakers of the "
+            "diarization, and diarization is off."));
+}
+
 static void warn_unsupported(wx_job_input *input)
 {
     for (int i = 0; i < SCHEMA_SIZE; i++) {
@@ -309,6 +389,7 @@ wx_status wx_job_input_parse(const json_t *raw, wx_job_input *out, json_t **erro
     for (int i = 0; i < SCHEMA_SIZE; i++)
         resolve_key(&SCHEMA[i], raw, values, list);
     check_speaker_bounds(values, list);
+    check_speaker_samples(values, list);
     if (json_array_size(list)) {
         json_decref(values);
         *errors = list;
@@ -320,6 +401,7 @@ wx_status wx_job_input_parse(const json_t *raw, wx_job_input *out, json_t **erro
     if (!out->warnings)
         goto nomem;
     warn_unsupported(out);
+    warn_samples_without_diarization(out);
     return WX_OK;
 nomem:
     json_decref(list);
@@ -382,6 +464,14 @@ void wx_job_input_to_options(const wx_job_input *input, wx_transcribe_options *o
                         : !strcmp(interpolate, "ignore") ? WX_INTERPOLATE_IGNORE
                         : WX_INTERPOLATE_NEAREST;
     opts->return_chars = wx_job_input_bool(input, "return_char_alignments");
+    opts->diarize = diarization_asked(input);
+    const char *diarization_model = wx_job_input_string(input, "diarization_model");
+    opts->diarization_model = strcmp(diarization_model, "auto") ? diarization_model : NULL;
+    opts->num_speakers = (int)input_real(input, "num_speakers");     /* null: 0, not given */
+    opts->min_speakers = (int)input_real(input, "min_speakers");
+    opts->max_speakers = (int)input_real(input, "max_speakers");
+    opts->fill_nearest = wx_job_input_bool(input, "fill_nearest");
+    opts->return_speaker_embeddings = wx_job_input_bool(input, "return_speaker_embeddings");
 }
 
 void wx_job_input_check_model(wx_job_input *input, const char *loaded_model)
@@ -431,6 +521,11 @@ json_t *wx_job_input_effective(const wx_job_input *input)
     if (!copy)
         return NULL;
     json_object_del(copy, "audio_file");
+    json_t *samples = json_object_get(copy, "speaker_samples");   /* names only, as audio_file */
+    size_t i;
+    json_t *entry;
+    json_array_foreach(samples, i, entry)
+        json_object_del(entry, "audio_file");
     const char *token = wx_job_input_string(input, "huggingface_access_token");
     if (token) {
         char *masked = wx_job_mask_token(token);

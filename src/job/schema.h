@@ -11,6 +11,10 @@
 #include "../base/wx_base.h"
 #include "../pipeline/pipeline.h"
 
+/* speaker_samples: entries at most, and bytes of a name at most (UTF-8, without the NUL). */
+#define WX_JOB_MAX_SPEAKER_SAMPLES 16
+#define WX_JOB_MAX_SPEAKER_NAME 63
+
 /* One validated job input: every schema key present, request > environment > default. */
 typedef struct wx_job_input {
     json_t *values;    /* object: key → effective value (null allowed where the default is) */
@@ -27,7 +31,8 @@ void wx_job_input_free(wx_job_input *input);
 const char *wx_job_input_string(const wx_job_input *input, const char *key);
 bool wx_job_input_bool(const wx_job_input *input, const char *key);
 
-/* Fills the pipeline options from the input; strings point into input->values. */
+/* Fills the pipeline options from the input; strings point into input->values. The speaker
+ * samples' audio is the job's to fetch: speaker_samples stays NULL here. */
 void wx_job_input_to_options(const wx_job_input *input, wx_transcribe_options *opts);
 
 /* Adds a warning when the request names a model other than the loaded one. */
@@ -36,7 +41,8 @@ void wx_job_input_check_model(wx_job_input *input, const char *loaded_model);
 /* Adds a warning per VAD key set to a non-default value when no VAD model is loaded. */
 void wx_job_input_check_vad(wx_job_input *input, bool vad_loaded);
 
-/* Every key but audio_file, with the access token masked (new reference). */
+/* Every key but audio_file (speaker_samples without their audio_file), with the access token
+ * masked (new reference). */
 json_t *wx_job_input_effective(const wx_job_input *input);
 
 /* First 4 + "…" + last 4 characters, or "****" for 8 characters or fewer (malloc'd). */

@@ -12,6 +12,8 @@ wx_status wx_worker_load_engine(const wx_worker_config *config, wx_engine **engi
         .device = config->device,
         .n_threads = config->n_threads,
         .align_dir = config->align_dir,
+        .segmentation_dir = config->segmentation_dir,
+        .embedding_path = config->embedding_path,
     };
     double t0 = wx_now();
     wx_status st = wx_engine_load(&ec, engine, err);

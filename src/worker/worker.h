@@ -14,6 +14,10 @@ typedef struct wx_worker_config {
     const char *model_dir;    /* --model_dir, WX_MODEL_DIR, else models/tiny.en */
     const char *vad_dir;      /* --vad_dir, WX_VAD_DIR, else <model_dir>/../vad */
     const char *align_dir;    /* --align_dir, WX_ALIGN_DIR, else <model_dir>/../align */
+    const char *segmentation_dir; /* --segmentation_dir, WX_SEGMENTATION_DIR, else
+                                   * <model_dir>/../segmentation-3.0 */
+    const char *embedding_path;   /* --embedding_path, WX_EMBEDDING_PATH, else
+                                   * <model_dir>/../ge2e/pretrained.pt */
     const char *device;       /* --device, WX_DEVICE, else "auto" */
     int n_threads;            /* --threads, WX_THREADS, else all cores */
     const char *test_input;   /* --test_input JSON; NULL: ./test_input.json */
