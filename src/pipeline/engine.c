@@ -111,7 +111,9 @@ static wx_status load_diarizer(const wx_engine_config *c, wx_engine *e, wx_err *
                  "builder/fetch_models.sh fetches it)", missing);
         bool named = (c->segmentation_dir && *c->segmentation_dir) ||
                      (c->embedding_path && *c->embedding_path);
-        return named ? wx_fail(err, WX_ERR_INVALID_INPUT, "%s", e->diarizer_note) : WX_OK;
+        return named ? wx_fail(err, WX_ERR_INVALID_INPUT, "the diarization model %.400s does "
+                               "not exist (--segmentation_dir / --embedding_path)", missing)
+                     : WX_OK;
     }
     return wx_diarizer_load(seg, emb, e->cpu, &e->diarizer, err);
 }
