@@ -216,8 +216,8 @@ def main():
     # The diarization models named on the command line or in the environment reach the engine:
     # a named file that is missing stops the start-up, naming it.
     expect_error(job("tests/data/jfk.wav") + ["--segmentation_dir", "/nonexistent/seg"],
-                 r"/nonexistent/seg/model\.safetensors is missing")
-    expect_error(job("tests/data/jfk.wav"), r"/nonexistent/ge2e\.pt is missing",
+                 r"/nonexistent/seg/model\.safetensors does not exist")
+    expect_error(job("tests/data/jfk.wav"), r"/nonexistent/ge2e\.pt does not exist",
                  extra_env={"WX_EMBEDDING_PATH": "/nonexistent/ge2e.pt"})
     check_diarization(shared)
     # A crash in the worker process: answered, exit 1, not a signal.
