@@ -50,6 +50,13 @@ if(WX_WITH_NVCC AND CMAKE_CUDA_COMPILER)
   add_test(NAME test_cuda_model_gpu COMMAND test_cuda_model_gpu WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(test_cuda_model_gpu PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77
     ENVIRONMENT "${WX_CUDA_TEST_ENV}")
+  # The pyannote / GE2E ops (abs, max_pool1d, leaky_relu, sigmoid, lstm) on the device.
+  add_executable(test_cuda_vad_gpu tests/cuda/test_cuda_vad.cpp)
+  target_link_libraries(test_cuda_vad_gpu PRIVATE wxcore)
+  target_include_directories(test_cuda_vad_gpu PRIVATE tests)
+  add_test(NAME test_cuda_vad_gpu COMMAND test_cuda_vad_gpu WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(test_cuda_vad_gpu PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77
+    ENVIRONMENT "${WX_CUDA_TEST_ENV}")
   # Throughput rows of the GPU check (scripts/gpu_check.sh).
   add_executable(wx-gpu-bench tools/gpu_bench.c)
   target_link_libraries(wx-gpu-bench PRIVATE wxcore)
@@ -108,7 +115,8 @@ if(TARGET wxemu)
   target_link_libraries(wx-gpu-bench-emu PRIVATE wxpipeline_emu wxcuda_emu wxcore_emu)
   set_target_properties(wx-gpu-bench-emu PROPERTIES LINKER_LANGUAGE CXX)
 
-  foreach(name test_cuda_ops test_cuda_model test_cuda_pipeline test_cuda_robust)
+  foreach(name test_cuda_ops test_cuda_vad test_cuda_model test_cuda_pipeline
+           test_cuda_robust)
     add_executable(${name}_emu tests/cuda/${name}.cpp)
     target_link_libraries(${name}_emu PRIVATE wxpipeline_emu wxcuda_emu wxcore_emu)
     target_include_directories(${name}_emu PRIVATE tests)

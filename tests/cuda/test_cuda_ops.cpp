@@ -15,10 +15,12 @@ extern "C" {
  * implementation (a few ulp) → |Δ| ≤ 1e-5 + 1e-5·|ref|. */
 #define EW_ABS 1e-5
 #define EW_REL 1e-5
-/* GEMMs and attention: the policy's normalised MSE ≤ 5e-4. fp32 weights run on TF32 tensor
- * cores; fp16 weights (the backend's weight dtype, as the models load them) are fp16
- * compute with fp32 accumulation against the CPU's fp32: A and W each rounded to 11
- * significant bits (relative error ≤ 2^-11 per operand), so the policy's matmul bound. */
+/* GEMMs and attention: the policy's normalised MSE ≤ 5e-4. fp32 weights (as only PyanNet
+ * and GE2E upload them) run in full fp32 (ops_vad.cu; test_cuda_vad holds them to 1e-10),
+ * so the bound is loose for them; fp16 weights (the backend's weight dtype, as the models
+ * load them) are fp16 compute with fp32 accumulation against the CPU's fp32: A and W each
+ * rounded to 11 significant bits (relative error ≤ 2^-11 per operand), so the policy's
+ * matmul bound. */
 #define MATMUL_NMSE 5e-4
 
 static void test_layer_norm(int64_t rows, int64_t d, bool in_place)

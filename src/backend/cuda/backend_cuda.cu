@@ -1,10 +1,12 @@
 /* backend_cuda.cu — wx_backend_ops on one CUDA device: tensors live in a device arena
  * (large chunks carved with a bump pointer, reset when all their tensors are freed, so
  * weights and per-job state cost a handful of cudaMalloc calls at load and none per step);
- * ops are queued on one stream through the op entries in kernels/ (hand-written kernels,
- * cuBLAS for GEMMs); op scratch is one device buffer grown rarely. Weight matrices are
- * uploaded once as fp16 (weight_dtype, upload_f32: converted on the device in bounded
- * chunks) and multiplied on fp16 tensor cores with fp32 accumulation (kernels/gemm.cu);
+ * ops are queued on one stream through the op entries in kernels/ and ops_vad.cu
+ * (hand-written kernels, cuBLAS for GEMMs); op scratch is one device buffer grown rarely.
+ * Weight matrices are uploaded once as fp16 (weight_dtype, upload_f32: converted on the
+ * device in bounded chunks) and multiplied on fp16 tensor cores with fp32 accumulation
+ * (kernels/gemm.cu); fp32 weights, which only PyanNet and GE2E upload, run in fp32
+ * (ops_vad.cu: TF32 or fp16 would cost those recurrent networks their CPU parity);
  * attention keys and values (KV caches, cross K/V) are kept in fp16 (kv_dtype).
  * The per-job state lives in a block of its own (begin_pool), freed with it; op scratch is
  * reserved per state size. Out of device memory is a recorded op failure (a job error with
@@ -14,6 +16,7 @@
 #include <string.h>
 
 #include "backend_cuda.h"
+#include "ops_vad.cuh"
 
 #include "../../../kernels/attention.cuh"
 #include "../../../kernels/conv1d.cuh"
@@ -310,14 +313,23 @@ static void cuda_download(wx_backend *be, const wx_tensor *t, void *host, size_t
 static void cuda_linear(wx_backend *be, wx_tensor *out, const wx_tensor *a, const wx_tensor *w,
                         const wx_tensor *bias)
 {
-    wxk_op_linear(ctx_of(be), out, a, w, bias);
+    /* fp16 weights: fp16 tensor cores; fp32 weights (PyanNet, GE2E): full fp32 (ops_vad.cu) */
+    if (w->dtype == WX_F32)
+        wxk_op_linear_f32(ctx_of(be), out, a, w, bias);
+    else
+        wxk_op_linear(ctx_of(be), out, a, w, bias);
     op_done(be, "linear");
 }
 
 static void cuda_conv1d(wx_backend *be, wx_tensor *out, const wx_tensor *x, const wx_tensor *w,
                         const wx_tensor *bias, int stride, int pad)
 {
-    wxk_op_conv1d(ctx_of(be), out, x, w, bias, stride, pad);
+    /* fp16 weights (Whisper, wav2vec2): fp16 tensor cores; fp32 weights (PyanNet's SincNet,
+     * which loses too much in fp16): fp32 (ops_vad.cu) */
+    if (w->dtype == WX_F32 && stride <= 32)
+        wxk_op_conv1d_f32(ctx_of(be), out, x, w, bias, stride, pad);
+    else
+        wxk_op_conv1d(ctx_of(be), out, x, w, bias, stride, pad);
     op_done(be, "conv1d");
 }
 
@@ -339,6 +351,38 @@ static void cuda_instance_norm(wx_backend *be, wx_tensor *x, const wx_tensor *ga
 {
     wxk_op_instance_norm(ctx_of(be), x, gamma, beta, eps);
     op_done(be, "instance_norm");
+}
+
+static void cuda_abs(wx_backend *be, wx_tensor *x)
+{
+    wxk_op_abs(ctx_of(be), x);
+    op_done(be, "abs");
+}
+
+static void cuda_max_pool1d(wx_backend *be, wx_tensor *out, const wx_tensor *x, int k,
+                            int stride)
+{
+    wxk_op_max_pool1d(ctx_of(be), out, x, k, stride);
+    op_done(be, "max_pool1d");
+}
+
+static void cuda_leaky_relu(wx_backend *be, wx_tensor *x, float slope)
+{
+    wxk_op_leaky_relu(ctx_of(be), x, slope);
+    op_done(be, "leaky_relu");
+}
+
+static void cuda_sigmoid(wx_backend *be, wx_tensor *x)
+{
+    wxk_op_sigmoid(ctx_of(be), x);
+    op_done(be, "sigmoid");
+}
+
+static void cuda_lstm(wx_backend *be, wx_tensor *out, int64_t out_stride, const wx_tensor *gx,
+                      const wx_tensor *w_hh, const wx_tensor *b_hh, bool reverse)
+{
+    wxk_op_lstm(ctx_of(be), out, out_stride, gx, w_hh, b_hh, reverse);
+    op_done(be, "lstm");
 }
 
 static void cuda_attention_probs(wx_backend *be, wx_tensor *out, int head0, const wx_tensor *q,
@@ -442,8 +486,8 @@ static void cuda_destroy(wx_backend *be)
     free(be);
 }
 
-/* The ops this backend implements. Of the VAD ops only instance_norm (wav2vec2's GroupNorm)
- * is here; the others stay NULL and the VAD runs on the CPU backend. */
+/* The ops this backend implements: all of backend.h's, the VAD ops included (instance_norm
+ * from kernels/layernorm.cu, the others from ops_vad.cu), so PyanNet and GE2E can run here. */
 static wx_backend_ops make_ops(void)
 {
     wx_backend_ops o;
@@ -458,6 +502,11 @@ static wx_backend_ops make_ops(void)
     o.transpose = cuda_transpose;
     o.layer_norm = cuda_layer_norm;
     o.instance_norm = cuda_instance_norm;
+    o.abs = cuda_abs;
+    o.max_pool1d = cuda_max_pool1d;
+    o.leaky_relu = cuda_leaky_relu;
+    o.sigmoid = cuda_sigmoid;
+    o.lstm = cuda_lstm;
     o.gelu = cuda_gelu;
     o.add = cuda_add;
     o.attention = cuda_attention;
