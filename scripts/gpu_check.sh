@@ -82,7 +82,7 @@ if [ "$emulate" = 1 ]; then
     bdir=${WX_GPU_CHECK_BUILD:-build-gpucheck-emu}
     cfg=(-DWX_WITH_NVCC=OFF)
     [ -n "${WX_GPU_CHECK_BUILD:-}" ] && cfg=()
-    suites=(test_cuda_ops_emu test_cuda_robust_emu)
+    suites=(test_cuda_ops_emu test_cuda_robust_emu test_cuda_vad_emu)
     bench=(wx-gpu-bench-emu "$bdir/rand-tiny" 1 2 3 1)
     shape=tiny
     arch=emulated
@@ -91,7 +91,8 @@ else
     cap=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d '. ')
     arch=${cap:-90}
     cfg=(-DCMAKE_CUDA_ARCHITECTURES="${arch}-real")
-    suites=(test_cuda_ops_gpu test_cuda_model_gpu test_cuda_pipeline_gpu test_cuda_robust_gpu)
+    suites=(test_cuda_ops_gpu test_cuda_model_gpu test_cuda_pipeline_gpu test_cuda_robust_gpu
+            test_cuda_vad_gpu)
     bench=(wx-gpu-bench "$bdir/rand-large-v3" 16 5 40 3)
     shape=large-v3
 fi
@@ -108,7 +109,7 @@ plan=()
 run memory-plan 10 "$bdir/wx-memory-plan" ${plan[@]+"${plan[@]}"}
 if [ "$emulate" = 0 ] && command -v compute-sanitizer >/dev/null; then
     for tool in memcheck racecheck synccheck; do
-        for s in test_cuda_robust_gpu test_cuda_ops_gpu; do
+        for s in test_cuda_robust_gpu test_cuda_ops_gpu test_cuda_vad_gpu; do
             WX_TEST_QUICK=1 run "sanitizer-$tool-$s" 60 \
                 compute-sanitizer --tool "$tool" --error-exitcode 1 "$bdir/$s"
         done

@@ -564,7 +564,7 @@ wx_status wx_pyannet_forward(wx_pyannet *m, const float *windows, int batch, int
         wx_op(be, sigmoid, a.out);
     }
     be->ops->download(be, a.out, scores, wx_tensor_nbytes(a.out));
-    if (be->ops->synchronize(be) != 0)
+    if (be->ops->synchronize(be) != 0 || wx_backend_take_error(be, err) != WX_OK)
         s = wx_fail(err, WX_ERR_BACKEND, "VAD: the %s backend failed", be->ops->name);
     free_activations(be, &a);
     return s;

@@ -66,8 +66,15 @@ static wx_status collect_numeral_tokens(wx_engine *e, wx_err *err)
     return WX_OK;
 }
 
-/* The VAD runs on the CPU backend (its recurrent model is small and sequential). A missing
- * directory leaves the engine without VAD; a present but broken one is an error. */
+/* The backend of the PyanNet and GE2E networks: Whisper's when it has their ops (CUDA's
+ * persistent LSTM kernel and fp32 convolutions), else the CPU's. */
+static wx_backend *recurrent_backend(const wx_engine *e)
+{
+    return e->backend->ops->lstm && e->backend->ops->max_pool1d ? e->backend : e->cpu;
+}
+
+/* The VAD on recurrent_backend. A missing directory leaves the engine without VAD; a present
+ * but broken one is an error. */
 static wx_status load_vad(const wx_engine_config *c, wx_engine *e, wx_err *err)
 {
     char dir[4096];
@@ -76,7 +83,7 @@ static wx_status load_vad(const wx_engine_config *c, wx_engine *e, wx_err *err)
     char probe[4200];
     snprintf(probe, sizeof probe, "%s/model.safetensors", dir);
     if (access(probe, F_OK) != 0 && !(c->vad_dir && *c->vad_dir)) return WX_OK;
-    return wx_vad_load(dir, e->cpu, &e->vad, err);
+    return wx_vad_load(dir, recurrent_backend(e), &e->vad, err);
 }
 
 /* The wav2vec2 registry: models under align_dir (<model_dir>/../align), WX_ALIGN_MB of
@@ -93,9 +100,9 @@ static wx_status create_align_models(const wx_engine_config *c, wx_engine *e, wx
     return wx_align_models_create(dir, (size_t)(mb * 1048576.0), be, &e->align_models, err);
 }
 
-/* The open diarization set (segmentation-3.0 + GE2E) on the CPU backend (their recurrent
- * layers are sequential; CUDA lacks their ops). Missing files leave the engine without
- * diarization, with the reason kept for the jobs that ask; broken ones are an error. */
+/* The open diarization set (segmentation-3.0 + GE2E) on recurrent_backend. Missing files
+ * leave the engine without diarization, with the reason kept for the jobs that ask; broken
+ * ones are an error. */
 static wx_status load_diarizer(const wx_engine_config *c, wx_engine *e, wx_err *err)
 {
     char seg[4096], emb[4096], probe[4200];
@@ -115,7 +122,7 @@ static wx_status load_diarizer(const wx_engine_config *c, wx_engine *e, wx_err *
                                "not exist (--segmentation_dir / --embedding_path)", missing)
                      : WX_OK;
     }
-    return wx_diarizer_load(seg, emb, e->cpu, &e->diarizer, err);
+    return wx_diarizer_load(seg, emb, recurrent_backend(e), &e->diarizer, err);
 }
 
 /* CUDA when asked or when auto finds a usable device; the CPU otherwise, with the reason

@@ -14,7 +14,7 @@
 
 struct wx_engine {
     wx_backend *backend;          /* Whisper's: CUDA when usable, else the CPU */
-    wx_backend *cpu;              /* the VAD's; the same as backend on the CPU */
+    wx_backend *cpu;              /* the host backend; the same as backend on the CPU */
     char device_note[1024];       /* why this device (e.g. the CUDA fallback reason) */
     char device_warning[1100];    /* non-empty: auto fell back to the CPU beside an NVIDIA GPU */
     wx_vad *vad;                  /* NULL when no segmentation model was found */
