@@ -3,8 +3,10 @@
  *   out[b] (Cout, Tout) = W (Cout, Cin·K) · col[b] (Cin·K, Tout) + bias (Cout),
  *   col[ci·K + kk][t] = x[b][ci][t·stride + kk − pad] (0 outside x),
  * where col is never stored: each block gathers its slice of it from x while staging.
- * Weights: fp16 (the backend's weight dtype) are copied into the tiles; fp32 (tests only)
- * are rounded to fp16 while staging, so both dtypes run this kernel at fp16 precision.
+ * Weights: fp16 (the backend's weight dtype) are copied into the tiles; fp32 ones are
+ * rounded to fp16 while staging, so both dtypes run this kernel at fp16 precision (the
+ * backend sends fp32-weight convolutions, PyanNet's, to the exact fp32 kernel of
+ * src/backend/cuda/ops_vad.cu instead).
  * Launch: grid (⌈Tout/64⌉, ⌈Cout/64⌉, B) of 128 threads (4 warps); a block computes a
  * 64 (Cout) × 64 (Tout) output tile, each warp a 32 × 32 quarter (2 × 2 fragments). The
  * reduction over Cin·K runs in steps of 32: every thread loads 16 weights and 16 gathered

@@ -2,8 +2,10 @@
  * row-major C = A·op(B) is the column-major Cᵀ = op(B)ᵀ·Aᵀ, so the operands swap and no
  * copy is made. Model weights are fp16 (uploaded once, wx_backend_ops.upload_f32): a linear
  * rounds its activation rows to fp16 in scratch and runs fp16 tensor cores with fp32
- * accumulation and an fp32 result (CUBLAS_COMPUTE_32F, CUDA_R_16F operands). fp32 weights
- * (tests) run on TF32 tensor cores; the mel front end in full fp32. The bias is a
+ * accumulation and an fp32 result (CUBLAS_COMPUTE_32F, CUDA_R_16F operands). The backend
+ * sends linears with fp32 weights (PyanNet, GE2E) to its exact-fp32 path
+ * (src/backend/cuda/ops_vad.cu); called here with fp32 weights, a GEMM runs on TF32 tensor
+ * cores. The mel front end runs in full fp32. The bias is a
  * broadcast add after the GEMM (elementwise.cu).
  * Bound, large-v3 on an H100: encoder linears are compute-bound (an FFN GEMM is 1500 ×
  * 1280 × 5120 × 2 = 19.7 GFLOP over 26 MB of weights, ≈ 750 flop/byte); a decoding step is

@@ -194,7 +194,7 @@ static void test_errors(wx_backend *be, const char *model_path, const char *fixt
     CHECK(wx_ge2e_load(other, be, &m, &err) != WX_OK && m == NULL);
     printf("  foreign checkpoint: %s\n", err.msg);
     CHECK(strstr(err.msg, "model_state.lstm.weight_ih_l0") != NULL);
-    /* a backend without the lstm op (CUDA's table) is refused up front */
+    /* a backend without the lstm op is refused up front */
     wx_backend_ops no_lstm = *be->ops;
     no_lstm.lstm = NULL;
     const wx_backend_ops *saved = be->ops;
