@@ -215,4 +215,14 @@ if timed:
     print(f"  whisper timing   ours {per_min:8.3f}   faster-whisper {theirs:8.3f}   {ratio}"
           f"   (ours: {100 * align / max(total - align, 1e-9):.1f} % of its transcription)")
 EOF
+
+echo
+echo "== diarization: sample, dev00, tst00, stereo (2 threads, median of 3; DER by tools/der.py)" >&2
+# ours (build/wx-diarize) vs the Resemblyzer + spectralcluster anchor, same files and threads.
+"$VAD_VENV/bin/python" -c "import resemblyzer, spectralcluster, webrtcvad" 2>/dev/null ||
+  "$VAD_VENV/bin/pip" install --quiet --disable-pip-version-check --no-deps -r tools/requirements-diarize.txt
+: > "$OUTDIR/diarize.jsonl"
+echo "Diarization (DER % collar 0 with overlap; ratio = anchor wall / ours; >1 means we are faster):"
+"$VAD_VENV/bin/python" tools/der.py --table --engines ours,anchor --threads 2 --repeat 3 \
+  --bin build/wx-diarize --json "$OUTDIR/diarize.jsonl" || STATUS=1
 exit "$STATUS"
