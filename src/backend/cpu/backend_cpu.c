@@ -46,14 +46,15 @@ static void *scratch_get(wx_backend *be, size_t bytes)
     return im->scratch;
 }
 
-/* Runs fn over [0, n) on the pool when n items of `work_per_item` operations are worth it. */
-static void run_parallel(wx_backend *be, int64_t n, int64_t work_per_item, wx_parallel_fn fn,
+void wx_cpu_run_parallel(wx_backend *be, int64_t n, int64_t work_per_item, wx_parallel_fn fn,
                          void *ctx)
 {
     if (n <= 0) return;
     if (n * work_per_item < PAR_MIN_WORK) fn(ctx, 0, n, 0);
     else wx_threadpool_parallel_for(impl_of(be)->pool, n, fn, ctx);
 }
+
+#define run_parallel wx_cpu_run_parallel
 
 /* C (M, N) = alpha·op(A)·op(B) + beta·C, row-major, split into column blocks across the pool;
  * each block is one single-threaded OpenBLAS call (OpenBLAS runs with 1 thread, so its own

@@ -120,37 +120,111 @@ static void lstm_cell(float *gates, float *c, float *h, int64_t batch, int64_t h
     }
 }
 
-void wx_cpu_lstm(wx_backend *be, wx_tensor *out, int64_t out_stride, const wx_tensor *gx,
-                 const wx_tensor *w_hh, const wx_tensor *b_hh, bool reverse)
+typedef struct lstm_ctx {
+    const float *gx, *w, *wt, *bias;  /* gx (B, T, 4H), w_hh (4H, H) and its transpose, b_hh */
+    float *out;                   /* (B, T, ·) rows out_stride apart */
+    int64_t steps, hid, out_stride;
+    bool reverse;
+} lstm_ctx;
+
+/* x in every lane, as one vbroadcastss (vf_set1's 0 + x costs a scalar add first). */
+static inline vf splat(float x)
 {
-    (void)be;
-    assert(gx->ndim == 3 && w_hh->ndim == 2 && "lstm: gx (B, T, 4H), w_hh (4H, H)");
-    int64_t batch = gx->shape[0], steps = gx->shape[1], g4 = gx->shape[2], hid = g4 / 4;
-    assert(g4 == 4 * hid && w_hh->shape[0] == g4 && w_hh->shape[1] == hid &&
-           wx_tensor_nelem(b_hh) == g4 && out_stride >= hid && "lstm: shapes");
-    float *state = calloc((size_t)(batch * (g4 + 2 * hid)), sizeof *state);
+    vf v;
+    for (int i = 0; i < VL; i++) v[i] = x;
+    return v;
+}
+
+#define MATVEC_ROWS 8   /* sequences per thread up to which add_recurrent beats sgemm */
+
+/* gates (B, 4H) += h (B, H) · w_hhᵀ for B a multiple of 4 (rows past the batch are zero):
+ * tiles of 4 sequences × 2 vectors of gates accumulate in registers while w_hhᵀ streams
+ * once per step. A few sequences per step are a matrix-vector product, where a GEMM call
+ * would spend more on packing w_hh than on the arithmetic. */
+static void add_recurrent(float *gates, const float *h, const float *wt, int64_t batch,
+                          int64_t hid)
+{
+    int64_t g4 = 4 * hid, tile = 2 * VL, tiled = g4 - g4 % tile;
+    for (int64_t b = 0; b < batch; b += 4) {
+        const float *h0 = h + b * hid;
+        float *g0 = gates + b * g4;
+        for (int64_t j = 0; j < tiled; j += tile) {
+            vf a0 = splat(0.0f), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
+            for (int64_t k = 0; k < hid; k++) {   /* 8 accumulators in registers */
+                vf w0 = vf_load(wt + k * g4 + j), w1 = vf_load(wt + k * g4 + j + VL);
+                vf ha = splat(h0[k]), hb = splat(h0[hid + k]);
+                vf hc = splat(h0[2 * hid + k]), hd = splat(h0[3 * hid + k]);
+                a0 += ha * w0; a1 += ha * w1;
+                b0 += hb * w0; b1 += hb * w1;
+                c0 += hc * w0; c1 += hc * w1;
+                d0 += hd * w0; d1 += hd * w1;
+            }
+            vf acc[8] = {a0, a1, b0, b1, c0, c1, d0, d1};
+            for (int r = 0; r < 4; r++) {
+                float *g = g0 + r * g4 + j;
+                vf_store(g, vf_load(g) + acc[2 * r]);
+                vf_store(g + VL, vf_load(g + VL) + acc[2 * r + 1]);
+            }
+        }
+        for (int r = 0; r < 4; r++)
+            for (int64_t j = tiled; j < g4; j++)
+                for (int64_t k = 0; k < hid; k++) g0[r * g4 + j] += h0[r * hid + k] * wt[k * g4 + j];
+    }
+}
+
+/* Sequences [b0, b1) over every step: independent of the other rows, so the batch splits
+ * across the pool with no barrier per step. */
+static void lstm_rows(void *arg, int64_t b0, int64_t b1, int tid)
+{
+    (void)tid;
+    const lstm_ctx *x = arg;
+    int64_t batch = b1 - b0, hid = x->hid, g4 = 4 * hid, steps = x->steps;
+    int64_t padded = (batch + 3) / 4 * 4;   /* add_recurrent's tiles of 4 sequences */
+    float *state = calloc((size_t)(padded * (g4 + 2 * hid)), sizeof *state);
     if (!state) {
         fprintf(stderr, "wx cpu backend: out of memory for the LSTM state\n");
         abort();
     }
-    float *gates = state, *c = gates + batch * g4, *h = c + batch * hid;
-    const float *gxp = f32(gx), *w = f32(w_hh), *bias = f32(b_hh);
-    float *o = f32(out);
+    float *gates = state, *c = gates + padded * g4, *h = c + padded * hid;
     for (int64_t s = 0; s < steps; s++) {
-        int64_t t = reverse ? steps - 1 - s : s;
+        int64_t t = x->reverse ? steps - 1 - s : s;
         for (int64_t b = 0; b < batch; b++) {
-            const float *src = gxp + (b * steps + t) * g4;
+            const float *src = x->gx + ((b0 + b) * steps + t) * g4;
             float *dst = gates + b * g4;
-            for (int64_t j = 0; j < g4; j++) dst[j] = src[j] + bias[j];
+            int64_t j = 0;
+            for (; j + VL <= g4; j += VL) vf_store(dst + j, vf_load(src + j) + vf_load(x->bias + j));
+            for (; j < g4; j++) dst[j] = src[j] + x->bias[j];
         }
-        if (s > 0)
+        if (s > 0 && batch <= MATVEC_ROWS) add_recurrent(gates, h, x->wt, padded, hid);
+        else if (s > 0)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)batch, (int)g4, (int)hid,
-                        1.0f, h, (int)hid, w, (int)hid, 1.0f, gates, (int)g4);
+                        1.0f, h, (int)hid, x->w, (int)hid, 1.0f, gates, (int)g4);
         lstm_cell(gates, c, h, batch, hid);
         for (int64_t b = 0; b < batch; b++)
-            memcpy(o + (b * steps + t) * out_stride, h + b * hid, (size_t)hid * sizeof *o);
+            memcpy(x->out + ((b0 + b) * steps + t) * x->out_stride, h + b * hid,
+                   (size_t)hid * sizeof *x->out);
     }
     free(state);
+}
+
+void wx_cpu_lstm(wx_backend *be, wx_tensor *out, int64_t out_stride, const wx_tensor *gx,
+                 const wx_tensor *w_hh, const wx_tensor *b_hh, bool reverse)
+{
+    assert(gx->ndim == 3 && w_hh->ndim == 2 && "lstm: gx (B, T, 4H), w_hh (4H, H)");
+    int64_t batch = gx->shape[0], steps = gx->shape[1], g4 = gx->shape[2], hid = g4 / 4;
+    assert(g4 == 4 * hid && w_hh->shape[0] == g4 && w_hh->shape[1] == hid &&
+           wx_tensor_nelem(b_hh) == g4 && out_stride >= hid && "lstm: shapes");
+    float *wt = malloc((size_t)(g4 * hid) * sizeof *wt);
+    if (!wt) {
+        fprintf(stderr, "wx cpu backend: out of memory for the LSTM weights\n");
+        abort();
+    }
+    const float *w = f32(w_hh);
+    for (int64_t r = 0; r < g4; r++)
+        for (int64_t k = 0; k < hid; k++) wt[k * g4 + r] = w[r * hid + k];
+    lstm_ctx x = {f32(gx), w, wt, f32(b_hh), f32(out), steps, hid, out_stride, reverse};
+    wx_cpu_run_parallel(be, batch, steps * g4 * hid * 2, lstm_rows, &x);
+    free(wt);
 }
 
 void wx_cpu_register_vad_ops(wx_backend_ops *ops)

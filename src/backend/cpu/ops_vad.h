@@ -5,6 +5,12 @@
 #define WX_CPU_OPS_VAD_H
 
 #include "../backend.h"
+#include "threadpool.h"
+
+/* backend_cpu.c: fn over [0, n) on be's pool when n items of work_per_item operations are
+ * worth it, else on the caller. */
+void wx_cpu_run_parallel(wx_backend *be, int64_t n, int64_t work_per_item, wx_parallel_fn fn,
+                         void *ctx);
 
 void wx_cpu_abs(wx_backend *be, wx_tensor *x);
 void wx_cpu_max_pool1d(wx_backend *be, wx_tensor *out, const wx_tensor *x, int k, int stride);
