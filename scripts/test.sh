@@ -30,7 +30,25 @@ fi
 python_opt=()
 [ -x "$venv/bin/python" ] && python_opt=(-DPython3_EXECUTABLE="$root/$venv/bin/python")
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "${python_opt[@]}" >/dev/null
+# pyannote.metrics for the DER test (tools/requirements-der.txt, no torch), made the same way;
+# without it the ctest diarization_der is not registered, and this says so.
+der_venv=.cache/venv-der
+der_hash=$(sha256sum tools/requirements-der.txt | cut -d' ' -f1)
+if [ "$(cat "$der_venv/.req-hash" 2>/dev/null)" != "$der_hash" ]; then
+    rm -rf "$der_venv"
+    if python3 -m venv "$der_venv" &&
+       "$der_venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+           -r tools/requirements-der.txt; then
+        echo "$der_hash" > "$der_venv/.req-hash"
+    else
+        echo "test.sh: could not install pyannote.metrics; diarization_der is not run" >&2
+        rm -rf "$der_venv"
+    fi
+fi
+der_opt=(-DWX_DER_PYTHON=)
+[ -x "$der_venv/bin/python" ] && der_opt=(-DWX_DER_PYTHON="$root/$der_venv/bin/python")
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "${python_opt[@]}" "${der_opt[@]}" >/dev/null
 cmake --build build -j "$jobs" >/dev/null
 # The sanitizer tree runs the CUDA kernels under the emulator only (no nvcc objects: they
 # cannot run here and are built once in the release tree).

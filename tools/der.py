@@ -207,6 +207,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--bin", help="wx-diarize (default $WX_DIARIZE or build-tools/wx-diarize)")
     ap.add_argument("--json", help="append one JSON line per row to this file")
+    ap.add_argument("--check", help="FILE=MAX_DER,...: exit 1 when our DER on a file is above "
+                    "its bound (the ctest diarization_der)")
     a = ap.parse_args(argv)
     if a.file and a.hyp:
         ref, _, duration = reference(a.file)
@@ -231,6 +233,13 @@ def main():
             for r in rows:
                 f.write(json.dumps(r) + "\n")
     print_table(rows)
+    for bound in (a.check.split(",") if a.check else []):
+        name, limit = bound.split("=")
+        ders = [r["der"] for r in rows if r["file"] == name and r["engine"] == "ours"]
+        if not ders or ders[0] > float(limit):
+            print(f"der.py: {name}: DER {ders[0] if ders else 'missing'} above the bound "
+                  f"{limit} %", file=sys.stderr)
+            status = 1
     return status
 
 
