@@ -44,6 +44,7 @@ attention_kernel(float *out, const float *q, const KV *k, const KV *v, wxk_attn_
                  int nq, int ns, float scale)
 {
     WX_DYNAMIC_SHARED(float, sm);
+    if (s.kv_dyn) s.kv_len += *s.kv_dyn;
     const int k_off = 0, v_off = TK * ROW, p_off = 2 * TK * ROW;
     int nthreads = nq * ns, tid = threadIdx.x, qi = tid / ns, sp = tid % ns, kpt = TK / ns;
     int dh = s.d / s.n_head, h = blockIdx.y;
@@ -164,8 +165,11 @@ void wxk_op_attention(const wxk_ctx *c, wx_tensor *out, const wx_tensor *q, int6
     int64_t nb = q->shape[0], tq = q->shape[1], d = q->shape[2], kb = k->shape[0];
     assert(d / n_head <= WXK_ATTN_MAX_DHEAD && "attention: d_head must be ≤ 64");
     if (nb == 0 || tq == 0) return;
-    wxk_attn_shape s = {nb, tq, k->shape[1], kv_len, q_stride, kv_stride, (int)d, n_head,
-                        (int)(nb / kb), causal};
+    /* a recorded step's causal kv_len follows its position (wxk_ctx.step_pos) */
+    const int64_t *dyn = causal ? c->step_pos : NULL;
+    int64_t len = causal ? wxk_step_relative(c, kv_len) : kv_len;
+    wxk_attn_shape s = {nb, tq, k->shape[1], len, q_stride, kv_stride, (int)d, n_head,
+                        (int)(nb / kb), causal, dyn};
     float *o = wxk_f32_mut(out, "attention");
     const float *qf = wxk_f32(q, "attention");
     if (k->dtype == WX_F16)

@@ -13,6 +13,7 @@ typedef struct wxk_attn_shape {
     int64_t q_stride, kv_stride;
     int d, n_head, group;
     bool causal;
+    const int64_t *kv_dyn; /* device position added to kv_len (a recorded step); NULL: none */
 } wxk_attn_shape;
 
 /* out (B, Tq, D) = softmax(q kᵀ / sqrt(d_head) [+ causal mask]) v per batch and head. */

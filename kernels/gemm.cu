@@ -25,18 +25,22 @@ static void gemm_ex(const wxk_ctx *c, const wxk_gemm *g, const void *a, const vo
     cublasOperation_t ob = g->trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
     const cublasComputeType_t ct = CUBLAS_COMPUTE_32F;
     WX_CUBLAS_CHECK(op, cublasSetMathMode(c->blas, math));
-    if (g->batch <= 1) {
-        WX_CUBLAS_CHECK(op, cublasGemmEx(c->blas, ob, CUBLAS_OP_N, (int)g->n, (int)g->m,
-                                         (int)g->k, &g->alpha, b, ab_type, (int)g->ldb, a,
-                                         ab_type, (int)g->lda, &g->beta, out, CUDA_R_32F,
-                                         (int)g->ldc, ct, algo));
+    cublasStatus_t st;
+    if (g->batch <= 1)
+        st = cublasGemmEx(c->blas, ob, CUBLAS_OP_N, (int)g->n, (int)g->m, (int)g->k, &g->alpha,
+                          b, ab_type, (int)g->ldb, a, ab_type, (int)g->lda, &g->beta, out,
+                          CUDA_R_32F, (int)g->ldc, ct, algo);
+    else
+        st = cublasGemmStridedBatchedEx(c->blas, ob, CUBLAS_OP_N, (int)g->n, (int)g->m,
+                                        (int)g->k, &g->alpha, b, ab_type, (int)g->ldb, g->sb, a,
+                                        ab_type, (int)g->lda, g->sa, &g->beta, out, CUDA_R_32F,
+                                        (int)g->ldc, g->sc, (int)g->batch, ct, algo);
+    if (st != CUBLAS_STATUS_SUCCESS && c->step_broken) { /* refused inside a recorded step */
+        *c->step_broken = true;
+        cudaGetLastError();
         return;
     }
-    WX_CUBLAS_CHECK(op, cublasGemmStridedBatchedEx(
-                            c->blas, ob, CUBLAS_OP_N, (int)g->n, (int)g->m, (int)g->k, &g->alpha,
-                            b, ab_type, (int)g->ldb, g->sb, a, ab_type, (int)g->lda, g->sa,
-                            &g->beta, out, CUDA_R_32F, (int)g->ldc, g->sc, (int)g->batch, ct,
-                            algo));
+    WX_CUBLAS_CHECK(op, st);
 }
 
 void wxk_gemm_run(const wxk_ctx *c, const wxk_gemm *g, const float *a, const float *b, float *out,

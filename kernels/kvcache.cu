@@ -21,10 +21,11 @@ __device__ __forceinline__ void kv_store(__half *p, float v) { *p = wxk_float2ha
 /* T: the cache's element type, float or __half. */
 template <typename T>
 __global__ void __launch_bounds__(KV_THREADS)
-copy_rows_kernel(T *dst, int64_t tcap, int64_t row0, const float *src, int64_t t_src,
-                 int64_t src_stride, int64_t d)
+copy_rows_kernel(T *dst, int64_t tcap, int64_t row0, const int64_t *row_dyn, const float *src,
+                 int64_t t_src, int64_t src_stride, int64_t d)
 {
     int64_t i = blockIdx.x, b = blockIdx.y;
+    if (row_dyn) row0 += *row_dyn;
     const float *s = src + (b * t_src + i) * src_stride;
     T *o = dst + (b * tcap + row0 + i) * d;
     for (int64_t j = threadIdx.x; j < d; j += blockDim.x) kv_store(&o[j], s[j]);
@@ -53,27 +54,28 @@ WX_KERNEL_BOUNDS(reorder_kernel<uint32_t>, KV_THREADS)
 WX_KERNEL_BOUNDS(reorder_kernel<uint16_t>, KV_THREADS)
 
 template <typename T>
-static void launch_copy_rows(T *dst, int64_t tcap, int64_t row0, const float *src,
-                             int64_t t_src, int64_t src_stride, int64_t batch, int64_t n,
-                             int64_t d, cudaStream_t stream)
+static void launch_copy_rows(T *dst, int64_t tcap, int64_t row0, const int64_t *row_dyn,
+                             const float *src, int64_t t_src, int64_t src_stride, int64_t batch,
+                             int64_t n, int64_t d, cudaStream_t stream)
 {
     if (batch == 0 || n == 0) return;
     WX_LAUNCH(copy_rows_kernel<T>, dim3((unsigned)n, (unsigned)batch), dim3(KV_THREADS), 0,
-              stream, dst, tcap, row0, src, t_src, src_stride, d);
+              stream, dst, tcap, row0, row_dyn, src, t_src, src_stride, d);
     WX_CUDA_CHECK_LAUNCH("copy_rows");
 }
 
-void wxk_copy_rows(float *dst, int64_t tcap, int64_t row0, const float *src, int64_t t_src,
-                   int64_t src_stride, int64_t batch, int64_t n, int64_t d, cudaStream_t stream)
+void wxk_copy_rows(float *dst, int64_t tcap, int64_t row0, const int64_t *row_dyn,
+                   const float *src, int64_t t_src, int64_t src_stride, int64_t batch, int64_t n,
+                   int64_t d, cudaStream_t stream)
 {
-    launch_copy_rows(dst, tcap, row0, src, t_src, src_stride, batch, n, d, stream);
+    launch_copy_rows(dst, tcap, row0, row_dyn, src, t_src, src_stride, batch, n, d, stream);
 }
 
-void wxk_copy_rows_f16(__half *dst, int64_t tcap, int64_t row0, const float *src,
-                       int64_t t_src, int64_t src_stride, int64_t batch, int64_t n, int64_t d,
-                       cudaStream_t stream)
+void wxk_copy_rows_f16(__half *dst, int64_t tcap, int64_t row0, const int64_t *row_dyn,
+                       const float *src, int64_t t_src, int64_t src_stride, int64_t batch,
+                       int64_t n, int64_t d, cudaStream_t stream)
 {
-    launch_copy_rows(dst, tcap, row0, src, t_src, src_stride, batch, n, d, stream);
+    launch_copy_rows(dst, tcap, row0, row_dyn, src, t_src, src_stride, batch, n, d, stream);
 }
 
 template <typename E>
@@ -103,11 +105,12 @@ void wxk_op_copy_rows(const wxk_ctx *c, wx_tensor *dst, int64_t dst_row0, const 
     wx_check_copy_rows(dst, dst_row0, src, src_stride, n);
     int64_t nb = dst->shape[0], tcap = dst->shape[1], d = dst->shape[2];
     const float *s = wxk_f32(src, "copy_rows");
+    int64_t row0 = wxk_step_relative(c, dst_row0);
     if (dst->dtype == WX_F16)
-        wxk_copy_rows_f16((__half *)dst->data, tcap, dst_row0, s, src->shape[1], src_stride, nb,
-                          n, d, c->stream);
+        wxk_copy_rows_f16((__half *)dst->data, tcap, row0, c->step_pos, s, src->shape[1],
+                          src_stride, nb, n, d, c->stream);
     else
-        wxk_copy_rows(wxk_f32_mut(dst, "copy_rows"), tcap, dst_row0, s, src->shape[1],
+        wxk_copy_rows(wxk_f32_mut(dst, "copy_rows"), tcap, row0, c->step_pos, s, src->shape[1],
                       src_stride, nb, n, d, c->stream);
 }
 

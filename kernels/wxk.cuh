@@ -37,7 +37,25 @@ typedef struct wxk_ctx {
     void *(*host_scratch)(void *owner, size_t bytes);
     void *owner;
     wx_backend *backend;
+    /* While a decoding step is recorded as a graph (backend_cuda.cu, step_begin): the device
+     * copy of the step's position and token ids, and the position the recording is made at.
+     * embed's pos_offset, copy_rows' dst_row0 and causal attention's kv_len are then passed
+     * to the kernels relative to step_pos_host, and the kernels add *step_pos, so that one
+     * graph serves every position. NULL when nothing is recorded. */
+    const int64_t *step_pos;
+    const int32_t *step_ids;
+    int64_t step_pos_host;
+    /* While recording: set when a call is refused inside the capture (cuBLAS may refuse
+     * what it cannot capture), so the step runs directly instead of the process exiting. */
+    bool *step_broken;
 } wxk_ctx;
+
+/* A position argument as the kernels take it: (value, NULL) when no step is recorded, else
+ * (value - step_pos_host, step_pos), the kernel adding the device's position. */
+static inline int64_t wxk_step_relative(const wxk_ctx *c, int64_t value)
+{
+    return c->step_pos ? value - c->step_pos_host : value;
+}
 
 #define WX_CUDA_CHECK(op, call)                                                           \
     do {                                                                                  \

@@ -2,7 +2,8 @@
 # gpu_check.sh — the GPU check for a short rental (one GPU, no network, < 8 minutes): builds
 # for this device's architecture only, runs every _gpu suite plainly and under
 # compute-sanitizer (memcheck, racecheck, synccheck), runs the benchmark rows on a
-# random-weight large-v3 made here, and writes OUTDIR/report.md + OUTDIR/report.json. Each
+# random-weight large-v3 made here (decoding steps as CUDA graphs, then once more with
+# WX_CUDA_GRAPHS=0 for the launch-by-launch figure), and writes OUTDIR/report.md + OUTDIR/report.json. Each
 # step has its own timeout inside a global deadline; a failed step is recorded and the next
 # one runs, so partial results are always kept.
 #   scripts/gpu_check.sh --prepare        on the dev machine: the int8 tiny.en, the VAD and
@@ -84,6 +85,7 @@ if [ "$emulate" = 1 ]; then
     [ -n "${WX_GPU_CHECK_BUILD:-}" ] && cfg=()
     suites=(test_cuda_ops_emu test_cuda_robust_emu test_cuda_vad_emu)
     bench=(wx-gpu-bench-emu "$bdir/rand-tiny" 1 2 3 1)
+    bench_off=("${bench[@]}")
     shape=tiny
     arch=emulated
 else
@@ -94,6 +96,7 @@ else
     suites=(test_cuda_ops_gpu test_cuda_model_gpu test_cuda_pipeline_gpu test_cuda_robust_gpu
             test_cuda_vad_gpu)
     bench=(wx-gpu-bench "$bdir/rand-large-v3" 16 5 40 3)
+    bench_off=(wx-gpu-bench "$bdir/rand-large-v3" 16 5 40 1)
     shape=large-v3
 fi
 targets=("${suites[@]}" "${bench[0]}" wx-ct2-tool wx-memory-plan)
@@ -103,6 +106,7 @@ run build 200 cmake --build "$bdir" -j"$(nproc)" --target "${targets[@]}"
 for s in "${suites[@]}"; do run "$s" 90 "$bdir/$s"; done
 run random-model 60 "$bdir/wx-ct2-tool" random "$bdir/rand-$shape" "$shape" 1
 run bench 150 "$bdir/${bench[0]}" "${bench[@]:1}"
+WX_CUDA_GRAPHS=0 run bench-graphs-off 100 "$bdir/${bench_off[0]}" "${bench_off[@]:1}"
 gib=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits 2>/dev/null | head -1)
 plan=()
 [ -n "$gib" ] && plan=(--gib "$(awk -v m="$gib" 'BEGIN { printf "%.1f", m / 1024 }')" --gib 24 --gib 48 --gib 80)
@@ -120,9 +124,11 @@ fi
 
 # ---- the report -------------------------------------------------------------------------
 bench_json=$(grep -m1 '^{' "$out/bench.log" 2>/dev/null || echo null)
+bench_off_json=$(grep -m1 '^{' "$out/bench-graphs-off.log" 2>/dev/null || echo null)
 {
     echo "{\"emulated\": $([ "$emulate" = 1 ] && echo true || echo false), \"arch\": \"$arch\","
     echo " \"model_dir\": \"$model_dir\", \"bench\": $bench_json,"
+    echo " \"bench_graphs_off\": $bench_off_json,"
     echo " \"steps\": ["
     for i in "${!steps_json[@]}"; do
         sep=,; [ "$i" -eq $(( ${#steps_json[@]} - 1 )) ] && sep=
@@ -144,6 +150,8 @@ bench_json=$(grep -m1 '^{' "$out/bench.log" 2>/dev/null || echo null)
     printf '%s\n' "${steps_md[@]}"
     echo
     echo "Bench: \`$bench_json\`"
+    echo
+    echo "Bench with WX_CUDA_GRAPHS=0: \`$bench_off_json\`"
     echo
     cat "$out/memory-plan.log" 2>/dev/null
 } > "$out/report.md"

@@ -2,7 +2,9 @@
  * random-weight large-v3 made by wx-ct2-tool on the device): encoder ms per 30 s chunk,
  * decoder ms per step and chunk-tokens/s at batch × beam, the batch the memory budget allows
  * on this card (the pipeline's rule, wx_batch_for_budget), and the real-time factor of a
- * 392 s job estimated from them (14 chunks, 80 steps each). Prints one JSON object.
+ * 392 s job estimated from them (14 chunks, 80 steps each), and how many decoding steps ran
+ * as replayed CUDA graphs (WX_CUDA_GRAPHS=0: none, every op launched). Prints one JSON
+ * object.
  *   wx-gpu-bench MODEL_DIR [BATCH BEAM STEPS REPEATS]   (defaults 16 5 40 3)
  * Device time: every timed region ends with a synchronise. Built for the real device
  * (wxcore) and for the emulator (wx-gpu-bench-emu, the check's dry run, small shapes). */
@@ -114,14 +116,17 @@ int main(int argc, char **argv)
     double enc_ms = median(enc, reps), step_ms = median(dec, reps);
     double job_s = (JOB_CHUNKS * enc_ms + JOB_STEPS * step_ms) / 1e3;
     wx_status st = wx_whisper_take_error(s, &err);
+    wx_cuda_graph_stats gs;
+    wx_backend_cuda_graph_stats(be, &gs);
     printf("{\"device\": \"%s\", \"model_dir\": \"%s\", \"d_model\": %d, \"layers\": %d, "
            "\"load_s\": %.2f, \"encoder_ms_per_chunk\": %.3f, \"batch\": %d, \"beam\": %d, "
            "\"decoder_ms_per_step\": %.3f, \"chunk_tokens_per_s\": %.1f, "
            "\"free_mib_after_weights\": %.0f, \"budget_batch_at_beam\": %d, "
-           "\"job_392s_estimate_s\": %.3f, \"job_392s_rtf\": %.5f, \"backend_error\": \"%s\"}\n",
+           "\"job_392s_estimate_s\": %.3f, \"job_392s_rtf\": %.5f, \"graph_steps_recorded\": %ld, "
+           "\"graph_steps_replayed\": %ld, \"graph_steps_failed\": %ld, \"backend_error\": \"%s\"}\n",
            wx_backend_cuda_describe(be), argv[1], hp->d_model, hp->n_text_layer, load_s, enc_ms,
            batch, beam, step_ms, batch * 1e3 / step_ms, free_mib, allowed, job_s,
-           job_s / JOB_SECONDS, st == WX_OK ? "" : err.msg);
+           job_s / JOB_SECONDS, gs.recorded, gs.replayed, gs.failed, st == WX_OK ? "" : err.msg);
     free(audio);
     wx_whisper_state_free(s);
     wx_whisper_free(m);

@@ -33,6 +33,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <memory>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -374,6 +375,12 @@ namespace wxemu {
 /* Runs the grid; call(args) runs the kernel body for the current fiber. */
 cudaError_t launch(const char *name, const void *kernel, dim3 grid, dim3 block, size_t smem,
                    cudaStream_t stream, void (*call)(const void *args), const void *args);
+/* Whether stream is capturing a graph (emu_graph.cpp). */
+bool stream_capturing(cudaStream_t stream);
+/* The launch checked now and appended to stream's capture, holding its arguments. */
+cudaError_t launch_captured(const char *name, const void *kernel, dim3 grid, dim3 block,
+                            size_t smem, cudaStream_t stream, void (*call)(const void *args),
+                            std::shared_ptr<const void> args);
 int register_kernel_bounds(const void *kernel, int max_threads, const char *name);
 
 template <class... P, class... A>
@@ -390,6 +397,11 @@ cudaError_t launch_kernel(const char *name, void (*kernel)(P...), dim3 grid, dim
         const bound_call *c = (const bound_call *)p;
         std::apply(c->kernel, c->args);
     };
+    if (stream_capturing(stream)) {
+        auto held = std::make_shared<bound_call>(std::move(bc));
+        return launch_captured(name, (const void *)kernel, grid, block, smem, stream, run,
+                               std::shared_ptr<const void>(held, held.get()));
+    }
     return launch(name, (const void *)kernel, grid, block, smem, stream, run, &bc);
 }
 

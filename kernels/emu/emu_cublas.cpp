@@ -1,11 +1,14 @@
 /* emu_cublas.cpp — the cuBLAS stand-ins (see emu_cublas.h): argument checks as cuBLAS
  * makes them, bounds checks of every matrix against its device allocation, fp16 widening,
- * and the product itself through OpenBLAS's cblas_sgemm. */
+ * and the product itself through OpenBLAS's cblas_sgemm — run now, or recorded while the
+ * handle's stream captures a graph. */
 #include "emu_cublas.h"
 
 #include <cblas.h>
 #include <stdio.h>
 
+#include <memory>
+#include <utility>
 #include <vector>
 
 #include "emu_internal.h"
@@ -144,6 +147,14 @@ static void gemm_one(const gemm_call &g, const void *A, const void *B, void *C)
                     __half(c[(size_t)col * (size_t)ldc + (size_t)r]);
 }
 
+static void gemm_all(const gemm_call &g)
+{
+    for (int i = 0; i < g.batch; i++)
+        gemm_one(g, (const char *)g.A + i * g.sa * (long long)type_bytes(g.at),
+                 (const char *)g.B + i * g.sb * (long long)type_bytes(g.bt),
+                 (char *)g.C + i * g.sc * (long long)type_bytes(g.ct));
+}
+
 static cublasStatus_t gemm(cublasHandle_t handle, const gemm_call &g)
 {
     if (!handle) return CUBLAS_STATUS_NOT_INITIALIZED;
@@ -158,10 +169,21 @@ static cublasStatus_t gemm(cublasHandle_t handle, const gemm_call &g)
     if (!check_extent(g.call, "A", a, g.batch) || !check_extent(g.call, "B", b, g.batch) ||
         !check_extent(g.call, "C", c, g.batch))
         return CUBLAS_STATUS_EXECUTION_FAILED;
-    for (int i = 0; i < g.batch; i++)
-        gemm_one(g, (const char *)g.A + i * g.sa * (long long)type_bytes(g.at),
-                 (const char *)g.B + i * g.sb * (long long)type_bytes(g.bt),
-                 (char *)g.C + i * g.sc * (long long)type_bytes(g.ct));
+    if (stream_capturing(handle->stream)) {
+        /* cuBLAS reads host-side alpha and beta when the call is captured */
+        auto scalars = std::make_shared<std::pair<float, float>>(*(const float *)g.alpha,
+                                                                 *(const float *)g.beta);
+        gemm_call held = g;
+        capture_append(handle->stream, [held, scalars](cudaStream_t) {
+            gemm_call run = held;
+            run.alpha = &scalars->first;
+            run.beta = &scalars->second;
+            gemm_all(run);
+            return cudaSuccess;
+        });
+        return CUBLAS_STATUS_SUCCESS;
+    }
+    gemm_all(g);
     return CUBLAS_STATUS_SUCCESS;
 }
 

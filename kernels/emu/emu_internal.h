@@ -4,6 +4,8 @@
 #ifndef WX_EMU_INTERNAL_H
 #define WX_EMU_INTERNAL_H
 
+#include <functional>
+
 #include "cuda_emu.h"
 
 namespace wxemu {
@@ -28,6 +30,20 @@ void set_pending_fault(cudaError_t code);
 bool is_device_range(const void *p, size_t bytes);
 /* Whether stream is the default stream or a live cudaStreamCreate stream. */
 bool is_live_stream(cudaStream_t stream);
+
+/* ---- stream capture (emu_graph.cpp) ---- */
+
+/* Appends work to the capture of stream: it runs, in order, at every cudaGraphLaunch of
+ * the graph, given the launch's stream; its error is the graph launch's. */
+void capture_append(cudaStream_t stream, std::function<cudaError_t(cudaStream_t)> work);
+/* A call on a capturing stream failed: the capture is invalidated, as on a GPU. */
+void capture_invalidate(cudaStream_t stream);
+/* For a call CUDA refuses while the calling thread captures (synchronising, allocating,
+ * copying pageable host memory): cudaSuccess when this thread captures nothing; else the
+ * capture is invalidated and the call's cudaErrorStreamCaptureUnsupported is returned. */
+cudaError_t capture_refuses(const char *call);
+/* Whether p is cudaMallocHost memory. */
+bool is_pinned(const void *p);
 
 } /* namespace wxemu */
 

@@ -438,6 +438,25 @@ cudaError_t launch(const char *name, const void *kernel, dim3 grid, dim3 block, 
     return L.failed ? L.error : cudaSuccess;
 }
 
+cudaError_t launch_captured(const char *name, const void *kernel, dim3 grid, dim3 block,
+                            size_t smem, cudaStream_t stream, void (*call)(const void *),
+                            std::shared_ptr<const void> args)
+{
+    cudaError_t err;
+    {
+        std::lock_guard<std::mutex> lock(launch_mutex);
+        err = check_launch(name, lookup_kernel(kernel), grid, block, smem, stream);
+    }
+    if (err != cudaSuccess) {
+        capture_invalidate(stream);
+        return err;
+    }
+    capture_append(stream, [=](cudaStream_t s) {
+        return launch(name, kernel, grid, block, smem, s, call, args.get());
+    });
+    return cudaSuccess;
+}
+
 /* ---- barriers and warp operations ------------------------------------------------- */
 
 void syncthreads(const char *file, int line)

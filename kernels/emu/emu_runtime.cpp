@@ -120,7 +120,7 @@ cudaError_t sticky_error()
 
 static std::mutex registry_mutex;
 static std::map<uintptr_t, size_t> device_allocs; /* base → bytes */
-static std::set<void *> pinned_allocs;
+static std::map<uintptr_t, size_t> pinned_allocs; /* base → bytes */
 static std::set<cudaStream_t> live_streams;
 static std::set<cudaEvent_t> live_events;
 static size_t memory_limit = 0, live_bytes = 0; /* set_memory_limit */
@@ -149,6 +149,16 @@ bool is_device_range(const void *p, size_t bytes)
     if (it == device_allocs.begin()) return false;
     --it;
     return a >= it->first && bytes <= it->second && a - it->first <= it->second - bytes;
+}
+
+bool is_pinned(const void *p)
+{
+    std::lock_guard<std::mutex> lock(registry_mutex);
+    uintptr_t a = (uintptr_t)p;
+    auto it = pinned_allocs.upper_bound(a);
+    if (it == pinned_allocs.begin()) return false;
+    --it;
+    return a - it->first < it->second;
 }
 
 bool is_live_stream(cudaStream_t stream)
@@ -200,6 +210,7 @@ extern "C" cudaError_t cudaMalloc(void **ptr, size_t bytes)
 {
     if (!ptr) return call_error(cudaErrorInvalidValue, "cudaMalloc: null result pointer");
     *ptr = nullptr;
+    if (cudaError_t c = capture_refuses("cudaMalloc")) return c;
     if (!bytes) return cudaSuccess;
     void *p = nullptr;
     if (!take_device_bytes(bytes))
@@ -220,6 +231,7 @@ extern "C" cudaError_t cudaMalloc(void **ptr, size_t bytes)
 extern "C" cudaError_t cudaFree(void *ptr)
 {
     if (!ptr) return cudaSuccess;
+    if (cudaError_t c = capture_refuses("cudaFree")) return c;
     {
         std::lock_guard<std::mutex> lock(registry_mutex);
         auto it = device_allocs.find((uintptr_t)ptr);
@@ -245,7 +257,7 @@ extern "C" cudaError_t cudaMallocHost(void **ptr, size_t bytes)
         return call_error(cudaErrorMemoryAllocation, "cudaMallocHost: %zu bytes: out of memory",
                           bytes);
     std::lock_guard<std::mutex> lock(registry_mutex);
-    pinned_allocs.insert(p);
+    pinned_allocs[(uintptr_t)p] = bytes;
     *ptr = p;
     return cudaSuccess;
 }
@@ -255,7 +267,7 @@ extern "C" cudaError_t cudaFreeHost(void *ptr)
     if (!ptr) return cudaSuccess;
     {
         std::lock_guard<std::mutex> lock(registry_mutex);
-        if (!pinned_allocs.erase(ptr)) ptr = nullptr;
+        if (!pinned_allocs.erase((uintptr_t)ptr)) ptr = nullptr;
     }
     if (!ptr) return call_error(cudaErrorInvalidValue, "cudaFreeHost: not a cudaMallocHost pointer");
     free(ptr);
@@ -283,6 +295,7 @@ extern "C" cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes)
 
 extern "C" cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind)
 {
+    if (cudaError_t c = capture_refuses("cudaMemcpy")) return c;
     cudaError_t err = check_copy("cudaMemcpy", dst, src, bytes, kind);
     if (err == cudaSuccess && bytes) memmove(dst, src, bytes);
     if (err == cudaSuccess) err = sticky_error(); /* a blocking copy synchronises */
@@ -295,12 +308,25 @@ extern "C" cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes,
     if (!is_live_stream(stream))
         return call_error(cudaErrorInvalidResourceHandle, "cudaMemcpyAsync: stream is not live");
     cudaError_t err = check_copy("cudaMemcpyAsync", dst, src, bytes, kind);
-    if (err == cudaSuccess && bytes) memmove(dst, src, bytes);
+    if (err != cudaSuccess || !bytes) return err;
+    if (stream_capturing(stream)) {
+        bool host_dst = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyHostToHost;
+        bool host_src = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyHostToHost;
+        if ((host_dst && !is_pinned(dst)) || (host_src && !is_pinned(src)))
+            return capture_refuses("cudaMemcpyAsync of pageable host memory");
+        capture_append(stream, [=](cudaStream_t) {
+            memmove(dst, src, bytes);
+            return cudaSuccess;
+        });
+        return cudaSuccess;
+    }
+    memmove(dst, src, bytes);
     return err;
 }
 
 extern "C" cudaError_t cudaMemset(void *ptr, int value, size_t bytes)
 {
+    if (cudaError_t c = capture_refuses("cudaMemset")) return c;
     if (bytes && !is_device_range(ptr, bytes))
         return call_error(cudaErrorInvalidValue,
                           "cudaMemset: [%p, +%zu) is not inside one cudaMalloc allocation", ptr,
@@ -313,6 +339,16 @@ extern "C" cudaError_t cudaMemsetAsync(void *ptr, int value, size_t bytes, cudaS
 {
     if (!is_live_stream(stream))
         return call_error(cudaErrorInvalidResourceHandle, "cudaMemsetAsync: stream is not live");
+    if (bytes && stream_capturing(stream)) {
+        if (!is_device_range(ptr, bytes))
+            return call_error(cudaErrorInvalidValue, "cudaMemsetAsync: [%p, +%zu) is not inside "
+                              "one cudaMalloc allocation", ptr, bytes);
+        capture_append(stream, [=](cudaStream_t) {
+            memset(ptr, value, bytes);
+            return cudaSuccess;
+        });
+        return cudaSuccess;
+    }
     return cudaMemset(ptr, value, bytes);
 }
 
@@ -344,10 +380,15 @@ extern "C" cudaError_t cudaStreamSynchronize(cudaStream_t stream)
     if (!is_live_stream(stream))
         return call_error(cudaErrorInvalidResourceHandle,
                           "cudaStreamSynchronize: not a live stream");
+    if (cudaError_t c = capture_refuses("cudaStreamSynchronize")) return c;
     return sticky_error();
 }
 
-extern "C" cudaError_t cudaDeviceSynchronize(void) { return sticky_error(); }
+extern "C" cudaError_t cudaDeviceSynchronize(void)
+{
+    if (cudaError_t c = capture_refuses("cudaDeviceSynchronize")) return c;
+    return sticky_error();
+}
 
 extern "C" cudaError_t cudaEventCreate(cudaEvent_t *event)
 {
@@ -384,6 +425,7 @@ extern "C" cudaError_t cudaEventSynchronize(cudaEvent_t event)
 {
     if (!is_live_event(event))
         return call_error(cudaErrorInvalidResourceHandle, "cudaEventSynchronize: not a live event");
+    if (cudaError_t c = capture_refuses("cudaEventSynchronize")) return c;
     return sticky_error();
 }
 
@@ -497,6 +539,14 @@ static const error_text error_texts[] = {
     {cudaErrorMisalignedAddress, "cudaErrorMisalignedAddress", "misaligned address"},
     {cudaErrorLaunchFailure, "cudaErrorLaunchFailure", "unspecified launch failure"},
     {cudaErrorNotSupported, "cudaErrorNotSupported", "operation not supported"},
+    {cudaErrorIllegalState, "cudaErrorIllegalState", "the operation cannot be performed in the "
+     "present state"},
+    {cudaErrorStreamCaptureUnsupported, "cudaErrorStreamCaptureUnsupported",
+     "operation not permitted when stream is capturing"},
+    {cudaErrorStreamCaptureInvalidated, "cudaErrorStreamCaptureInvalidated",
+     "operation failed due to a previous error during capture"},
+    {cudaErrorStreamCaptureWrongThread, "cudaErrorStreamCaptureWrongThread",
+     "attempt to terminate a thread-local capture sequence from another thread"},
     {cudaErrorUnknown, "cudaErrorUnknown", "unknown error"},
 };
 

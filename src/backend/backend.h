@@ -16,6 +16,9 @@
 
 enum wx_dtype { WX_F32 = 0, WX_F16 = 1, WX_I32 = 2 };
 
+/* What wx_backend_ops.step_begin asks of its caller. */
+enum wx_step_mode { WX_STEP_DIRECT = 0, WX_STEP_RECORD = 1, WX_STEP_REPLAYED = 2 };
+
 typedef struct wx_backend wx_backend;
 
 /* A tensor owns (or views) memory of one backend: a host pointer on the CPU backend, a
@@ -192,6 +195,23 @@ typedef struct wx_backend_ops {
     void (*end_pool)(wx_backend *);
     /* Grows op scratch to at least `bytes` now, so that no op of a job needs to grow it. */
     wx_status (*reserve_scratch)(wx_backend *, size_t bytes, wx_err *err);
+
+    /* ---- optional: decoding steps recorded once and replayed (CUDA graphs); NULL on the
+     * CPU ---- */
+
+    /* Starts a decoding step of shape `key` (the caller's: equal keys issue the same ops on
+     * the same tensors) whose only varying inputs are the n_ids host token ids its embed
+     * takes and its position pos. WX_STEP_REPLAYED: the step of this key was recorded before
+     * and is now queued with these ids and pos; the caller issues nothing. WX_STEP_RECORD:
+     * the caller issues the step's ops, then calls step_end. WX_STEP_DIRECT: the caller
+     * issues them as usual. While recording, embed's pos_offset, copy_rows' dst_row0 and a
+     * causal attention's kv_len are taken relative to pos (so that one recording serves
+     * every position); every other argument is fixed; no op may read back to the host. */
+    enum wx_step_mode (*step_begin)(wx_backend *, uint64_t key, const int32_t *ids,
+                                    int64_t n_ids, int64_t pos);
+    /* Ends a WX_STEP_RECORD step and queues it; false when the recording failed (nothing
+     * was queued: the caller issues the ops again, directly). */
+    bool (*step_end)(wx_backend *);
 } wx_backend_ops;
 
 struct wx_backend {

@@ -55,6 +55,7 @@ struct wx_whisper {
 
 struct wx_whisper_state {
     wx_whisper *model;
+    uint32_t serial;              /* unique per state in the process: its step keys */
     int max_slots, max_rows, max_tokens, t_cap;
     int64_t scratch_rows;
     /* encoder, one chunk at a time */
@@ -513,7 +514,9 @@ wx_status wx_whisper_state_create(wx_whisper *m, int max_slots, int max_rows, in
         return st;
     }
     int64_t d = hp->d_model, n_ctx = hp->n_audio_ctx, frames = 2 * n_ctx;
+    static _Atomic uint32_t next_serial = 1;
     s->model = m;
+    s->serial = next_serial++;
     s->max_slots = max_slots;
     s->max_rows = max_rows;
     s->max_tokens = max_prompt;
@@ -747,11 +750,16 @@ static void project_position(wx_whisper_state *s, int64_t rows, int n_tokens, in
     wx_whisper *m = s->model;
     wx_backend *be = m->be;
     int64_t d = m->hp.d_model;
-    wx_tensor src = view3(s->x, (int64_t)pos * d, rows, 1, d);
-    wx_tensor last = view3(s->last, 0, rows, 1, d);
-    wx_op(be, copy_rows, &last, 0, &src, (int64_t)n_tokens * d, 1);
     wx_tensor last2 = rows_view(s->last, rows, d);
-    wx_op(be, layer_norm, &last2, &last2, m->dec_ln_g, m->dec_ln_b, LN_EPS);
+    if (n_tokens == 1) { /* x is already (rows, D): normalised straight into last */
+        wx_tensor x = rows_view(s->x, rows, d);
+        wx_op(be, layer_norm, &last2, &x, m->dec_ln_g, m->dec_ln_b, LN_EPS);
+    } else {
+        wx_tensor src = view3(s->x, (int64_t)pos * d, rows, 1, d);
+        wx_tensor last = view3(s->last, 0, rows, 1, d);
+        wx_op(be, copy_rows, &last, 0, &src, (int64_t)n_tokens * d, 1);
+        wx_op(be, layer_norm, &last2, &last2, m->dec_ln_g, m->dec_ln_b, LN_EPS);
+    }
     wx_tensor logits = rows_view(s->logits, rows, m->hp.n_vocab);
     wx_op(be, linear, &logits, &last2, m->tok_emb, NULL);
     s->n_logit_rows = (int)rows;
@@ -778,11 +786,39 @@ static void decoder_layers(wx_whisper_state *s, const int32_t *tokens, int slot0
     }
 }
 
+/* One decoding token per row through the backend's step recorder (CUDA graphs: the ~30
+ * launches per layer become one graph launch): the same ops as a direct step, recorded once
+ * per (state, slots, rows per slot) and replayed at every position. Returns false when the
+ * backend records nothing or the recording failed: the caller issues the step directly. */
+static bool decode_recorded_step(wx_whisper_state *s, const int32_t *tokens, int n_slots,
+                                 int rows_per_slot, int past)
+{
+    wx_backend *be = s->model->be;
+    int64_t rows = (int64_t)n_slots * rows_per_slot;
+    assert(n_slots < 65536 && rows_per_slot < 65536);
+    uint64_t key = (uint64_t)s->serial << 32 | (uint64_t)n_slots << 16 | (uint64_t)rows_per_slot;
+    enum wx_step_mode mode = be->ops->step_begin(be, key, tokens, rows, past);
+    if (mode == WX_STEP_DIRECT) return false;
+    if (mode == WX_STEP_RECORD) {
+        decoder_layers(s, tokens, 0, n_slots, rows_per_slot, 1, past, NULL);
+        project_position(s, rows, 1, 0);
+        if (!be->ops->step_end(be)) return false;
+    }
+    s->n_logit_rows = (int)rows;
+    return true;
+}
+
 void wx_whisper_decode(wx_whisper_state *s, const int32_t *tokens, int n_slots,
                        int rows_per_slot, int n_tokens, int past)
 {
+    int64_t rows = (int64_t)n_slots * rows_per_slot;
+    assert(n_slots <= s->max_slots && rows <= s->max_rows);
+    assert(rows * n_tokens <= s->scratch_rows && past + n_tokens <= s->t_cap);
+    if (n_tokens == 1 && s->model->be->ops->step_begin &&
+        decode_recorded_step(s, tokens, n_slots, rows_per_slot, past))
+        return;
     decoder_layers(s, tokens, 0, n_slots, rows_per_slot, n_tokens, past, NULL);
-    project_position(s, (int64_t)n_slots * rows_per_slot, n_tokens, n_tokens - 1);
+    project_position(s, rows, n_tokens, n_tokens - 1);
 }
 
 /* ---- word timing ------------------------------------------------------------------ */

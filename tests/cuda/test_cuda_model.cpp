@@ -3,7 +3,10 @@
  * device log-mel, the encoder output, and the greedy transcription token for token with its
  * score (the decoder runs over fp16 KV caches and cross K/V on CUDA).
  * Greedy, not beam 5, keeps the emulated run short (beam 5 is 5 decoder rows per step);
- * beam search's reorder and top-k ops are covered op by op in test_cuda_ops. */
+ * beam search's reorder and top-k ops are covered op by op in test_cuda_ops.
+ * The decoding steps run as recorded CUDA graphs (one recording, replays at every later
+ * position); a second CUDA backend with WX_CUDA_GRAPHS=0 runs the same steps op by op and
+ * must give bit-identical tokens and score. */
 #include "cuda/cuda_test_util.h"
 
 extern "C" {
@@ -76,7 +79,8 @@ int main(void)
     wx_err err;
     wx_audio jfk = {};
     wx_mel *mel = NULL;
-    run ref = {}, got = {};
+    run ref = {}, got = {}, direct = {};
+    wx_backend *direct_be = NULL;
     CHECK_MSG(wx_audio_load_file(path, 0, &jfk, &err) == WX_OK, "%s: %s", path, err.msg);
     CHECK(wx_mel_create(80, &mel, &err) == WX_OK);
     if (!jfk.samples || !mel) goto done;
@@ -92,7 +96,28 @@ int main(void)
         CHECK_MSG(e_mel <= 1e-5, "log-mel of jfk.wav: nmse %.3g", e_mel);
         bool ok = transcribe(cpu_be, model_dir, m.data(), &ref);
         ok = transcribe(cuda_be, model_dir, m.data(), &got) && ok;
+        setenv("WX_CUDA_GRAPHS", "0", 1);
+        direct_be = wx_backend_cuda_create(0, &err);
+        unsetenv("WX_CUDA_GRAPHS");
+        CHECK_MSG(direct_be, "%s", err.msg);
+        ok = direct_be && transcribe(direct_be, model_dir, m.data(), &direct) && ok;
         if (!ok) goto done;
+        /* Greedy on one chunk: one step shape (1 slot × 1 row), recorded at its first step
+         * and replayed at all the others; none recorded with the graphs off. */
+        wx_cuda_graph_stats gs, ds;
+        wx_backend_cuda_graph_stats(cuda_be, &gs);
+        wx_backend_cuda_graph_stats(direct_be, &ds);
+        printf("CUDA graphs: %ld recorded, %ld replayed, %ld failed; off: %ld recorded\n",
+               gs.recorded, gs.replayed, gs.failed, ds.recorded);
+        CHECK(gs.recorded == 1 && gs.failed == 0);
+        CHECK_MSG(gs.replayed >= got.result.n_tokens - 2, "%ld replays for %d tokens",
+                  gs.replayed, got.result.n_tokens);
+        CHECK(ds.recorded == 0 && ds.replayed == 0);
+        CHECK(got.result.n_tokens == direct.result.n_tokens &&
+              memcmp(got.result.tokens, direct.result.tokens,
+                     (size_t)got.result.n_tokens * sizeof(int32_t)) == 0);
+        CHECK_MSG(got.result.score == direct.result.score, "score with graphs %.9g, without %.9g",
+                  got.result.score, direct.result.score);
         /* 4 encoder layers of fp16 GEMMs with fp32 accumulation (the emulator rounds the
          * operands to fp16 as the hardware does): the policy's matmul bound, 5e-4. */
         CHECK(cuda_be->ops->weight_dtype == WX_F16);
@@ -114,6 +139,8 @@ int main(void)
         printf("score %.6f, CPU %.6f (|diff| %.2g)\n", got.result.score, ref.result.score, e_score);
     }
 done:
+    run_free(&direct);
+    if (direct_be) direct_be->ops->destroy(direct_be);
     run_free(&got);
     run_free(&ref);
     wx_mel_free(mel);

@@ -4,8 +4,10 @@
  * out of device memory is a recorded error with the figures (never an exit). Emulated only
  * (fault injection, a device-memory limit): the start-up probe's failure path falls back to
  * the CPU with the reason, WX_CUDA_SYNC=1 names the op whose kernel faulted, and a job whose
- * decoder state does not fit the device fails with the figures. Built against the emulator
- * and against the real device (skipped without one). */
+ * decoder state does not fit the device fails with the figures. A decoding step recorded
+ * as a CUDA graph replays exactly what the ops give when issued directly, and a recording
+ * that cannot be made falls back to them. Built against the emulator and against the real
+ * device (skipped without one). */
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -120,6 +122,91 @@ static void test_fp16_saturation(void)
     CHECK_MSG(std::isfinite(out[0]) && out[0] == 4 * 65504.0f, "linear over saturated fp16 "
               "inputs: %g", out[0]);
     tp_free(a), tp_free(lw), tp_free(lo);
+}
+
+/* The tensors of a toy decoding step on one backend (see test_step_recording). */
+struct toy_step {
+    wx_backend *be;
+    wx_tensor *table, *pos, *x, *o, *big_a, *big_w, *big_o;
+    wx_tensor *k[2], *v[2]; /* two caches: the recorded steps' and the direct reference's */
+};
+
+static wx_tensor *toy_tensor(wx_backend *be, enum wx_dtype dt, std::vector<int64_t> shape,
+                             const std::vector<float> &host)
+{
+    wx_tensor *t = be->ops->alloc(be, dt, (int)shape.size(), shape.data());
+    if (t && !host.empty()) be->ops->upload_f32(be, t, host.data(), (int64_t)host.size());
+    return t;
+}
+
+/* The step at position p with token id: the position's embedding appended to the K/V cache
+ * c, causal attention of it over the cache's p + 1 rows, and a (1024, 1024) linear whose
+ * fp16 activations need 2 MiB of op scratch. */
+static void toy_ops(const toy_step *t, int c, const int32_t *id, int64_t p)
+{
+    wx_backend *be = t->be;
+    const int64_t d = t->x->shape[2];
+    wx_op(be, embed, t->x, id, t->table, t->pos, p);
+    wx_op(be, copy_rows, t->k[c], p, t->x, d, 1);
+    wx_op(be, copy_rows, t->v[c], p, t->x, d, 1);
+    wx_op(be, attention, t->o, t->x, d, t->k[c], t->v[c], d, 1, p + 1, true);
+    wx_op(be, linear, t->big_o, t->big_a, t->big_w, NULL);
+}
+
+/* Decoding steps recorded as graphs (backend.h step_begin) on a fresh backend, positions 0
+ * to 5 under one key: the first recording breaks (the linear needs more op scratch than the
+ * uploads left, and scratch cannot grow inside a capture), so that step runs directly; the
+ * next is recorded, the other four are replays. Policy: every output bit-identical to the
+ * same ops issued directly on a second cache; a replay whose id is outside the recorded
+ * table is refused (WX_STEP_DIRECT), so the direct embed reports it. */
+static void test_step_recording(void)
+{
+    wx_err err;
+    wx_backend *be = wx_backend_cuda_create(0, &err);
+    CHECK_MSG(be, "%s", err.msg);
+    if (!be) return;
+    const int64_t V = 32, D = 64, T = 8, M = 1024, K = 1024;
+    toy_step t = {};
+    t.be = be;
+    t.table = toy_tensor(be, be->ops->weight_dtype, {V, D}, randv(V * D));
+    t.pos = toy_tensor(be, WX_F32, {T, D}, randv(T * D));
+    t.x = toy_tensor(be, WX_F32, {1, 1, D}, {});
+    t.o = toy_tensor(be, WX_F32, {1, 1, D}, {});
+    t.big_a = toy_tensor(be, WX_F32, {M, K}, randv(M * K));
+    t.big_w = toy_tensor(be, be->ops->weight_dtype, {D, K}, randv(D * K));
+    t.big_o = toy_tensor(be, WX_F32, {M, D}, {});
+    for (int c = 0; c < 2; c++) {
+        t.k[c] = toy_tensor(be, be->ops->kv_dtype, {1, T, D}, std::vector<float>(T * D, 0.0f));
+        t.v[c] = toy_tensor(be, be->ops->kv_dtype, {1, T, D}, std::vector<float>(T * D, 0.0f));
+    }
+    const uint64_t key = 42;
+    bool same = true;
+    for (int64_t p = 0; p < 6; p++) {
+        int32_t id = (int32_t)((3 * p + 1) % V);
+        enum wx_step_mode mode = be->ops->step_begin(be, key, &id, 1, p);
+        CHECK_MSG(mode == (p < 2 ? WX_STEP_RECORD : WX_STEP_REPLAYED), "step %lld: mode %d",
+                  (long long)p, (int)mode);
+        if (mode != WX_STEP_REPLAYED) {
+            toy_ops(&t, 0, &id, p);
+            bool recorded = mode == WX_STEP_RECORD && be->ops->step_end(be);
+            CHECK_MSG(recorded == (p == 1), "step %lld: recorded %d", (long long)p, (int)recorded);
+            if (!recorded) toy_ops(&t, 0, &id, p);
+        }
+        std::vector<float> got_o = fetch(be, t.o), got_big = fetch(be, t.big_o);
+        toy_ops(&t, 1, &id, p);
+        same &= got_o == fetch(be, t.o) && got_big == fetch(be, t.big_o);
+    }
+    CHECK_MSG(same, "replayed steps differ from the same ops issued directly");
+    CHECK(fetch(be, t.k[0]) == fetch(be, t.k[1]) && fetch(be, t.v[0]) == fetch(be, t.v[1]));
+    wx_cuda_graph_stats gs;
+    wx_backend_cuda_graph_stats(be, &gs);
+    CHECK_MSG(gs.recorded == 1 && gs.replayed == 4 && gs.failed == 1,
+              "graphs: %ld recorded, %ld replayed, %ld failed", gs.recorded, gs.replayed,
+              gs.failed);
+    int32_t bad = (int32_t)V + 5;
+    CHECK(be->ops->step_begin(be, key, &bad, 1, 6) == WX_STEP_DIRECT);
+    CHECK(wx_backend_take_error(be, &err) == WX_OK);
+    be->ops->destroy(be);
 }
 
 /* The budget rule (wx_batch_for_budget, what wx-memory-plan prints): large-v3 at 16 chunks
@@ -336,6 +423,7 @@ int main(void)
     test_embed_bad_id();
     test_fp16_saturation();
     test_budget_rule();
+    test_step_recording();
 #ifdef WX_CUDA_EMU
     const char *model_dir = wx_test_env("WX_MODEL_DIR", "models/tiny.en");
     test_probe_failure(model_dir);

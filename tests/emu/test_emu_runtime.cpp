@@ -1,8 +1,10 @@
 /* test_emu_runtime.cpp — the CUDA runtime stand-ins: allocation and copies in every
  * direction, copies and memsets reaching outside an allocation or into host memory,
  * frees of foreign pointers, pinned memory, streams, events, the emulated device's
- * properties and versions, error strings, and the default mode that aborts with the
- * report on stderr (checked in a child process). Exact. */
+ * properties and versions, error strings, stream capture and graphs (recorded work runs at
+ * each graph launch, reading the argument values of the capture and the memory of the
+ * launch; calls a GPU refuses while capturing invalidate the capture), and the default mode
+ * that aborts with the report on stderr (checked in a child process). Exact. */
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -127,10 +129,72 @@ static void test_abort_mode(void)
               "stderr was: %s", buf);
 }
 
+/* x[i] += step[0] * add for i < n. */
+__global__ void add_scaled(int *x, const int *step, int add, int n)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) x[i] += step[0] * add;
+}
+
+static void test_graphs(void)
+{
+    cudaStream_t st;
+    CHECK(cudaStreamCreate(&st) == cudaSuccess);
+    int *d, *step, host[8] = {0}, back[8], one = 1, three = 3;
+    CHECK(cudaMalloc((void **)&d, sizeof host) == cudaSuccess);
+    CHECK(cudaMalloc((void **)&step, sizeof(int)) == cudaSuccess);
+    CHECK(cudaMemcpy(d, host, sizeof host, cudaMemcpyHostToDevice) == cudaSuccess);
+    CHECK(cudaMemcpy(step, &one, sizeof one, cudaMemcpyHostToDevice) == cudaSuccess);
+
+    cudaStreamCaptureStatus status;
+    CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal) == cudaSuccess);
+    CHECK(cudaStreamIsCapturing(st, &status) == cudaSuccess && status == cudaStreamCaptureStatusActive);
+    int add = 10;
+    CHECK(WX_LAUNCH(add_scaled, dim3(1), dim3(8), 0, st, d, step, add, 8) == cudaSuccess);
+    add = 99; /* the capture holds the value passed, not the variable */
+    CHECK(cudaMemsetAsync(d + 7, 0, sizeof(int), st) == cudaSuccess);
+    cudaGraph_t graph;
+    CHECK(cudaStreamEndCapture(st, &graph) == cudaSuccess && graph);
+    CHECK(cudaMemcpy(back, d, sizeof back, cudaMemcpyDeviceToHost) == cudaSuccess);
+    CHECK(back[0] == 0); /* captured work has not run */
+    cudaGraphExec_t exec;
+    CHECK(cudaGraphInstantiate(&exec, graph, 0) == cudaSuccess);
+    CHECK(cudaGraphDestroy(graph) == cudaSuccess);
+    CHECK(cudaGraphLaunch(exec, st) == cudaSuccess);
+    CHECK(cudaMemcpy(step, &three, sizeof three, cudaMemcpyHostToDevice) == cudaSuccess);
+    CHECK(cudaGraphLaunch(exec, st) == cudaSuccess); /* reads the step of this launch */
+    CHECK(cudaStreamSynchronize(st) == cudaSuccess);
+    CHECK(cudaMemcpy(back, d, sizeof back, cudaMemcpyDeviceToHost) == cudaSuccess);
+    CHECK(back[0] == 40 && back[6] == 40 && back[7] == 0);
+    CHECK(cudaGraphExecDestroy(exec) == cudaSuccess);
+
+    /* refused while capturing: a pageable copy, a synchronise, an allocation */
+    const char *refused[3] = {"pageable", "cudaStreamSynchronize", "cudaMalloc"};
+    for (int c = 0; c < 3; c++) {
+        CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal) == cudaSuccess);
+        void *p = nullptr;
+        cudaError_t e = c == 0   ? cudaMemcpyAsync(d, host, sizeof host, cudaMemcpyHostToDevice, st)
+                        : c == 1 ? cudaStreamSynchronize(st)
+                                 : cudaMalloc(&p, 16);
+        CHECK_MSG(e == cudaErrorStreamCaptureUnsupported && strstr(wxemu::last_report(), refused[c]),
+                  "%s during capture: %d (%s)", refused[c], (int)e, wxemu::last_report());
+        CHECK(cudaStreamIsCapturing(st, &status) == cudaSuccess &&
+              status == cudaStreamCaptureStatusInvalidated);
+        CHECK(cudaStreamEndCapture(st, &graph) == cudaErrorStreamCaptureInvalidated && !graph);
+    }
+    CHECK(cudaStreamIsCapturing(st, &status) == cudaSuccess && status == cudaStreamCaptureStatusNone);
+    CHECK(cudaStreamBeginCapture(nullptr, cudaStreamCaptureModeGlobal) ==
+          cudaErrorInvalidResourceHandle);
+    cudaGetLastError();
+    CHECK(cudaFree(d) == cudaSuccess && cudaFree(step) == cudaSuccess);
+    CHECK(cudaStreamDestroy(st) == cudaSuccess);
+}
+
 int main(void)
 {
     test_memory();
     test_streams_events();
+    test_graphs();
     test_device();
     test_abort_mode();
     return wx_test_finish("test_emu_runtime");

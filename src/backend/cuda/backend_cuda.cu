@@ -12,7 +12,9 @@
  * reserved per state size. Out of device memory is a recorded op failure (a job error with
  * the figures, wx_backend_fail); any other CUDA error is fatal and names the op and the call
  * (WX_CUDA_CHECK; with WX_CUDA_SYNC=1 every op is synchronised and checked, so a kernel fault
- * names its op). A probe kernel at creation proves the binary runs on the device. */
+ * names its op). A probe kernel at creation proves the binary runs on the device.
+ * Decoding steps are recorded once per shape as CUDA graphs and replayed (step_begin /
+ * step_end; WX_CUDA_GRAPHS=0 turns it off), so a step costs one launch, not ~30 per layer. */
 #include <string.h>
 
 #include "backend_cuda.h"
@@ -38,11 +40,22 @@
 #define BLAS_WORKSPACE ((size_t)32 << 20) /* cuBLAS workspace: ours, fixed, so it is counted */
 #define PROBE_MAGIC 0x5eed
 #define MIB(b) ((double)(b) / 1048576.0)
+#define MAX_STEP_GRAPHS 64
+#define STEP_MAX_IDS 4096 /* token rows of one recorded step; larger steps run directly */
 #ifndef WX_CUDA_ARCHS
 #define WX_CUDA_ARCHS "unknown"
 #endif
 
 enum { POOL_WEIGHTS = 0, POOL_STATE = 1 };
+
+/* One recorded decoding step: the graph of its ops for the key step_begin was given. */
+typedef struct step_graph {
+    uint64_t key;
+    cudaGraphExec_t exec; /* NULL while recording, and when recording failed */
+    bool failed;          /* the capture itself failed: this key runs directly */
+    int64_t n_ids, vocab; /* the step's token rows and its embedding table's rows */
+    uint64_t last_use;
+} step_graph;
 
 typedef struct arena_chunk {
     char *base;
@@ -67,6 +80,18 @@ typedef struct cuda_impl {
     size_t host_scratch_bytes;
     float *mel_dft; /* (400, 402), uploaded at create */
     bool sync_ops;  /* WX_CUDA_SYNC=1: synchronise and check after every op */
+    /* recorded decoding steps; every graph is dropped when memory it may point into is
+     * reset or moved (an emptied arena chunk, regrown scratch) */
+    bool graphs;            /* on unless WX_CUDA_GRAPHS=0 or WX_CUDA_SYNC=1 */
+    step_graph step_graphs[MAX_STEP_GRAPHS];
+    int n_step_graphs;
+    uint64_t step_clock;
+    int64_t *step_buf;      /* device: the step's position, then STEP_MAX_IDS int32 ids */
+    step_graph *recording;  /* the step being recorded, or NULL */
+    bool record_broken;     /* an op could not be recorded: scratch would grow */
+    bool record_refused;    /* an op could not be recorded: cuBLAS refused the capture */
+    bool record_had_error;  /* the backend's error slot was set before the recording */
+    wx_cuda_graph_stats graph_stats;
     char desc[512]; /* device, capability, memory, driver and runtime */
 } cuda_impl;
 
@@ -97,6 +122,14 @@ static void memory_figures(const cuda_impl *im, char *buf, size_t size)
              MIB(pool_bytes(im, POOL_STATE)), MIB(im->scratch_bytes), MIB(BLAS_WORKSPACE));
 }
 
+/* Forgets every recorded step (their graphs hold pointers into memory about to be reused). */
+static void drop_step_graphs(cuda_impl *im)
+{
+    for (int i = 0; i < im->n_step_graphs; i++)
+        if (im->step_graphs[i].exec) cudaGraphExecDestroy(im->step_graphs[i].exec);
+    im->n_step_graphs = 0;
+}
+
 /* Op scratch: grown to the request (rounded to 1 MiB) when it is larger; normally reserved
  * once per state size (reserve_scratch), so a job never grows it. Out of device memory is
  * recorded on the backend (a job error with the figures) and returns NULL. */
@@ -104,6 +137,11 @@ static void *scratch_get(void *owner, size_t bytes)
 {
     cuda_impl *im = (cuda_impl *)owner;
     if (bytes <= im->scratch_bytes) return im->scratch;
+    if (im->recording) { /* cannot reallocate inside a capture: the step runs directly */
+        im->record_broken = true;
+        return NULL;
+    }
+    drop_step_graphs(im);
     size_t cap = round_up(bytes, SCRATCH_ROUND);
     WX_CUDA_CHECK("scratch", cudaStreamSynchronize(im->stream));
     if (im->scratch) WX_CUDA_CHECK("scratch", cudaFree(im->scratch));
@@ -187,6 +225,7 @@ static void arena_release(cuda_impl *im, void *p)
         assert(ch->live > 0 && "cuda backend: double free");
         if (--ch->live > 0) return;
         ch->used = 0;
+        drop_step_graphs(im);
         if (ch->pool != POOL_STATE) return;
         WX_CUDA_CHECK("free", cudaStreamSynchronize(im->stream));
         WX_CUDA_CHECK("free", cudaFree(ch->base));
@@ -425,6 +464,12 @@ static void cuda_attention(wx_backend *be, wx_tensor *out, const wx_tensor *q, i
 static void cuda_embed(wx_backend *be, wx_tensor *out, const int32_t *ids, const wx_tensor *table,
                        const wx_tensor *pos, int64_t pos_offset)
 {
+    step_graph *rec = impl_of(be)->recording;
+    if (rec) { /* replays check their ids against this table (cuda_step_begin) */
+        assert(wx_tensor_nelem(out) / out->shape[2] == rec->n_ids &&
+               "step recording: embed must take the step's ids");
+        rec->vocab = table->shape[0];
+    }
     wxk_op_embed(ctx_of(be), out, ids, table, pos, pos_offset);
     op_done(be, "embed");
 }
@@ -455,6 +500,135 @@ static int cuda_synchronize(wx_backend *be)
     return (int)cudaStreamSynchronize(impl_of(be)->stream);
 }
 
+/* ---- decoding steps as CUDA graphs ---------------------------------------------------- */
+
+static step_graph *find_step_graph(cuda_impl *im, uint64_t key)
+{
+    for (int i = 0; i < im->n_step_graphs; i++)
+        if (im->step_graphs[i].key == key) return &im->step_graphs[i];
+    return NULL;
+}
+
+/* A new entry for key, the least recently used one making room when the table is full. */
+static step_graph *add_step_graph(cuda_impl *im, uint64_t key, int64_t n_ids)
+{
+    step_graph *g = &im->step_graphs[im->n_step_graphs];
+    if (im->n_step_graphs == MAX_STEP_GRAPHS) {
+        g = &im->step_graphs[0];
+        for (int i = 1; i < MAX_STEP_GRAPHS; i++)
+            if (im->step_graphs[i].last_use < g->last_use) g = &im->step_graphs[i];
+        if (g->exec) cudaGraphExecDestroy(g->exec);
+    } else {
+        im->n_step_graphs++;
+    }
+    memset(g, 0, sizeof *g);
+    g->key = key;
+    g->n_ids = n_ids;
+    g->last_use = ++im->step_clock;
+    return g;
+}
+
+static void remove_step_graph(cuda_impl *im, step_graph *g)
+{
+    if (g->exec) cudaGraphExecDestroy(g->exec);
+    *g = im->step_graphs[--im->n_step_graphs];
+}
+
+/* Queues the copy of pos and the ids into step_buf, before the graph that reads them. */
+static bool upload_step(cuda_impl *im, const int32_t *ids, int64_t n_ids, int64_t pos)
+{
+    size_t bytes = sizeof(int64_t) + (size_t)n_ids * sizeof(int32_t);
+    char *stage = (char *)host_scratch_get(im, bytes);
+    if (!stage) return false;
+    memcpy(stage, &pos, sizeof pos);
+    memcpy(stage + sizeof pos, ids, (size_t)n_ids * sizeof *ids);
+    WX_CUDA_CHECK("decoding step", cudaMemcpyAsync(im->step_buf, stage, bytes,
+                                                   cudaMemcpyHostToDevice, im->stream));
+    return true;
+}
+
+static bool ids_in_table(const int32_t *ids, int64_t n, int64_t vocab)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= vocab) return false;
+    return true;
+}
+
+static enum wx_step_mode cuda_step_begin(wx_backend *be, uint64_t key, const int32_t *ids,
+                                         int64_t n_ids, int64_t pos)
+{
+    cuda_impl *im = impl_of(be);
+    assert(!im->recording && "step_begin: a step is being recorded");
+    if (!im->graphs || n_ids <= 0 || n_ids > STEP_MAX_IDS) return WX_STEP_DIRECT;
+    step_graph *g = find_step_graph(im, key);
+    if (g && (g->failed || !ids_in_table(ids, n_ids, g->vocab))) return WX_STEP_DIRECT;
+    if (g) assert(g->n_ids == n_ids && "step_begin: one key, one shape");
+    if (!upload_step(im, ids, n_ids, pos)) return WX_STEP_DIRECT;
+    if (g) {
+        g->last_use = ++im->step_clock;
+        WX_CUDA_CHECK("decoding step", cudaGraphLaunch(g->exec, im->stream));
+        im->graph_stats.replayed++;
+        return WX_STEP_REPLAYED;
+    }
+    g = add_step_graph(im, key, n_ids);
+    if (cudaStreamBeginCapture(im->stream, cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
+        cudaGetLastError();
+        g->failed = true;
+        im->graph_stats.failed++;
+        return WX_STEP_DIRECT;
+    }
+    im->recording = g;
+    im->record_broken = im->record_refused = false;
+    im->record_had_error = be->error != WX_OK;
+    im->ctx.step_pos = im->step_buf;
+    im->ctx.step_ids = (const int32_t *)(im->step_buf + 1);
+    im->ctx.step_pos_host = pos;
+    im->ctx.step_broken = &im->record_refused;
+    return WX_STEP_RECORD;
+}
+
+/* A capture CUDA or cuBLAS refused marks the key to run directly from then on; a recording
+ * broken by scratch growth or an op failure is forgotten, so the key is recorded again the
+ * next time. */
+static bool cuda_step_end(wx_backend *be)
+{
+    cuda_impl *im = impl_of(be);
+    step_graph *g = im->recording;
+    assert(g && "step_end without a recording step_begin");
+    im->recording = NULL;
+    im->ctx.step_pos = NULL;
+    im->ctx.step_ids = NULL;
+    im->ctx.step_broken = NULL;
+    cudaGraph_t graph = NULL;
+    cudaError_t e = cudaStreamEndCapture(im->stream, &graph);
+    bool retry = im->record_broken || (!im->record_had_error && be->error != WX_OK);
+    bool ok = e == cudaSuccess && !retry && !im->record_refused;
+    if (ok && cudaGraphInstantiate(&g->exec, graph, 0) != cudaSuccess) {
+        g->exec = NULL;
+        ok = false;
+    }
+    if (graph) cudaGraphDestroy(graph);
+    if (ok) {
+        WX_CUDA_CHECK("decoding step", cudaGraphLaunch(g->exec, im->stream));
+        im->graph_stats.recorded++;
+        op_done(be, "decoding step");
+        return true;
+    }
+    cudaGetLastError(); /* a refused capture is not a sticky error */
+    im->graph_stats.failed++;
+    if (retry) {
+        remove_step_graph(im, g);
+    } else {
+        g->failed = true;
+    }
+    return false;
+}
+
+extern "C" void wx_backend_cuda_graph_stats(wx_backend *be, wx_cuda_graph_stats *out)
+{
+    *out = impl_of(be)->graph_stats;
+}
+
 static void cuda_log_mel(wx_backend *be, wx_tensor *out, const float *samples, size_t n,
                          const float *filters, int n_mels)
 {
@@ -475,6 +649,8 @@ static void cuda_destroy(wx_backend *be)
     cuda_impl *im = impl_of(be);
     if (im) {
         if (im->stream) cudaStreamSynchronize(im->stream);
+        drop_step_graphs(im);
+        if (im->step_buf) cudaFree(im->step_buf);
         for (int i = 0; i < im->n_chunks; i++) cudaFree(im->chunks[i].base);
         if (im->scratch) cudaFree(im->scratch);
         if (im->blas_workspace) cudaFree(im->blas_workspace);
@@ -526,6 +702,8 @@ static wx_backend_ops make_ops(void)
     o.begin_pool = cuda_begin_pool;
     o.end_pool = cuda_end_pool;
     o.reserve_scratch = cuda_reserve_scratch;
+    o.step_begin = cuda_step_begin;
+    o.step_end = cuda_step_end;
     return o;
 }
 
@@ -627,6 +805,12 @@ static wx_status start_device(cuda_impl *im, wx_err *err)
         return wx_fail(err, WX_ERR_NOMEM, "CUDA device %d: out of memory for the cuBLAS "
                        "workspace", d);
     }
+    size_t step_bytes = sizeof(int64_t) + STEP_MAX_IDS * sizeof(int32_t);
+    if (cudaMalloc((void **)&im->step_buf, step_bytes) != cudaSuccess) {
+        im->step_buf = NULL;
+        return wx_fail(err, WX_ERR_NOMEM, "CUDA device %d: out of memory for the decoding "
+                       "step's inputs", d);
+    }
     if (cublasSetStream(im->blas, im->stream) != CUBLAS_STATUS_SUCCESS ||
         cublasSetWorkspace(im->blas, im->blas_workspace, BLAS_WORKSPACE) != CUBLAS_STATUS_SUCCESS)
         return wx_fail(err, WX_ERR_BACKEND, "cannot initialise cuBLAS on CUDA device %d", d);
@@ -658,7 +842,8 @@ static void describe(cuda_impl *im, const cudaDeviceProp *prop)
     wx_cuda_versions(versions, sizeof versions);
     snprintf(im->desc, sizeof im->desc, "%s, compute capability %d.%d, %.0f MiB, %s, built for "
              "%s%s", prop->name, prop->major, prop->minor, MIB(prop->totalGlobalMem), versions,
-             WX_CUDA_ARCHS, im->sync_ops ? ", WX_CUDA_SYNC=1" : "");
+             WX_CUDA_ARCHS, im->sync_ops ? ", WX_CUDA_SYNC=1" : im->graphs ? "" :
+             ", CUDA graphs off");
 }
 
 extern "C" wx_backend *wx_backend_cuda_create(int device, wx_err *err)
@@ -681,8 +866,9 @@ extern "C" wx_backend *wx_backend_cuda_create(int device, wx_err *err)
     be->n_threads = 1;
     im->be = be;
     im->device = device;
-    const char *sync = getenv("WX_CUDA_SYNC");
+    const char *sync = getenv("WX_CUDA_SYNC"), *graphs = getenv("WX_CUDA_GRAPHS");
     im->sync_ops = sync && *sync && strcmp(sync, "0") != 0;
+    im->graphs = !im->sync_ops && !(graphs && strcmp(graphs, "0") == 0);
     im->ctx.scratch = scratch_get;
     im->ctx.host_scratch = host_scratch_get;
     im->ctx.owner = im;

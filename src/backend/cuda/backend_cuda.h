@@ -26,6 +26,13 @@ const char *wx_backend_cuda_describe(wx_backend *be);
  * backend: for the log line of a CPU fallback. */
 void wx_cuda_versions(char *buf, size_t size);
 
+/* Decoding steps recorded as CUDA graphs, replays of them, and recordings that failed (those
+ * steps ran directly), since the backend was created. */
+typedef struct wx_cuda_graph_stats {
+    long recorded, replayed, failed;
+} wx_cuda_graph_stats;
+void wx_backend_cuda_graph_stats(wx_backend *be, wx_cuda_graph_stats *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,159 @@
+/* emu_graph.cpp — stream capture and CUDA graphs on the emulator (see emu_runtime.h). A
+ * capture belongs to one stream and the thread that began it; work issued to the stream
+ * meanwhile (launches, cuBLAS calls, device or pinned copies, memsets) is appended to it as
+ * closures, and calls a GPU refuses during capture invalidate it, so code that records a
+ * graph here records one a GPU would accept. An instantiated graph runs its closures in
+ * order; the streams being synchronous, a graph launch completes before it returns. */
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "emu_internal.h"
+
+using work_list = std::vector<std::function<cudaError_t(cudaStream_t)>>;
+
+struct CUgraph_st {
+    work_list work;
+};
+
+struct CUgraphExec_st {
+    std::shared_ptr<const work_list> work;
+};
+
+namespace wxemu {
+
+struct capture {
+    std::thread::id thread;
+    bool invalidated;
+    work_list work;
+};
+
+static std::mutex capture_mutex;
+static std::map<cudaStream_t, capture> captures;
+
+bool stream_capturing(cudaStream_t stream)
+{
+    std::lock_guard<std::mutex> lock(capture_mutex);
+    return captures.count(stream) != 0;
+}
+
+void capture_append(cudaStream_t stream, std::function<cudaError_t(cudaStream_t)> work)
+{
+    std::lock_guard<std::mutex> lock(capture_mutex);
+    auto it = captures.find(stream);
+    if (it != captures.end() && !it->second.invalidated) it->second.work.push_back(std::move(work));
+}
+
+void capture_invalidate(cudaStream_t stream)
+{
+    std::lock_guard<std::mutex> lock(capture_mutex);
+    auto it = captures.find(stream);
+    if (it != captures.end()) it->second.invalidated = true;
+}
+
+cudaError_t capture_refuses(const char *call)
+{
+    bool refused = false;
+    {
+        std::lock_guard<std::mutex> lock(capture_mutex);
+        for (auto &c : captures)
+            if (c.second.thread == std::this_thread::get_id()) {
+                c.second.invalidated = true;
+                refused = true;
+            }
+    }
+    if (!refused) return cudaSuccess;
+    return call_error(cudaErrorStreamCaptureUnsupported,
+                      "%s: operation not permitted when stream is capturing", call);
+}
+
+} /* namespace wxemu */
+
+using namespace wxemu;
+
+extern "C" cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode)
+{
+    if (!stream || !is_live_stream(stream))
+        return call_error(cudaErrorInvalidResourceHandle, "cudaStreamBeginCapture: the legacy "
+                          "default stream or a stream that is not live cannot capture");
+    if ((unsigned)mode > cudaStreamCaptureModeRelaxed)
+        return call_error(cudaErrorInvalidValue, "cudaStreamBeginCapture: mode %d", (int)mode);
+    std::lock_guard<std::mutex> lock(capture_mutex);
+    if (captures.count(stream))
+        return call_error(cudaErrorIllegalState, "cudaStreamBeginCapture: already capturing");
+    captures[stream] = capture{std::this_thread::get_id(), false, {}};
+    return cudaSuccess;
+}
+
+extern "C" cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t *graph)
+{
+    if (!graph) return call_error(cudaErrorInvalidValue, "cudaStreamEndCapture: null graph");
+    *graph = nullptr;
+    capture c;
+    {
+        std::lock_guard<std::mutex> lock(capture_mutex);
+        auto it = captures.find(stream);
+        if (it == captures.end())
+            return call_error(cudaErrorIllegalState, "cudaStreamEndCapture: not capturing");
+        if (it->second.thread != std::this_thread::get_id())
+            return call_error(cudaErrorStreamCaptureWrongThread,
+                              "cudaStreamEndCapture: capture began on another thread");
+        c = std::move(it->second);
+        captures.erase(it);
+    }
+    if (c.invalidated)
+        return call_error(cudaErrorStreamCaptureInvalidated,
+                          "cudaStreamEndCapture: the capture was invalidated");
+    *graph = new CUgraph_st{std::move(c.work)};
+    return cudaSuccess;
+}
+
+extern "C" cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus *status)
+{
+    if (!status) return call_error(cudaErrorInvalidValue, "cudaStreamIsCapturing: null status");
+    std::lock_guard<std::mutex> lock(capture_mutex);
+    auto it = captures.find(stream);
+    *status = it == captures.end()      ? cudaStreamCaptureStatusNone
+              : it->second.invalidated ? cudaStreamCaptureStatusInvalidated
+                                       : cudaStreamCaptureStatusActive;
+    return cudaSuccess;
+}
+
+extern "C" cudaError_t cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t graph,
+                                            unsigned long long flags)
+{
+    if (!exec || !graph) return call_error(cudaErrorInvalidValue, "cudaGraphInstantiate: null");
+    if (flags) return call_error(cudaErrorInvalidValue, "cudaGraphInstantiate: flags unsupported");
+    *exec = new CUgraphExec_st{std::make_shared<const work_list>(graph->work)};
+    return cudaSuccess;
+}
+
+extern "C" cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream)
+{
+    if (!exec) return call_error(cudaErrorInvalidValue, "cudaGraphLaunch: null graph");
+    if (!is_live_stream(stream))
+        return call_error(cudaErrorInvalidResourceHandle, "cudaGraphLaunch: stream is not live");
+    if (stream_capturing(stream))
+        return call_error(cudaErrorNotSupported, "cudaGraphLaunch: the emulator does not nest "
+                          "graphs in a capture");
+    cudaError_t first = cudaSuccess;
+    for (const auto &w : *exec->work) {
+        cudaError_t e = w(stream);
+        if (first == cudaSuccess) first = e;
+    }
+    return first;
+}
+
+extern "C" cudaError_t cudaGraphDestroy(cudaGraph_t graph)
+{
+    delete graph;
+    return cudaSuccess;
+}
+
+extern "C" cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec)
+{
+    delete exec;
+    return cudaSuccess;
+}
