@@ -76,6 +76,14 @@ void clear_reports();
  * sticky error at the next synchronising call (stream, event or device synchronise,
  * cudaMemcpy). One injection at a time; kernel NULL cancels it. */
 void inject_error(const char *kernel, cudaError_t code, bool at_launch);
+
+/* Deferred mode, for tests of the host's synchronisation: work issued to streams (launches,
+ * cuBLAS calls, asynchronous copies and memsets, event records) waits in issue order until
+ * a synchronising call (stream, event or device synchronise, a blocking copy, a copy into
+ * pageable host memory, cudaFree) runs it, as a GPU runs behind the host. Copies from
+ * pageable host memory take their bytes at the call, as CUDA stages them. Off by default
+ * (work runs as it is issued); switching it off runs what waits. */
+void set_deferred(bool on);
 /* A device of `bytes`: cudaMalloc fails beyond that many live bytes, cudaMemGetInfo reports
  * bytes as total and bytes − live as free. 0 (default): host memory. */
 void set_memory_limit(size_t bytes);
@@ -375,12 +383,13 @@ namespace wxemu {
 /* Runs the grid; call(args) runs the kernel body for the current fiber. */
 cudaError_t launch(const char *name, const void *kernel, dim3 grid, dim3 block, size_t smem,
                    cudaStream_t stream, void (*call)(const void *args), const void *args);
-/* Whether stream is capturing a graph (emu_graph.cpp). */
-bool stream_capturing(cudaStream_t stream);
-/* The launch checked now and appended to stream's capture, holding its arguments. */
-cudaError_t launch_captured(const char *name, const void *kernel, dim3 grid, dim3 block,
-                            size_t smem, cudaStream_t stream, void (*call)(const void *args),
-                            std::shared_ptr<const void> args);
+/* Whether work issued to stream is queued instead of run at once: the stream captures a
+ * graph, or the emulator defers (set_deferred) (emu_graph.cpp). */
+bool stream_queues(cudaStream_t stream);
+/* The launch checked now and queued on stream (see stream_queues), holding its arguments. */
+cudaError_t launch_queued(const char *name, const void *kernel, dim3 grid, dim3 block,
+                          size_t smem, cudaStream_t stream, void (*call)(const void *args),
+                          std::shared_ptr<const void> args);
 int register_kernel_bounds(const void *kernel, int max_threads, const char *name);
 
 template <class... P, class... A>
@@ -397,9 +406,9 @@ cudaError_t launch_kernel(const char *name, void (*kernel)(P...), dim3 grid, dim
         const bound_call *c = (const bound_call *)p;
         std::apply(c->kernel, c->args);
     };
-    if (stream_capturing(stream)) {
+    if (stream_queues(stream)) {
         auto held = std::make_shared<bound_call>(std::move(bc));
-        return launch_captured(name, (const void *)kernel, grid, block, smem, stream, run,
+        return launch_queued(name, (const void *)kernel, grid, block, smem, stream, run,
                                std::shared_ptr<const void>(held, held.get()));
     }
     return launch(name, (const void *)kernel, grid, block, smem, stream, run, &bc);

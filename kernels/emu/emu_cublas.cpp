@@ -1,7 +1,7 @@
 /* emu_cublas.cpp — the cuBLAS stand-ins (see emu_cublas.h): argument checks as cuBLAS
  * makes them, bounds checks of every matrix against its device allocation, fp16 widening,
- * and the product itself through OpenBLAS's cblas_sgemm — run now, or recorded while the
- * handle's stream captures a graph. */
+ * and the product itself through OpenBLAS's cblas_sgemm — run now, or queued while the
+ * handle's stream captures a graph or the emulator defers. */
 #include "emu_cublas.h"
 
 #include <cblas.h>
@@ -169,12 +169,12 @@ static cublasStatus_t gemm(cublasHandle_t handle, const gemm_call &g)
     if (!check_extent(g.call, "A", a, g.batch) || !check_extent(g.call, "B", b, g.batch) ||
         !check_extent(g.call, "C", c, g.batch))
         return CUBLAS_STATUS_EXECUTION_FAILED;
-    if (stream_capturing(handle->stream)) {
-        /* cuBLAS reads host-side alpha and beta when the call is captured */
+    if (stream_queues(handle->stream)) {
+        /* cuBLAS reads host-side alpha and beta when the call is issued */
         auto scalars = std::make_shared<std::pair<float, float>>(*(const float *)g.alpha,
                                                                  *(const float *)g.beta);
         gemm_call held = g;
-        capture_append(handle->stream, [held, scalars](cudaStream_t) {
+        queue_work(handle->stream, [held, scalars](cudaStream_t) {
             gemm_call run = held;
             run.alpha = &scalars->first;
             run.beta = &scalars->second;

@@ -1,9 +1,10 @@
-/* emu_graph.cpp — stream capture and CUDA graphs on the emulator (see emu_runtime.h). A
- * capture belongs to one stream and the thread that began it; work issued to the stream
- * meanwhile (launches, cuBLAS calls, device or pinned copies, memsets) is appended to it as
- * closures, and calls a GPU refuses during capture invalidate it, so code that records a
- * graph here records one a GPU would accept. An instantiated graph runs its closures in
- * order; the streams being synchronous, a graph launch completes before it returns. */
+/* emu_graph.cpp — queued stream work on the emulator: stream capture and CUDA graphs (see
+ * emu_runtime.h), and the deferred mode (cuda_emu.h, set_deferred). A capture belongs to
+ * one stream and the thread that began it; work issued to the stream meanwhile (launches,
+ * cuBLAS calls, device or pinned copies, memsets) is appended to it as closures, and calls
+ * a GPU refuses during capture invalidate it, so code that records a graph here records one
+ * a GPU would accept. An instantiated graph runs its closures in order: at once, or when
+ * deferred at the next synchronising call, like any other work. */
 #include <map>
 #include <memory>
 #include <mutex>
@@ -30,8 +31,10 @@ struct capture {
     work_list work;
 };
 
-static std::mutex capture_mutex;
+static std::mutex capture_mutex; /* captures, deferred and the deferred queue */
 static std::map<cudaStream_t, capture> captures;
+static bool deferred;
+static std::vector<std::pair<cudaStream_t, std::function<cudaError_t(cudaStream_t)>>> waiting;
 
 bool stream_capturing(cudaStream_t stream)
 {
@@ -39,11 +42,43 @@ bool stream_capturing(cudaStream_t stream)
     return captures.count(stream) != 0;
 }
 
-void capture_append(cudaStream_t stream, std::function<cudaError_t(cudaStream_t)> work)
+bool stream_queues(cudaStream_t stream)
+{
+    std::lock_guard<std::mutex> lock(capture_mutex);
+    return deferred || captures.count(stream) != 0;
+}
+
+void queue_work(cudaStream_t stream, std::function<cudaError_t(cudaStream_t)> work)
 {
     std::lock_guard<std::mutex> lock(capture_mutex);
     auto it = captures.find(stream);
-    if (it != captures.end() && !it->second.invalidated) it->second.work.push_back(std::move(work));
+    if (it == captures.end()) waiting.emplace_back(stream, std::move(work));
+    else if (!it->second.invalidated) it->second.work.push_back(std::move(work));
+}
+
+void run_deferred()
+{
+    for (;;) {
+        decltype(waiting) now;
+        {
+            std::lock_guard<std::mutex> lock(capture_mutex);
+            now.swap(waiting);
+        }
+        if (now.empty()) return;
+        for (auto &w : now) {
+            cudaError_t e = w.second(w.first);
+            if (e != cudaSuccess) set_pending_fault(e);
+        }
+    }
+}
+
+void set_deferred(bool on)
+{
+    {
+        std::lock_guard<std::mutex> lock(capture_mutex);
+        deferred = on;
+    }
+    if (!on) run_deferred();
 }
 
 void capture_invalidate(cudaStream_t stream)
@@ -138,12 +173,18 @@ extern "C" cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream
     if (stream_capturing(stream))
         return call_error(cudaErrorNotSupported, "cudaGraphLaunch: the emulator does not nest "
                           "graphs in a capture");
-    cudaError_t first = cudaSuccess;
-    for (const auto &w : *exec->work) {
-        cudaError_t e = w(stream);
-        if (first == cudaSuccess) first = e;
-    }
-    return first;
+    std::shared_ptr<const work_list> work = exec->work;
+    auto run = [work](cudaStream_t s) {
+        cudaError_t first = cudaSuccess;
+        for (const auto &w : *work) {
+            cudaError_t e = w(s);
+            if (first == cudaSuccess) first = e;
+        }
+        return first;
+    };
+    if (!stream_queues(stream)) return run(stream);
+    queue_work(stream, run);
+    return cudaSuccess;
 }
 
 extern "C" cudaError_t cudaGraphDestroy(cudaGraph_t graph)

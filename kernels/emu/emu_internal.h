@@ -33,9 +33,14 @@ bool is_live_stream(cudaStream_t stream);
 
 /* ---- stream capture (emu_graph.cpp) ---- */
 
-/* Appends work to the capture of stream: it runs, in order, at every cudaGraphLaunch of
- * the graph, given the launch's stream; its error is the graph launch's. */
-void capture_append(cudaStream_t stream, std::function<cudaError_t(cudaStream_t)> work);
+/* Queues work on stream (stream_queues): appended to its capture, to run at every
+ * cudaGraphLaunch of the graph with the launch's stream (its error is the graph launch's);
+ * or, deferred, run at the next synchronising call (its error becomes sticky). */
+void queue_work(cudaStream_t stream, std::function<cudaError_t(cudaStream_t)> work);
+/* Whether stream captures a graph. */
+bool stream_capturing(cudaStream_t stream);
+/* Runs the deferred work (set_deferred): every synchronising call does, first. */
+void run_deferred();
 /* A call on a capturing stream failed: the capture is invalidated, as on a GPU. */
 void capture_invalidate(cudaStream_t stream);
 /* For a call CUDA refuses while the calling thread captures (synchronising, allocating,

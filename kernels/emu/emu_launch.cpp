@@ -438,9 +438,9 @@ cudaError_t launch(const char *name, const void *kernel, dim3 grid, dim3 block, 
     return L.failed ? L.error : cudaSuccess;
 }
 
-cudaError_t launch_captured(const char *name, const void *kernel, dim3 grid, dim3 block,
-                            size_t smem, cudaStream_t stream, void (*call)(const void *),
-                            std::shared_ptr<const void> args)
+cudaError_t launch_queued(const char *name, const void *kernel, dim3 grid, dim3 block,
+                          size_t smem, cudaStream_t stream, void (*call)(const void *),
+                          std::shared_ptr<const void> args)
 {
     cudaError_t err;
     {
@@ -451,7 +451,7 @@ cudaError_t launch_captured(const char *name, const void *kernel, dim3 grid, dim
         capture_invalidate(stream);
         return err;
     }
-    capture_append(stream, [=](cudaStream_t s) {
+    queue_work(stream, [=](cudaStream_t s) {
         return launch(name, kernel, grid, block, smem, s, call, args.get());
     });
     return cudaSuccess;

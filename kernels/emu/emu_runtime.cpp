@@ -1,5 +1,6 @@
 /* emu_runtime.cpp — the CUDA runtime stand-ins (memory, copies, streams, events, device
- * queries, error state) and the emulator's report state (see emu_runtime.h, cuda_emu.h). */
+ * queries, error state) and the emulator's report state (see emu_runtime.h, cuda_emu.h);
+ * work on a capturing stream or in deferred mode is queued through emu_graph.cpp. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,9 +9,11 @@
 #include <unistd.h>
 
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "emu_internal.h"
 
@@ -232,6 +235,7 @@ extern "C" cudaError_t cudaFree(void *ptr)
 {
     if (!ptr) return cudaSuccess;
     if (cudaError_t c = capture_refuses("cudaFree")) return c;
+    run_deferred(); /* cudaFree synchronises */
     {
         std::lock_guard<std::mutex> lock(registry_mutex);
         auto it = device_allocs.find((uintptr_t)ptr);
@@ -296,6 +300,7 @@ extern "C" cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes)
 extern "C" cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind)
 {
     if (cudaError_t c = capture_refuses("cudaMemcpy")) return c;
+    run_deferred();
     cudaError_t err = check_copy("cudaMemcpy", dst, src, bytes, kind);
     if (err == cudaSuccess && bytes) memmove(dst, src, bytes);
     if (err == cudaSuccess) err = sticky_error(); /* a blocking copy synchronises */
@@ -309,24 +314,40 @@ extern "C" cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes,
         return call_error(cudaErrorInvalidResourceHandle, "cudaMemcpyAsync: stream is not live");
     cudaError_t err = check_copy("cudaMemcpyAsync", dst, src, bytes, kind);
     if (err != cudaSuccess || !bytes) return err;
+    if (!stream_queues(stream)) {
+        memmove(dst, src, bytes);
+        return err;
+    }
+    bool host_dst = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyHostToHost;
+    bool host_src = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyHostToHost;
+    bool pageable_dst = host_dst && !is_pinned(dst), pageable_src = host_src && !is_pinned(src);
     if (stream_capturing(stream)) {
-        bool host_dst = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyHostToHost;
-        bool host_src = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyHostToHost;
-        if ((host_dst && !is_pinned(dst)) || (host_src && !is_pinned(src)))
+        if (pageable_dst || pageable_src)
             return capture_refuses("cudaMemcpyAsync of pageable host memory");
-        capture_append(stream, [=](cudaStream_t) {
-            memmove(dst, src, bytes);
+    } else if (pageable_dst) { /* deferred: a copy into pageable memory returns when done */
+        run_deferred();
+        memmove(dst, src, bytes);
+        return err;
+    } else if (pageable_src) { /* deferred: pageable bytes are staged at the call */
+        auto staged = std::make_shared<std::vector<char>>((const char *)src,
+                                                          (const char *)src + bytes);
+        queue_work(stream, [=](cudaStream_t) {
+            memmove(dst, staged->data(), bytes);
             return cudaSuccess;
         });
-        return cudaSuccess;
+        return err;
     }
-    memmove(dst, src, bytes);
+    queue_work(stream, [=](cudaStream_t) {
+        memmove(dst, src, bytes);
+        return cudaSuccess;
+    });
     return err;
 }
 
 extern "C" cudaError_t cudaMemset(void *ptr, int value, size_t bytes)
 {
     if (cudaError_t c = capture_refuses("cudaMemset")) return c;
+    run_deferred();
     if (bytes && !is_device_range(ptr, bytes))
         return call_error(cudaErrorInvalidValue,
                           "cudaMemset: [%p, +%zu) is not inside one cudaMalloc allocation", ptr,
@@ -339,11 +360,11 @@ extern "C" cudaError_t cudaMemsetAsync(void *ptr, int value, size_t bytes, cudaS
 {
     if (!is_live_stream(stream))
         return call_error(cudaErrorInvalidResourceHandle, "cudaMemsetAsync: stream is not live");
-    if (bytes && stream_capturing(stream)) {
+    if (bytes && stream_queues(stream)) {
         if (!is_device_range(ptr, bytes))
             return call_error(cudaErrorInvalidValue, "cudaMemsetAsync: [%p, +%zu) is not inside "
                               "one cudaMalloc allocation", ptr, bytes);
-        capture_append(stream, [=](cudaStream_t) {
+        queue_work(stream, [=](cudaStream_t) {
             memset(ptr, value, bytes);
             return cudaSuccess;
         });
@@ -381,12 +402,14 @@ extern "C" cudaError_t cudaStreamSynchronize(cudaStream_t stream)
         return call_error(cudaErrorInvalidResourceHandle,
                           "cudaStreamSynchronize: not a live stream");
     if (cudaError_t c = capture_refuses("cudaStreamSynchronize")) return c;
+    run_deferred();
     return sticky_error();
 }
 
 extern "C" cudaError_t cudaDeviceSynchronize(void)
 {
     if (cudaError_t c = capture_refuses("cudaDeviceSynchronize")) return c;
+    run_deferred();
     return sticky_error();
 }
 
@@ -416,6 +439,14 @@ extern "C" cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream)
     if (!is_live_event(event) || !is_live_stream(stream))
         return call_error(cudaErrorInvalidResourceHandle,
                           "cudaEventRecord: not a live event or stream");
+    if (stream_queues(stream) && !stream_capturing(stream)) { /* deferred: when it runs */
+        queue_work(stream, [event](cudaStream_t) {
+            event->ms = now_ms();
+            event->recorded = true;
+            return cudaSuccess;
+        });
+        return cudaSuccess;
+    }
     event->ms = now_ms();
     event->recorded = true;
     return cudaSuccess;
@@ -426,6 +457,7 @@ extern "C" cudaError_t cudaEventSynchronize(cudaEvent_t event)
     if (!is_live_event(event))
         return call_error(cudaErrorInvalidResourceHandle, "cudaEventSynchronize: not a live event");
     if (cudaError_t c = capture_refuses("cudaEventSynchronize")) return c;
+    run_deferred();
     return sticky_error();
 }
 

@@ -4,7 +4,8 @@
  * properties and versions, error strings, stream capture and graphs (recorded work runs at
  * each graph launch, reading the argument values of the capture and the memory of the
  * launch; calls a GPU refuses while capturing invalidate the capture), and the default mode
- * that aborts with the report on stderr (checked in a child process). Exact. */
+ * that aborts with the report on stderr (checked in a child process), and the deferred mode
+ * (work waits for a synchronising call; pageable bytes are taken at the call). Exact. */
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -190,11 +191,35 @@ static void test_graphs(void)
     CHECK(cudaStreamDestroy(st) == cudaSuccess);
 }
 
+static void test_deferred(void)
+{
+    cudaStream_t st;
+    CHECK(cudaStreamCreate(&st) == cudaSuccess);
+    int *d, *step, host[8] = {0}, back[8] = {0}, two = 2;
+    CHECK(cudaMalloc((void **)&d, sizeof host) == cudaSuccess);
+    CHECK(cudaMalloc((void **)&step, sizeof(int)) == cudaSuccess);
+    wxemu::set_deferred(true);
+    CHECK(cudaMemcpyAsync(d, host, sizeof host, cudaMemcpyHostToDevice, st) == cudaSuccess);
+    CHECK(cudaMemcpyAsync(step, &two, sizeof two, cudaMemcpyHostToDevice, st) == cudaSuccess);
+    two = 5; /* pageable bytes were taken at the call */
+    CHECK(WX_LAUNCH(add_scaled, dim3(1), dim3(8), 0, st, d, step, 3, 8) == cudaSuccess);
+    CHECK(d[0] == (int)0xffffffff); /* nothing has run: the fresh allocation's poison */
+    CHECK(cudaMemcpyAsync(back, d, sizeof back, cudaMemcpyDeviceToHost, st) == cudaSuccess);
+    CHECK(back[0] == 6 && back[7] == 6); /* a copy into pageable memory waits for the work */
+    CHECK(WX_LAUNCH(add_scaled, dim3(1), dim3(8), 0, st, d, step, 1, 8) == cudaSuccess);
+    CHECK(d[0] == 6);
+    CHECK(cudaStreamSynchronize(st) == cudaSuccess && d[0] == 8);
+    wxemu::set_deferred(false);
+    CHECK(cudaFree(d) == cudaSuccess && cudaFree(step) == cudaSuccess);
+    CHECK(cudaStreamDestroy(st) == cudaSuccess);
+}
+
 int main(void)
 {
     test_memory();
     test_streams_events();
     test_graphs();
+    test_deferred();
     test_device();
     test_abort_mode();
     return wx_test_finish("test_emu_runtime");
