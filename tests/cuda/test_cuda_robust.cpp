@@ -206,6 +206,9 @@ static void test_step_recording(void)
     int32_t bad = (int32_t)V + 5;
     CHECK(be->ops->step_begin(be, key, &bad, 1, 6) == WX_STEP_DIRECT);
     CHECK(wx_backend_take_error(be, &err) == WX_OK);
+    wx_tensor *all[] = {t.table, t.pos, t.x, t.o, t.big_a, t.big_w, t.big_o,
+                        t.k[0], t.k[1], t.v[0], t.v[1]};
+    for (wx_tensor *x : all) be->ops->free(be, x);
     be->ops->destroy(be);
 }
 
