@@ -252,6 +252,8 @@ void wx_check_copy_rows(const wx_tensor *dst, int64_t dst_row0, const wx_tensor 
  * [0, vocab) is recorded on be (wx_backend_fail) and the op must do nothing, so no lookup
  * reads outside the table. Returns WX_OK when all are valid. */
 wx_status wx_check_embed_ids(wx_backend *be, const int32_t *ids, int64_t n, int64_t vocab);
+/* The index of the first id outside [0, vocab), or -1 when all are valid (nothing recorded). */
+int64_t wx_first_bad_id(const int32_t *ids, int64_t n, int64_t vocab);
 void wx_check_reorder(const wx_tensor *cache, const int32_t *src_index, int64_t len);
 
 #define wx_op(be, op, ...) ((be)->ops->op((be), __VA_ARGS__))

@@ -108,13 +108,18 @@ wx_status wx_backend_take_error(wx_backend *be, wx_err *err)
     return st;
 }
 
+int64_t wx_first_bad_id(const int32_t *ids, int64_t n, int64_t vocab)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= vocab) return i;
+    return -1;
+}
+
 wx_status wx_check_embed_ids(wx_backend *be, const int32_t *ids, int64_t n, int64_t vocab)
 {
-    for (int64_t i = 0; i < n; i++) {
-        if (ids[i] >= 0 && ids[i] < vocab) continue;
-        wx_backend_fail(be, WX_ERR_BACKEND, "embed: token id %d at position %lld is outside the "
-                        "vocabulary [0, %lld)", (int)ids[i], (long long)i, (long long)vocab);
-        return WX_ERR_BACKEND;
-    }
-    return WX_OK;
+    int64_t i = wx_first_bad_id(ids, n, vocab);
+    if (i < 0) return WX_OK;
+    wx_backend_fail(be, WX_ERR_BACKEND, "embed: token id %d at position %lld is outside the "
+                    "vocabulary [0, %lld)", (int)ids[i], (long long)i, (long long)vocab);
+    return WX_ERR_BACKEND;
 }

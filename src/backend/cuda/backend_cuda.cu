@@ -547,13 +547,6 @@ static bool upload_step(cuda_impl *im, const int32_t *ids, int64_t n_ids, int64_
     return true;
 }
 
-static bool ids_in_table(const int32_t *ids, int64_t n, int64_t vocab)
-{
-    for (int64_t i = 0; i < n; i++)
-        if (ids[i] < 0 || ids[i] >= vocab) return false;
-    return true;
-}
-
 static enum wx_step_mode cuda_step_begin(wx_backend *be, uint64_t key, const int32_t *ids,
                                          int64_t n_ids, int64_t pos)
 {
@@ -561,7 +554,7 @@ static enum wx_step_mode cuda_step_begin(wx_backend *be, uint64_t key, const int
     assert(!im->recording && "step_begin: a step is being recorded");
     if (!im->graphs || n_ids <= 0 || n_ids > STEP_MAX_IDS) return WX_STEP_DIRECT;
     step_graph *g = find_step_graph(im, key);
-    if (g && (g->failed || !ids_in_table(ids, n_ids, g->vocab))) return WX_STEP_DIRECT;
+    if (g && (g->failed || wx_first_bad_id(ids, n_ids, g->vocab) >= 0)) return WX_STEP_DIRECT;
     if (g) assert(g->n_ids == n_ids && "step_begin: one key, one shape");
     if (!upload_step(im, ids, n_ids, pos)) return WX_STEP_DIRECT;
     if (g) {
