@@ -10,8 +10,10 @@ from CTranslate2's beam search with WhisperX's prompt, then faster-whisper's
 add_word_timestamps over the whole batch, exactly as BatchedInferencePipeline.forward calls it
 (segment size ceil(duration) · 100 frames, seek int(offset · 100), last speech 0). The test
 feeds our implementation the same samples and tokens.
-End to end: WhisperModel.transcribe(jfk.wav, word_timestamps=True, beam 5, language "en") —
-faster-whisper's sequential path — for the job-level check.
+End to end, for the job-level check, WhisperModel.transcribe(jfk.wav, word_timestamps=True,
+beam 5, language "en") twice: at its defaults (faster-whisper's sequential path: timestamp tokens,
+first window at 0 s) and decoding as WhisperX does (without_timestamps=True, clip_timestamps =
+WhisperX's VAD chunk; the words of the chunk's first window, the one WhisperX decodes).
 """
 import math
 import os
@@ -53,6 +55,13 @@ def chunk_words(model, audio, segments):
     return begins, ends, tokens, outs
 
 
+def e2e_words(arrays, key, words):
+    arrays[key + ".word_text"] = "\x1f".join(w.word.strip() for w in words)
+    arrays[key + ".start"] = np.array([w.start for w in words], np.float32)
+    arrays[key + ".end"] = np.array([w.end for w in words], np.float32)
+    print(key, [(w.word, w.start, w.end) for w in words])
+
+
 def main():
     data = os.environ.get("WX_DATA_DIR", "../shared/data")
     model = whisperx.load_model("models/tiny.en", "cpu", compute_type="float32",
@@ -83,10 +92,13 @@ def main():
     fw = WhisperModel("models/tiny.en", device="cpu", compute_type="float32")
     jfk = whisperx.load_audio(os.path.join(data, "jfk.wav"))
     segments, _ = fw.transcribe(jfk, beam_size=5, language="en", word_timestamps=True)
-    words = [w for s in segments for w in s.words]
-    arrays["e2e_jfk.word_text"] = "\x1f".join(w.word.strip() for w in words)
-    arrays["e2e_jfk.start"] = np.array([w.start for w in words], np.float32)
-    arrays["e2e_jfk.end"] = np.array([w.end for w in words], np.float32)
+    e2e_words(arrays, "e2e_jfk", [w for s in segments for w in s.words])
+    chunk = (float(arrays["jfk_wav.start_s"][0]), float(arrays["jfk_wav.end_s"][-1]))
+    segments, _ = fw.transcribe(jfk, beam_size=5, language="en", word_timestamps=True,
+                                without_timestamps=True, clip_timestamps=list(chunk))
+    segments = list(segments)
+    first = [s for s in segments if s.seek == segments[0].seek]
+    e2e_words(arrays, "e2e_jfk_chunk", [w for s in first for w in s.words])
     write_fixture("tests/fixtures/word_timing.fix", arrays)
 
 
