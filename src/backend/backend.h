@@ -110,6 +110,18 @@ typedef struct wx_backend_ops {
     /* x = |x| (any shape). */
     void (*abs)(wx_backend *, wx_tensor *x);
 
+    /* SincNet's first block for B windows hop frames apart, from one bias-free convolution
+     * y (1, C, T) of their whole span of unnormalised samples: each window's waveform
+     * instance norm x ↦ scale[b]·x + shift[b] passes through the convolution as an affine,
+     *   out (B, C, Tout)[b, c, t] = max over j < k of
+     *       |scale[b] · y[c, b·hop + t·k + j] + shift[b] · tap_sum[c]|
+     * (max-pool of width and stride k; fmaf(scale, y, shift·tap_sum)), with
+     * (B-1)·hop + Tout·k ≤ T; scale, shift (B) and tap_sum (C, the sum of each filter's
+     * taps) F32. */
+    void (*sinc_windows)(wx_backend *, wx_tensor *out, const wx_tensor *y, int64_t hop, int k,
+                         const wx_tensor *scale, const wx_tensor *shift,
+                         const wx_tensor *tap_sum);
+
     /* out (B, C, Tout) = max over x (B, C, T)[..., t·stride + [0, k)], no padding,
      * Tout = (T - k) / stride + 1. */
     void (*max_pool1d)(wx_backend *, wx_tensor *out, const wx_tensor *x, int k, int stride);

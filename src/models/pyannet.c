@@ -27,6 +27,8 @@ struct wx_pyannet {
     float *sinc_n, *sinc_window;/* (sinc_taps / 2) buffers n_ and window_, host */
     float *filters;             /* (n_filters, sinc_taps) when precomputed_filters, host */
     wx_tensor *wav_norm_w, *wav_norm_b;     /* (1) */
+    float wav_gamma, wav_beta;              /* their values, host: hop forwards' norms */
+    wx_tensor *tap_sum;                     /* (n_filters) sum of each sinc filter's taps */
     wx_tensor *conv_w[3], *conv_b[3];       /* (C_i, C_{i-1}, K_i), (C_i); conv_b[0] NULL */
     wx_tensor *norm_w[3], *norm_b[3];       /* (C_i) */
     lstm_dir lstm[WX_PYANNET_MAX_LSTM][2];  /* [layer][forward, reverse] */
@@ -229,6 +231,9 @@ static wx_status load_sincnet(wx_pyannet *m, const wx_safetensors *st, wx_err *e
     int64_t half_f[2] = {c->n_filters / 2, 1}, half_k[2] = {1, c->sinc_taps / 2};
     TRY(load_tensor(m, st, "sincnet.wav_norm1d.weight", 1, 0, 0, &m->wav_norm_w, err));
     TRY(load_tensor(m, st, "sincnet.wav_norm1d.bias", 1, 0, 0, &m->wav_norm_b, err));
+    int64_t one = 1;
+    TRY(wx_safetensors_read_f32(st, "sincnet.wav_norm1d.weight", 1, &one, &m->wav_gamma, err));
+    TRY(wx_safetensors_read_f32(st, "sincnet.wav_norm1d.bias", 1, &one, &m->wav_beta, err));
     int64_t fshape[3] = {c->n_filters, 1, c->sinc_taps};
     if (c->precomputed_filters) {
         TRY(read_host(st, "sincnet.conv1d.0.weight", 3, fshape, &m->filters, err));
@@ -243,6 +248,19 @@ static wx_status load_sincnet(wx_pyannet *m, const wx_safetensors *st, wx_err *e
     if (!filters) return wx_fail(err, WX_ERR_NOMEM, "out of memory for the sinc filters");
     wx_pyannet_sinc_filters(m, filters);
     s = upload_host(m->be, filters, 3, fshape, &m->conv_w[0], "sinc filters", err);
+    float *sums = s == WX_OK ? malloc((size_t)c->n_filters * sizeof *sums) : NULL;
+    if (sums) {
+        for (int f = 0; f < c->n_filters; f++) {
+            float acc = 0.0f;
+            for (int j = 0; j < c->sinc_taps; j++) acc += filters[(size_t)f * c->sinc_taps + j];
+            sums[f] = acc;
+        }
+        int64_t fn = c->n_filters;
+        s = upload_host(m->be, sums, 1, &fn, &m->tap_sum, "sinc tap sums", err);
+    } else if (s == WX_OK) {
+        s = wx_fail(err, WX_ERR_NOMEM, "out of memory for the sinc filters");
+    }
+    free(sums);
     free(filters);
     if (s != WX_OK) goto done;
     char name[128];
@@ -347,7 +365,7 @@ void wx_pyannet_free(wx_pyannet *m)
 {
     if (!m) return;
     wx_backend *be = m->be;
-    wx_tensor *singles[] = {m->wav_norm_w, m->wav_norm_b, m->cls_w, m->cls_b};
+    wx_tensor *singles[] = {m->wav_norm_w, m->wav_norm_b, m->tap_sum, m->cls_w, m->cls_b};
     for (size_t i = 0; i < sizeof singles / sizeof singles[0]; i++) be->ops->free(be, singles[i]);
     for (int i = 0; i < 3; i++) {
         be->ops->free(be, m->conv_w[i]);
@@ -428,10 +446,13 @@ int wx_pyannet_num_frames(const wx_pyannet *m, int n_samples)
     return t;
 }
 
-/* Tensors of one forward pass, freed together. */
+/* Tensors of one forward pass, freed together. A hop forward (span > 0) holds the span
+ * (1, 1, span) in x and its first convolution (1, C_0, Tspan) in conv[0], and the windows'
+ * waveform norms in scale and shift (B). */
 typedef struct activations {
     wx_tensor *x;                 /* (B, 1, n) */
     wx_tensor *conv[3], *pool[3]; /* (B, C_i, Tconv_i), (B, C_i, T_i) */
+    wx_tensor *scale, *shift;     /* (B), hop forwards only */
     wx_tensor *seq[2];            /* (B, F, max(C_2, 2H)) ping-pong LSTM inputs/outputs */
     wx_tensor *gx;                /* (B, F, 4H) */
     wx_tensor *lin[2];            /* (B, F, linear_hidden) */
@@ -441,7 +462,8 @@ typedef struct activations {
 static void free_activations(wx_backend *be, activations *a)
 {
     wx_tensor *all[] = {a->x, a->conv[0], a->conv[1], a->conv[2], a->pool[0], a->pool[1],
-                        a->pool[2], a->seq[0], a->seq[1], a->gx, a->lin[0], a->lin[1], a->out};
+                        a->pool[2], a->scale, a->shift, a->seq[0], a->seq[1], a->gx,
+                        a->lin[0], a->lin[1], a->out};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) be->ops->free(be, all[i]);
 }
 
@@ -451,21 +473,30 @@ static wx_tensor *alloc3(wx_backend *be, int64_t d0, int64_t d1, int64_t d2)
     return be->ops->alloc(be, WX_F32, 3, shape);
 }
 
-static wx_status alloc_activations(wx_pyannet *m, int b, int n, int frames, activations *a,
-                                   wx_err *err)
+static wx_status alloc_activations(wx_pyannet *m, int b, int n, int64_t span, int frames,
+                                   activations *a, wx_err *err)
 {
     const wx_pyannet_config *c = &m->cfg;
     wx_backend *be = m->be;
     memset(a, 0, sizeof *a);
-    a->x = alloc3(be, b, 1, n);
+    a->x = span ? alloc3(be, 1, 1, span) : alloc3(be, b, 1, n);
     int t = n;
     bool ok = a->x != NULL;
     for (int i = 0; i < 3 && ok; i++) {
         t = (t - c->conv_kernels[i]) / (i == 0 ? c->sinc_stride : 1) + 1;
-        a->conv[i] = alloc3(be, b, c->conv_channels[i], t);
+        if (i == 0 && span) {
+            int64_t shape[1] = {b};
+            a->conv[0] = alloc3(be, 1, c->conv_channels[0],
+                                (span - c->conv_kernels[0]) / c->sinc_stride + 1);
+            a->scale = be->ops->alloc(be, WX_F32, 1, shape);
+            a->shift = be->ops->alloc(be, WX_F32, 1, shape);
+            ok = a->scale && a->shift;
+        } else {
+            a->conv[i] = alloc3(be, b, c->conv_channels[i], t);
+        }
         t = (t - c->pool) / c->pool + 1;
         a->pool[i] = alloc3(be, b, c->conv_channels[i], t);
-        ok = a->conv[i] && a->pool[i];
+        ok = ok && a->conv[i] && a->pool[i];
     }
     int width = 2 * c->lstm_hidden;
     a->seq[0] = alloc3(be, b, frames, c->conv_channels[2] > width ? c->conv_channels[2] : width);
@@ -485,19 +516,28 @@ static void download_tap(wx_backend *be, const wx_tensor *t, float *host)
 }
 
 /* SincNet: waveform norm, then per block conv (|·| after the first), max-pool, instance norm,
- * leaky ReLU. Leaves (B, C_2, F) in a->pool[2]. */
-static void forward_sincnet(wx_pyannet *m, activations *a, const wx_pyannet_taps *taps)
+ * leaky ReLU. A hop forward (a->scale set, windows hop samples apart) convolves the span
+ * once and applies the norms in sinc_windows. Leaves (B, C_2, F) in a->pool[2]. */
+static void forward_sincnet(wx_pyannet *m, activations *a, int64_t hop,
+                            const wx_pyannet_taps *taps)
 {
     const wx_pyannet_config *c = &m->cfg;
     wx_backend *be = m->be;
-    wx_op(be, instance_norm, a->x, m->wav_norm_w, m->wav_norm_b, c->norm_eps);
-    if (taps) download_tap(be, a->x, taps->waveform_norm);
+    if (!a->scale) {
+        wx_op(be, instance_norm, a->x, m->wav_norm_w, m->wav_norm_b, c->norm_eps);
+        if (taps) download_tap(be, a->x, taps->waveform_norm);
+    }
     const wx_tensor *in = a->x;
     for (int i = 0; i < 3; i++) {
         wx_op(be, conv1d, a->conv[i], in, m->conv_w[i], m->conv_b[i],
               i == 0 ? c->sinc_stride : 1, 0);
-        if (i == 0) wx_op(be, abs, a->conv[i]);
-        wx_op(be, max_pool1d, a->pool[i], a->conv[i], c->pool, c->pool);
+        if (i == 0 && a->scale) {
+            wx_op(be, sinc_windows, a->pool[0], a->conv[0], hop / c->sinc_stride, c->pool,
+                  a->scale, a->shift, m->tap_sum);
+        } else {
+            if (i == 0) wx_op(be, abs, a->conv[i]);
+            wx_op(be, max_pool1d, a->pool[i], a->conv[i], c->pool, c->pool);
+        }
         wx_op(be, instance_norm, a->pool[i], m->norm_w[i], m->norm_b[i], c->norm_eps);
         wx_op(be, leaky_relu, a->pool[i], c->slope);
         if (taps) download_tap(be, a->pool[i], taps->block[i]);
@@ -530,42 +570,109 @@ static wx_tensor *forward_lstm(wx_pyannet *m, activations *a, int b, int frames)
     return bufs[(c->lstm_layers - 1) % 2];
 }
 
-wx_status wx_pyannet_forward(wx_pyannet *m, const float *windows, int batch, int n_samples,
+/* The network after the input is in a.x (and, for a hop forward, the norms in a.scale and
+ * a.shift): scores to the host, then a's tensors are freed. */
+static wx_status run_forward(wx_pyannet *m, activations *a, int batch, int frames, int64_t hop,
                              float *scores, const wx_pyannet_taps *taps, wx_err *err)
 {
     const wx_pyannet_config *c = &m->cfg;
     wx_backend *be = m->be;
+    wx_status s = WX_OK;
+    forward_sincnet(m, a, hop, taps);
+    wx_tensor *seq = forward_lstm(m, a, batch, frames);
+    int64_t seq_shape[3] = {batch, frames, 2 * c->lstm_hidden};
+    wx_tensor x = wx_tensor_view(seq, 0, 3, seq_shape);
+    if (taps) download_tap(be, &x, taps->lstm);
+    for (int i = 0; i < c->linear_layers; i++) {
+        wx_op(be, linear, a->lin[i % 2], &x, m->lin_w[i], m->lin_b[i]);
+        wx_op(be, leaky_relu, a->lin[i % 2], c->slope);
+        x = *a->lin[i % 2];
+        x.is_view = true;
+    }
+    if (taps && c->linear_layers) download_tap(be, &x, taps->linear);
+    wx_op(be, linear, a->out, &x, m->cls_w, m->cls_b);
+    if (c->log_softmax) {
+        int64_t rows_shape[2] = {(int64_t)batch * frames, c->num_classes};
+        wx_tensor rows = wx_tensor_view(a->out, 0, 2, rows_shape);
+        be->ops->suppress_logsoftmax_topk(be, &rows, NULL, 0, true, 0, NULL, NULL);
+    } else {
+        wx_op(be, sigmoid, a->out);
+    }
+    be->ops->download(be, a->out, scores, wx_tensor_nbytes(a->out));
+    if (be->ops->synchronize(be) != 0 || wx_backend_take_error(be, err) != WX_OK)
+        s = wx_fail(err, WX_ERR_BACKEND, "VAD: the %s backend failed", be->ops->name);
+    free_activations(be, a);
+    return s;
+}
+
+wx_status wx_pyannet_forward(wx_pyannet *m, const float *windows, int batch, int n_samples,
+                             float *scores, const wx_pyannet_taps *taps, wx_err *err)
+{
     int frames = wx_pyannet_num_frames(m, n_samples);
     if (batch < 1 || frames < 1)
         return wx_fail(err, WX_ERR_INVALID_INPUT, "VAD: %d windows of %d samples give no "
                        "output frame", batch, n_samples);
     activations a;
-    wx_status s = alloc_activations(m, batch, n_samples, frames, &a, err);
+    wx_status s = alloc_activations(m, batch, n_samples, 0, frames, &a, err);
     if (s != WX_OK) return s;
-    be->ops->upload(be, a.x, windows, (size_t)batch * (size_t)n_samples * sizeof *windows);
-    forward_sincnet(m, &a, taps);
-    wx_tensor *seq = forward_lstm(m, &a, batch, frames);
-    int64_t seq_shape[3] = {batch, frames, 2 * c->lstm_hidden};
-    wx_tensor x = wx_tensor_view(seq, 0, 3, seq_shape);
-    if (taps) download_tap(be, &x, taps->lstm);
-    for (int i = 0; i < c->linear_layers; i++) {
-        wx_op(be, linear, a.lin[i % 2], &x, m->lin_w[i], m->lin_b[i]);
-        wx_op(be, leaky_relu, a.lin[i % 2], c->slope);
-        x = *a.lin[i % 2];
-        x.is_view = true;
+    m->be->ops->upload(m->be, a.x, windows, (size_t)batch * (size_t)n_samples * sizeof *windows);
+    return run_forward(m, &a, batch, frames, 0, scores, taps, err);
+}
+
+/* scale[b], shift[b]: InstanceNorm1d of window b (biased variance, in double) as an affine. */
+static void window_norms(const wx_pyannet *m, const float *samples, int batch, int n,
+                         int64_t hop, float *scale, float *shift)
+{
+    for (int b = 0; b < batch; b++) {
+        const float *w = samples + (size_t)b * (size_t)hop;
+        double sum = 0.0, sq = 0.0;
+        for (int i = 0; i < n; i++) sum += w[i];
+        double mean = sum / n;
+        for (int i = 0; i < n; i++) sq += (w[i] - mean) * (w[i] - mean);
+        float a = (float)(1.0 / sqrt(sq / n + m->cfg.norm_eps)) * m->wav_gamma;
+        scale[b] = a;
+        shift[b] = m->wav_beta - a * (float)mean;
     }
-    if (taps && c->linear_layers) download_tap(be, &x, taps->linear);
-    wx_op(be, linear, a.out, &x, m->cls_w, m->cls_b);
-    if (c->log_softmax) {
-        int64_t rows_shape[2] = {(int64_t)batch * frames, c->num_classes};
-        wx_tensor rows = wx_tensor_view(a.out, 0, 2, rows_shape);
-        be->ops->suppress_logsoftmax_topk(be, &rows, NULL, 0, true, 0, NULL, NULL);
-    } else {
-        wx_op(be, sigmoid, a.out);
+}
+
+/* Copies the windows apart for wx_pyannet_forward. */
+static wx_status forward_copied(wx_pyannet *m, const float *samples, int batch, int n,
+                                int64_t hop, float *scores, wx_err *err)
+{
+    float *windows = malloc((size_t)batch * (size_t)n * sizeof *windows);
+    if (!windows) return wx_fail(err, WX_ERR_NOMEM, "out of memory for %d VAD windows", batch);
+    for (int b = 0; b < batch; b++)
+        memcpy(windows + (size_t)b * n, samples + (size_t)b * (size_t)hop, (size_t)n * sizeof *windows);
+    wx_status s = wx_pyannet_forward(m, windows, batch, n, scores, NULL, err);
+    free(windows);
+    return s;
+}
+
+wx_status wx_pyannet_forward_hop(wx_pyannet *m, const float *samples, int batch, int n_samples,
+                                 int64_t hop, float *scores, wx_err *err)
+{
+    const wx_pyannet_config *c = &m->cfg;
+    int frames = wx_pyannet_num_frames(m, n_samples);
+    if (batch < 1 || frames < 1 || hop < 0)
+        return wx_fail(err, WX_ERR_INVALID_INPUT, "VAD: %d windows of %d samples give no "
+                       "output frame", batch, n_samples);
+    if (batch == 1) hop = 0;
+    if (hop % c->sinc_stride || !m->be->ops->sinc_windows)
+        return forward_copied(m, samples, batch, n_samples, hop, scores, err);
+    int64_t span = (int64_t)(batch - 1) * hop + n_samples;
+    activations a;
+    wx_status s = alloc_activations(m, batch, n_samples, span, frames, &a, err);
+    if (s != WX_OK) return s;
+    float *norms = malloc(2 * (size_t)batch * sizeof *norms);
+    if (!norms) {
+        free_activations(m->be, &a);
+        return wx_fail(err, WX_ERR_NOMEM, "out of memory for %d VAD windows", batch);
     }
-    be->ops->download(be, a.out, scores, wx_tensor_nbytes(a.out));
-    if (be->ops->synchronize(be) != 0 || wx_backend_take_error(be, err) != WX_OK)
-        s = wx_fail(err, WX_ERR_BACKEND, "VAD: the %s backend failed", be->ops->name);
-    free_activations(be, &a);
+    window_norms(m, samples, batch, n_samples, hop, norms, norms + batch);
+    m->be->ops->upload(m->be, a.x, samples, (size_t)span * sizeof *samples);
+    m->be->ops->upload(m->be, a.scale, norms, (size_t)batch * sizeof *norms);
+    m->be->ops->upload(m->be, a.shift, norms + batch, (size_t)batch * sizeof *norms);
+    s = run_forward(m, &a, batch, frames, hop, scores, NULL, err);
+    free(norms);
     return s;
 }

@@ -135,14 +135,19 @@ static wx_status segment(job *j, int step, wx_err *err)
     for (int c0 = 0; c0 < j->C && st == WX_OK; c0 += SEG_BATCH) {
         if (cancelled(j)) { st = wx_fail(err, WX_ERR_INVALID_INPUT, "cancelled"); break; }
         int b = j->C - c0 < SEG_BATCH ? j->C - c0 : SEG_BATCH;
-        memset(windows, 0, (size_t)b * W * sizeof *windows);
-        for (int i = 0; i < b; i++) {
-            size_t start = (size_t)(c0 + i) * step;
-            size_t take = start < j->n ? j->n - start : 0;
-            if (take > (size_t)W) take = W;
-            if (take) memcpy(windows + (size_t)i * W, j->samples + start, take * sizeof *windows);
+        if ((size_t)(c0 + b - 1) * step + W <= j->n) {  /* full windows, read in place */
+            st = wx_pyannet_forward_hop(d->seg, j->samples + (size_t)c0 * step, b, W, step,
+                                        scores, err);
+        } else {
+            memset(windows, 0, (size_t)b * W * sizeof *windows);
+            for (int i = 0; i < b; i++) {
+                size_t start = (size_t)(c0 + i) * step;
+                size_t take = start < j->n ? j->n - start : 0;
+                if (take > (size_t)W) take = W;
+                if (take) memcpy(windows + (size_t)i * W, j->samples + start, take * sizeof *windows);
+            }
+            st = wx_pyannet_forward(d->seg, windows, b, W, scores, NULL, err);
         }
-        st = wx_pyannet_forward(d->seg, windows, b, W, scores, NULL, err);
         for (int i = 0; st == WX_OK && i < b; i++)
             for (int f = 0; f < F; f++) {
                 const float *row = scores + ((size_t)i * F + f) * K;

@@ -134,14 +134,22 @@ typedef struct scorer {
     float *chunk;               /* (frames_per_chunk) max over classes */
 } scorer;
 
-/* Runs the model over windows [first, first + b) and adds max-over-classes scores. */
+/* Runs the model over windows [first, first + b) and adds max-over-classes scores. Full
+ * windows are read in place, hop samples apart; the padded last one is copied. */
 static wx_status infer_batch(scorer *sc, size_t first, int b, wx_err *err)
 {
     const wx_pyannet_config *c = wx_pyannet_config_of(sc->vad->model);
-    for (int i = 0; i < b; i++)
-        copy_window(sc->samples, sc->n, &sc->k, first + (size_t)i, sc->windows + i * sc->k.window);
-    wx_status s = wx_pyannet_forward(sc->vad->model, sc->windows, b, (int)sc->k.window, sc->out,
-                                     NULL, err);
+    const float *span = sc->samples + first * sc->k.step;
+    if (first + (size_t)b > sc->k.n_full) {
+        for (int i = 0; i < b; i++)
+            copy_window(sc->samples, sc->n, &sc->k, first + (size_t)i,
+                        sc->windows + i * sc->k.window);
+        span = sc->windows;
+    }
+    wx_status s = wx_pyannet_forward_hop(sc->vad->model, span, b, (int)sc->k.window,
+                                         span == sc->windows ? (int64_t)sc->k.window
+                                                             : (int64_t)sc->k.step,
+                                         sc->out, err);
     if (s != WX_OK) return s;
     int fpc = sc->agg.frames_per_chunk, nc = c->num_classes;
     for (int i = 0; i < b; i++) {

@@ -86,6 +86,23 @@ static void test_max_pool(int64_t nb, int64_t c, int64_t t, int k, int stride, b
     tp_free(x), tp_free(o);
 }
 
+/* sinc_windows: exact (the same fmaf, fabsf and comparisons). y (1, C, T) with T exactly
+ * (B-1)·hop + Tout·k + tail, scale/shift per window of either sign, tap sums of both signs. */
+static void test_sinc_windows(int64_t nb, int64_t c, int64_t tout, int64_t hop, int k,
+                              int64_t tail)
+{
+    int64_t t = (nb - 1) * hop + tout * k + tail;
+    tpair y = tp_make(randv(c * t, 2.0f), {1, c, t}), o = tp_make({}, {nb, c, tout});
+    tpair scale = tp_make(randv(nb, 30.0f), {nb}), shift = tp_make(randv(nb, 0.5f), {nb});
+    tpair sums = tp_make(randv(c, 0.01f), {c});
+    wx_op(cpu_be, sinc_windows, o.c, y.c, hop, k, scale.c, shift.c, sums.c);
+    wx_op(cuda_be, sinc_windows, o.g, y.g, hop, k, scale.g, shift.g, sums.g);
+    CHECK_MSG(same_bits(fetch(cuda_be, o.g), fetch(cpu_be, o.c)),
+              "sinc_windows (%lld, %lld, %lld) hop %lld k%d: exact", (long long)nb, (long long)c,
+              (long long)tout, (long long)hop, k);
+    tp_free(y), tp_free(o), tp_free(scale), tp_free(shift), tp_free(sums);
+}
+
 /* One LSTM layer as the models run it. gx = x·w_ihᵀ + b_ih is computed once on the CPU and
  * uploaded to both, so the recurrence is compared alone; out is (B, T, width) with width ≥ H
  * prefilled with a sentinel, and directions go to columns [d·H, d·H + H) through out_stride =
@@ -267,6 +284,22 @@ static void test_pyannet(const char *dir, const float *audio, int batch, bool qu
               "decisions %.4f", dir, batch, n, e, agree);
     printf("pyannet %s B=%d n=%d -> %d frames x %d: nmse %.2g, max |d| %.2g, decisions "
            "%.4f\n", dir, batch, n, frames, k, e, worst, agree);
+    /* the hop forward (one SincNet convolution over overlapping windows): same bound */
+    int hb = batch + 1;
+    int64_t hop = (int64_t)n / 10 / cfg->sinc_stride * cfg->sinc_stride;
+    size_t hcount = (size_t)hb * (size_t)frames * (size_t)k;
+    std::vector<float> hc(hcount), hg(hcount);
+    CHECK_MSG(wx_pyannet_forward_hop(mc, audio, hb, n, hop, hc.data(), &err) == WX_OK, "%s",
+              err.msg);
+    CHECK_MSG(wx_pyannet_forward_hop(mg, audio, hb, n, hop, hg.data(), &err) == WX_OK, "%s",
+              err.msg);
+    if (cfg->log_softmax)
+        for (size_t i = 0; i < hcount; i++) hc[i] = expf(hc[i]), hg[i] = expf(hg[i]);
+    double he = nmse(hg, hc);
+    CHECK_MSG(he <= 1e-6, "pyannet %s hop forward (%d windows %lld apart): nmse %.3g", dir, hb,
+              (long long)hop, he);
+    printf("pyannet %s hop forward, %d windows %lld samples apart: nmse %.2g\n", dir, hb,
+           (long long)hop, he);
     wx_pyannet_free(mc);
     wx_pyannet_free(mg);
 }
@@ -362,6 +395,11 @@ int main(void)
     test_max_pool(2, 80, 15975, 3, 3, false);        /* SincNet block 0, 10 s */
     test_max_pool(3, 60, 5321, 3, 3, false);         /* block 1 */
     test_max_pool(8, 60, 1769, 3, 3, false);         /* block 2 → 589 frames */
+    /* B, C, Tout, hop (frames), k, tail */
+    test_sinc_windows(1, 1, 1, 0, 1, 0);
+    test_sinc_windows(3, 5, 17, 7, 3, 2);
+    test_sinc_windows(4, 80, 2658, 800, 3, 1);        /* VAD: 5 s windows 0.5 s apart */
+    if (!quick) test_sinc_windows(32, 80, 2658, 800, 3, 1);
     /* B, T, H, width (out_stride), directions (1 forward, 2 reverse, 3 both) */
     test_lstm(1, 1, 1, 1, 1, "T = 1, B = 1, H = 1");
     test_lstm(1, 1, 128, 128, 2, "T = 1 reverse");

@@ -1,12 +1,12 @@
 /* ops_vad.c — CPU implementations of the ops the pyannote segmentation model (VAD) adds to
- * wx_backend_ops: abs, max_pool1d, instance_norm, leaky_relu, sigmoid and the LSTM
- * recurrence (one sgemm per time step over the whole batch, gate math in GCC vectors with
- * Cephes' exp). They run on the driving thread; the heavy work (SincNet convolutions, LSTM
- * input projections) goes through the CPU backend's threaded conv1d and linear. */
+ * wx_backend_ops: abs, sinc_windows, max_pool1d, instance_norm, leaky_relu, sigmoid and the LSTM
+ * recurrence (a register-tiled product with w_hh packed once per call, gate math in GCC
+ * vectors with Cephes' exp). Rows (or blocks of elements) are spread over the backend's pool; the heavy
+ * work (SincNet convolutions, LSTM input projections) goes through its threaded conv1d and
+ * linear. */
 #include "ops_vad.h"
 
 #include <assert.h>
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,55 +46,128 @@ void wx_cpu_abs(wx_backend *be, wx_tensor *x)
     for (int64_t i = 0; i < n; i++) p[i] = fabsf(p[i]);
 }
 
+typedef struct sinc_windows_ctx {
+    const float *y, *scale, *shift, *tap_sum;
+    float *out;
+    int64_t c, t, tout, hop;
+    int k;
+} sinc_windows_ctx;
+
+/* Rows [r0, r1) of out, row r = b·C + c. */
+static void sinc_windows_rows(void *arg, int64_t r0, int64_t r1, int tid)
+{
+    (void)tid;
+    const sinc_windows_ctx *x = arg;
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t b = r / x->c, ch = r % x->c;
+        float a = x->scale[b], s = x->shift[b] * x->tap_sum[ch];
+        const float *yr = x->y + ch * x->t + b * x->hop;
+        float *o = x->out + r * x->tout;
+        for (int64_t t = 0; t < x->tout; t++) {
+            const float *w = yr + t * x->k;
+            float m = fabsf(fmaf(a, w[0], s));
+            for (int j = 1; j < x->k; j++) {
+                float v = fabsf(fmaf(a, w[j], s));
+                m = v > m ? v : m;
+            }
+            o[t] = m;
+        }
+    }
+}
+
+void wx_cpu_sinc_windows(wx_backend *be, wx_tensor *out, const wx_tensor *y, int64_t hop, int k,
+                         const wx_tensor *scale, const wx_tensor *shift, const wx_tensor *tap_sum)
+{
+    assert(y->ndim == 3 && out->ndim == 3 && y->shape[0] == 1 && k >= 1 && hop >= 0 &&
+           "sinc_windows: y (1, C, T), out (B, C, Tout)");
+    int64_t nb = out->shape[0], c = y->shape[1], t = y->shape[2], tout = out->shape[2];
+    assert(out->shape[1] == c && (nb - 1) * hop + tout * k <= t && wx_tensor_nelem(scale) == nb &&
+           wx_tensor_nelem(shift) == nb && wx_tensor_nelem(tap_sum) == c && "sinc_windows: shapes");
+    sinc_windows_ctx x = {f32(y), f32(scale), f32(shift), f32(tap_sum), f32(out), c, t, tout,
+                          hop, k};
+    wx_cpu_run_parallel(be, nb * c, tout * k * 3, sinc_windows_rows, &x);
+}
+
+typedef struct rows_ctx {
+    float *x, *out;
+    const float *src, *gamma, *beta;
+    int64_t c, t, tout, n;
+    int k, stride;
+    float eps, slope;
+} rows_ctx;
+
+static void max_pool_rows(void *arg, int64_t r0, int64_t r1, int tid)
+{
+    (void)tid;
+    const rows_ctx *x = arg;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *xr = x->src + r * x->t;
+        float *orow = x->out + r * x->tout;
+        for (int64_t t = 0; t < x->tout; t++) {
+            const float *w = xr + t * x->stride;
+            float m = w[0];
+            for (int j = 1; j < x->k; j++) m = w[j] > m ? w[j] : m;
+            orow[t] = m;
+        }
+    }
+}
+
 void wx_cpu_max_pool1d(wx_backend *be, wx_tensor *out, const wx_tensor *x, int k, int stride)
 {
-    (void)be;
     assert(x->ndim == 3 && out->ndim == 3 && k >= 1 && stride >= 1 && "max_pool1d: (B, C, T)");
     int64_t rows = x->shape[0] * x->shape[1], tin = x->shape[2], tout = out->shape[2];
     assert(tin >= k && tout == (tin - k) / stride + 1 && out->shape[0] * out->shape[1] == rows &&
            "max_pool1d: out must be (B, C, (T - k) / stride + 1)");
-    const float *src = f32(x);
-    float *dst = f32(out);
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = src + r * tin;
-        float *orow = dst + r * tout;
-        for (int64_t t = 0; t < tout; t++) {
-            const float *w = xr + t * stride;
-            float m = w[0];
-            for (int j = 1; j < k; j++) m = w[j] > m ? w[j] : m;
-            orow[t] = m;
-        }
+    rows_ctx c = {.out = f32(out), .src = f32(x), .t = tin, .tout = tout, .k = k, .stride = stride};
+    wx_cpu_run_parallel(be, rows, tout * k, max_pool_rows, &c);
+}
+
+static void instance_norm_rows(void *arg, int64_t r0, int64_t r1, int tid)
+{
+    (void)tid;
+    const rows_ctx *x = arg;
+    int64_t t = x->t;
+    for (int64_t r = r0; r < r1; r++) {
+        float *row = x->x + r * t;
+        double sum = 0.0, sq = 0.0;
+        for (int64_t i = 0; i < t; i++) sum += row[i];
+        double mean = sum / (double)t;
+        for (int64_t i = 0; i < t; i++) sq += (row[i] - mean) * (row[i] - mean);
+        /* (x - mean) first: folding the mean into a shift loses digits when mean ≫ std */
+        float m = (float)mean, scale = (float)(1.0 / sqrt(sq / (double)t + x->eps)) * x->gamma[r % x->c];
+        float shift = x->beta[r % x->c];
+        for (int64_t i = 0; i < t; i++) row[i] = (row[i] - m) * scale + shift;
     }
 }
 
 void wx_cpu_instance_norm(wx_backend *be, wx_tensor *x, const wx_tensor *gamma,
                           const wx_tensor *beta, float eps)
 {
-    (void)be;
     assert(x->ndim == 3 && "instance_norm: x must be (B, C, T)");
     int64_t b = x->shape[0], c = x->shape[1], t = x->shape[2];
     assert(wx_tensor_nelem(gamma) == c && wx_tensor_nelem(beta) == c &&
            "instance_norm: gamma and beta must have C elements");
-    float *p = f32(x);
-    const float *g = f32(gamma), *bt = f32(beta);
-    for (int64_t r = 0; r < b * c; r++) {
-        float *row = p + r * t;
-        double sum = 0.0, sq = 0.0;
-        for (int64_t i = 0; i < t; i++) sum += row[i];
-        double mean = sum / (double)t;
-        for (int64_t i = 0; i < t; i++) sq += (row[i] - mean) * (row[i] - mean);
-        /* (x - mean) first: folding the mean into a shift loses digits when mean ≫ std */
-        float m = (float)mean, scale = (float)(1.0 / sqrt(sq / (double)t + eps)) * g[r % c];
-        for (int64_t i = 0; i < t; i++) row[i] = (row[i] - m) * scale + bt[r % c];
-    }
+    rows_ctx ctx = {.x = f32(x), .gamma = f32(gamma), .beta = f32(beta), .c = c, .t = t, .eps = eps};
+    wx_cpu_run_parallel(be, b * c, 4 * t, instance_norm_rows, &ctx);
+}
+
+#define ELEMENT_BLOCK 4096  /* elements per parallel item of the element-wise ops */
+
+static void leaky_relu_blocks(void *arg, int64_t b0, int64_t b1, int tid)
+{
+    (void)tid;
+    const rows_ctx *x = arg;
+    int64_t end = b1 * ELEMENT_BLOCK < x->n ? b1 * ELEMENT_BLOCK : x->n;
+    for (int64_t i = b0 * ELEMENT_BLOCK; i < end; i++)
+        x->x[i] = x->x[i] >= 0.0f ? x->x[i] : x->slope * x->x[i];
 }
 
 void wx_cpu_leaky_relu(wx_backend *be, wx_tensor *x, float slope)
 {
-    (void)be;
-    float *p = f32(x);
     int64_t n = wx_tensor_nelem(x);
-    for (int64_t i = 0; i < n; i++) p[i] = p[i] >= 0.0f ? p[i] : slope * p[i];
+    rows_ctx c = {.x = f32(x), .n = n, .slope = slope};
+    wx_cpu_run_parallel(be, (n + ELEMENT_BLOCK - 1) / ELEMENT_BLOCK, ELEMENT_BLOCK,
+                        leaky_relu_blocks, &c);
 }
 
 void wx_cpu_sigmoid(wx_backend *be, wx_tensor *x)
@@ -121,7 +194,7 @@ static void lstm_cell(float *gates, float *c, float *h, int64_t batch, int64_t h
 }
 
 typedef struct lstm_ctx {
-    const float *gx, *w, *wt, *bias;  /* gx (B, T, 4H), w_hh (4H, H) and its transpose, b_hh */
+    const float *gx, *wt, *bias;  /* gx (B, T, 4H), w_hh packed by pack_panels, b_hh */
     float *out;                   /* (B, T, ·) rows out_stride apart */
     int64_t steps, hid, out_stride;
     bool reverse;
@@ -135,41 +208,58 @@ static inline vf splat(float x)
     return v;
 }
 
-#define MATVEC_ROWS 8   /* sequences per thread up to which add_recurrent beats sgemm */
+#define REC_ROWS 6   /* sequences per register tile of add_recurrent */
 
-/* gates (B, 4H) += h (B, H) · w_hhᵀ for B a multiple of 4 (rows past the batch are zero):
- * tiles of 4 sequences × 2 vectors of gates accumulate in registers while w_hhᵀ streams
- * once per step. A few sequences per step are a matrix-vector product, where a GEMM call
- * would spend more on packing w_hh than on the arithmetic. */
+/* gates (B, 4H) += h (B, H) · w_hhᵀ for B a multiple of REC_ROWS (rows past the batch are
+ * zero), wt packed by pack_panels: tiles of REC_ROWS sequences × 2 vectors of gates
+ * accumulate in 12 registers while the tile's weight panel (packed once per call, the whole
+ * of w_hh L2-resident) streams once per tile and step. This beats an sgemm per step, which
+ * packs w_hh again at every call. */
 static void add_recurrent(float *gates, const float *h, const float *wt, int64_t batch,
                           int64_t hid)
 {
     int64_t g4 = 4 * hid, tile = 2 * VL, tiled = g4 - g4 % tile;
-    for (int64_t b = 0; b < batch; b += 4) {
+    for (int64_t b = 0; b < batch; b += REC_ROWS) {
         const float *h0 = h + b * hid;
         float *g0 = gates + b * g4;
         for (int64_t j = 0; j < tiled; j += tile) {
-            vf a0 = splat(0.0f), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
-            for (int64_t k = 0; k < hid; k++) {   /* 8 accumulators in registers */
-                vf w0 = vf_load(wt + k * g4 + j), w1 = vf_load(wt + k * g4 + j + VL);
-                vf ha = splat(h0[k]), hb = splat(h0[hid + k]);
-                vf hc = splat(h0[2 * hid + k]), hd = splat(h0[3 * hid + k]);
-                a0 += ha * w0; a1 += ha * w1;
-                b0 += hb * w0; b1 += hb * w1;
-                c0 += hc * w0; c1 += hc * w1;
-                d0 += hd * w0; d1 += hd * w1;
+            vf acc[REC_ROWS][2];
+#pragma GCC unroll 6
+            for (int r = 0; r < REC_ROWS; r++) acc[r][0] = acc[r][1] = splat(0.0f);
+            const float *panel = wt + j * hid;   /* (hid, tile) for gates [j, j + tile) */
+            for (int64_t k = 0; k < hid; k++) {
+                vf w0 = vf_load(panel + k * tile), w1 = vf_load(panel + k * tile + VL);
+#pragma GCC unroll 6
+                for (int r = 0; r < REC_ROWS; r++) {
+                    vf hr = splat(h0[r * hid + k]);
+                    acc[r][0] = vf_fma(hr, w0, acc[r][0]);
+                    acc[r][1] = vf_fma(hr, w1, acc[r][1]);
+                }
             }
-            vf acc[8] = {a0, a1, b0, b1, c0, c1, d0, d1};
-            for (int r = 0; r < 4; r++) {
+#pragma GCC unroll 6
+            for (int r = 0; r < REC_ROWS; r++) {
                 float *g = g0 + r * g4 + j;
-                vf_store(g, vf_load(g) + acc[2 * r]);
-                vf_store(g + VL, vf_load(g + VL) + acc[2 * r + 1]);
+                vf_store(g, vf_load(g) + acc[r][0]);
+                vf_store(g + VL, vf_load(g + VL) + acc[r][1]);
             }
         }
-        for (int r = 0; r < 4; r++)
+        for (int r = 0; r < REC_ROWS; r++)
             for (int64_t j = tiled; j < g4; j++)
-                for (int64_t k = 0; k < hid; k++) g0[r * g4 + j] += h0[r * hid + k] * wt[k * g4 + j];
+                for (int64_t k = 0; k < hid; k++) g0[r * g4 + j] += h0[r * hid + k] * wt[j * hid + k];
     }
+}
+
+/* wt = w_hh (4H, H) in add_recurrent's order: for each tile of 2·VL gates [j, j + 2·VL), a
+ * panel (H, 2·VL) at wt + j·H holding w_hh[j + i][k] at k·2·VL + i, so that the tile's
+ * weights stream contiguously; gates past the last whole tile keep rows of w_hh (wt + j·H,
+ * element k). */
+static void pack_panels(float *wt, const float *w, int64_t hid)
+{
+    int64_t g4 = 4 * hid, tile = 2 * VL, tiled = g4 - g4 % tile;
+    for (int64_t j = 0; j < tiled; j += tile)
+        for (int64_t k = 0; k < hid; k++)
+            for (int64_t i = 0; i < tile; i++) wt[j * hid + k * tile + i] = w[(j + i) * hid + k];
+    memcpy(wt + tiled * hid, w + tiled * hid, (size_t)((g4 - tiled) * hid) * sizeof *wt);
 }
 
 /* Sequences [b0, b1) over every step: independent of the other rows, so the batch splits
@@ -179,7 +269,7 @@ static void lstm_rows(void *arg, int64_t b0, int64_t b1, int tid)
     (void)tid;
     const lstm_ctx *x = arg;
     int64_t batch = b1 - b0, hid = x->hid, g4 = 4 * hid, steps = x->steps;
-    int64_t padded = (batch + 3) / 4 * 4;   /* add_recurrent's tiles of 4 sequences */
+    int64_t padded = (batch + REC_ROWS - 1) / REC_ROWS * REC_ROWS;  /* add_recurrent's tiles */
     float *state = calloc((size_t)(padded * (g4 + 2 * hid)), sizeof *state);
     if (!state) {
         fprintf(stderr, "wx cpu backend: out of memory for the LSTM state\n");
@@ -195,10 +285,7 @@ static void lstm_rows(void *arg, int64_t b0, int64_t b1, int tid)
             for (; j + VL <= g4; j += VL) vf_store(dst + j, vf_load(src + j) + vf_load(x->bias + j));
             for (; j < g4; j++) dst[j] = src[j] + x->bias[j];
         }
-        if (s > 0 && batch <= MATVEC_ROWS) add_recurrent(gates, h, x->wt, padded, hid);
-        else if (s > 0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)batch, (int)g4, (int)hid,
-                        1.0f, h, (int)hid, x->w, (int)hid, 1.0f, gates, (int)g4);
+        if (s > 0) add_recurrent(gates, h, x->wt, padded, hid);
         lstm_cell(gates, c, h, batch, hid);
         for (int64_t b = 0; b < batch; b++)
             memcpy(x->out + ((b0 + b) * steps + t) * x->out_stride, h + b * hid,
@@ -219,10 +306,8 @@ void wx_cpu_lstm(wx_backend *be, wx_tensor *out, int64_t out_stride, const wx_te
         fprintf(stderr, "wx cpu backend: out of memory for the LSTM weights\n");
         abort();
     }
-    const float *w = f32(w_hh);
-    for (int64_t r = 0; r < g4; r++)
-        for (int64_t k = 0; k < hid; k++) wt[k * g4 + r] = w[r * hid + k];
-    lstm_ctx x = {f32(gx), w, wt, f32(b_hh), f32(out), steps, hid, out_stride, reverse};
+    pack_panels(wt, f32(w_hh), hid);
+    lstm_ctx x = {f32(gx), wt, f32(b_hh), f32(out), steps, hid, out_stride, reverse};
     wx_cpu_run_parallel(be, batch, steps * g4 * hid * 2, lstm_rows, &x);
     free(wt);
 }
@@ -230,6 +315,7 @@ void wx_cpu_lstm(wx_backend *be, wx_tensor *out, int64_t out_stride, const wx_te
 void wx_cpu_register_vad_ops(wx_backend_ops *ops)
 {
     ops->abs = wx_cpu_abs;
+    ops->sinc_windows = wx_cpu_sinc_windows;
     ops->max_pool1d = wx_cpu_max_pool1d;
     ops->instance_norm = wx_cpu_instance_norm;
     ops->leaky_relu = wx_cpu_leaky_relu;

@@ -1,5 +1,5 @@
-/* ops_vad.h — the CPU backend's VAD ops (abs, max_pool1d, instance_norm, leaky_relu,
- * sigmoid, lstm; contracts in backend.h). backend_cpu.c puts them in its const table with
+/* ops_vad.h — the CPU backend's VAD ops (abs, sinc_windows, max_pool1d, instance_norm,
+ * leaky_relu, sigmoid, lstm; contracts in backend.h). backend_cpu.c puts them in its const table with
  * WX_CPU_VAD_OPS; wx_cpu_register_vad_ops fills a writable copy of a table. */
 #ifndef WX_CPU_OPS_VAD_H
 #define WX_CPU_OPS_VAD_H
@@ -13,6 +13,8 @@ void wx_cpu_run_parallel(wx_backend *be, int64_t n, int64_t work_per_item, wx_pa
                          void *ctx);
 
 void wx_cpu_abs(wx_backend *be, wx_tensor *x);
+void wx_cpu_sinc_windows(wx_backend *be, wx_tensor *out, const wx_tensor *y, int64_t hop, int k,
+                         const wx_tensor *scale, const wx_tensor *shift, const wx_tensor *tap_sum);
 void wx_cpu_max_pool1d(wx_backend *be, wx_tensor *out, const wx_tensor *x, int k, int stride);
 void wx_cpu_instance_norm(wx_backend *be, wx_tensor *x, const wx_tensor *gamma,
                           const wx_tensor *beta, float eps);
@@ -23,7 +25,8 @@ void wx_cpu_lstm(wx_backend *be, wx_tensor *out, int64_t out_stride, const wx_te
 
 /* Designated initialisers for a wx_backend_ops table. */
 #define WX_CPU_VAD_OPS                                                                   \
-    .abs = wx_cpu_abs, .max_pool1d = wx_cpu_max_pool1d,                                  \
+    .abs = wx_cpu_abs, .sinc_windows = wx_cpu_sinc_windows,                              \
+    .max_pool1d = wx_cpu_max_pool1d,                                                     \
     .instance_norm = wx_cpu_instance_norm, .leaky_relu = wx_cpu_leaky_relu,              \
     .sigmoid = wx_cpu_sigmoid, .lstm = wx_cpu_lstm
 

@@ -1,5 +1,5 @@
 /* vec.h — GCC vector helpers shared by the CPU backend's ops (8 float lanes with AVX, 4
- * without): loads and stores with tails, min/max/select, horizontal sums, and the
+ * without): loads and stores with tails, fused multiply-add, min/max/select, horizontal sums, and the
  * vectorised exp (Cephes), erf (Eigen/XLA) and GELU the element-wise ops use. */
 #ifndef WX_CPU_VEC_H
 #define WX_CPU_VEC_H
@@ -21,6 +21,15 @@ typedef int32_t vi __attribute__((vector_size(VEC_BYTES)));
 static inline vf vf_load(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
 static inline void vf_store(float *p, vf v) { memcpy(p, &v, sizeof v); }
 static inline vf vf_set1(float x) { vf v = {0}; return v + x; }
+/* a·b + c, fused where the target has FMA (ISO C mode keeps GCC from contracting a*b + c) */
+static inline vf vf_fma(vf a, vf b, vf c)
+{
+#if defined(__FMA__) && VEC_BYTES == 32
+    return (vf)__builtin_ia32_vfmaddps256(a, b, c);
+#else
+    return a * b + c;
+#endif
+}
 static inline vf vf_select(vi mask, vf a, vf b)
 {
     return (vf)((mask & (vi)a) | (~mask & (vi)b));

@@ -405,6 +405,14 @@ static void cuda_max_pool1d(wx_backend *be, wx_tensor *out, const wx_tensor *x, 
     op_done(be, "max_pool1d");
 }
 
+static void cuda_sinc_windows(wx_backend *be, wx_tensor *out, const wx_tensor *y, int64_t hop,
+                              int k, const wx_tensor *scale, const wx_tensor *shift,
+                              const wx_tensor *tap_sum)
+{
+    wxk_op_sinc_windows(ctx_of(be), out, y, hop, k, scale, shift, tap_sum);
+    op_done(be, "sinc_windows");
+}
+
 static void cuda_leaky_relu(wx_backend *be, wx_tensor *x, float slope)
 {
     wxk_op_leaky_relu(ctx_of(be), x, slope);
@@ -673,6 +681,7 @@ static wx_backend_ops make_ops(void)
     o.instance_norm = cuda_instance_norm;
     o.abs = cuda_abs;
     o.max_pool1d = cuda_max_pool1d;
+    o.sinc_windows = cuda_sinc_windows;
     o.leaky_relu = cuda_leaky_relu;
     o.sigmoid = cuda_sigmoid;
     o.lstm = cuda_lstm;

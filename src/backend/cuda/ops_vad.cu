@@ -1,5 +1,5 @@
 /* ops_vad.cu — kernels of the pyannote segmentation (PyanNet) and GE2E speaker-encoder ops
- * that kernels/ lacked: abs, leaky_relu, sigmoid (element-wise), max_pool1d, one direction
+ * that kernels/ lacked: abs, leaky_relu, sigmoid (element-wise), max_pool1d, sinc_windows, one direction
  * of an LSTM layer as a persistent kernel, and fp32 versions of linear and conv1d for the
  * fp32 weights these two networks upload (kernels/ runs those in TF32 / fp16). Same
  * semantics as cpu/ops_vad.c and cpu's linear and conv1d (the references the emulated tests
@@ -95,6 +95,29 @@ max_pool1d_kernel(float *out, const float *x, int64_t rows, int64_t tin, int64_t
     }
 }
 WX_KERNEL_BOUNDS(max_pool1d_kernel, VAD_THREADS)
+
+/* One output frame per thread: row r = b·C + c of out (B, C, tout); the CPU's fmaf, fabsf and
+ * comparison order, so the result is exact. */
+__global__ void __launch_bounds__(VAD_THREADS)
+sinc_windows_kernel(float *out, const float *y, const float *scale, const float *shift,
+                    const float *tap_sum, int64_t nb, int64_t c, int64_t t_in, int64_t tout,
+                    int64_t hop, int k)
+{
+    int64_t n = nb * c * tout;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t r = i / tout, t = i - r * tout, b = r / c, ch = r - b * c;
+        float a = scale[b], s = shift[b] * tap_sum[ch];
+        const float *w = y + ch * t_in + b * hop + t * k;
+        float m = fabsf(fmaf(a, w[0], s));
+        for (int j = 1; j < k; j++) {
+            float v = fabsf(fmaf(a, w[j], s));
+            m = v > m ? v : m;
+        }
+        out[i] = m;
+    }
+}
+WX_KERNEL_BOUNDS(sinc_windows_kernel, VAD_THREADS)
 
 /* grid ⌈batch / LSTM_SEQ⌉ blocks of hid rounded up to 32 threads; dynamic shared memory
  * 2 · LSTM_SEQ · hid floats (see the top of the file). */
@@ -264,6 +287,16 @@ void wxk_max_pool1d(float *out, const float *x, int64_t rows, int64_t tin, int64
     WX_CUDA_CHECK_LAUNCH("max_pool1d");
 }
 
+void wxk_sinc_windows(float *out, const float *y, const float *scale, const float *shift,
+                      const float *tap_sum, int64_t nb, int64_t c, int64_t t_in, int64_t tout,
+                      int64_t hop, int k, cudaStream_t stream)
+{
+    if (nb == 0 || c == 0 || tout == 0) return;
+    WX_LAUNCH(sinc_windows_kernel, vad_grid(nb * c * tout), dim3(VAD_THREADS), 0, stream, out, y,
+              scale, shift, tap_sum, nb, c, t_in, tout, hop, k);
+    WX_CUDA_CHECK_LAUNCH("sinc_windows");
+}
+
 void wxk_lstm(float *out, int64_t out_stride, const float *gx, const float *w_t,
               const float *b_hh, int64_t batch, int64_t steps, int hid, bool reverse,
               cudaStream_t stream)
@@ -300,6 +333,20 @@ void wxk_op_max_pool1d(const wxk_ctx *c, wx_tensor *out, const wx_tensor *x, int
     assert(out->data != x->data && "max_pool1d: out must not alias x");
     wxk_max_pool1d(wxk_f32_mut(out, "max_pool1d"), wxk_f32(x, "max_pool1d"), rows, tin, tout, k,
                    stride, c->stream);
+}
+
+void wxk_op_sinc_windows(const wxk_ctx *c, wx_tensor *out, const wx_tensor *y, int64_t hop, int k,
+                         const wx_tensor *scale, const wx_tensor *shift, const wx_tensor *tap_sum)
+{
+    assert(y->ndim == 3 && out->ndim == 3 && y->shape[0] == 1 && k >= 1 && hop >= 0 &&
+           "sinc_windows: y (1, C, T), out (B, C, Tout)");
+    int64_t nb = out->shape[0], ch = y->shape[1], t = y->shape[2], tout = out->shape[2];
+    assert(out->shape[1] == ch && (nb - 1) * hop + tout * k <= t && wx_tensor_nelem(scale) == nb &&
+           wx_tensor_nelem(shift) == nb && wx_tensor_nelem(tap_sum) == ch &&
+           "sinc_windows: shapes");
+    wxk_sinc_windows(wxk_f32_mut(out, "sinc_windows"), wxk_f32(y, "sinc_windows"),
+                     wxk_f32(scale, "sinc_windows"), wxk_f32(shift, "sinc_windows"),
+                     wxk_f32(tap_sum, "sinc_windows"), nb, ch, t, tout, hop, k, c->stream);
 }
 
 void wxk_op_lstm(const wxk_ctx *c, wx_tensor *out, int64_t out_stride, const wx_tensor *gx,
