@@ -192,6 +192,12 @@ static void test_linear(wx_backend *be)
     run_linear_case(be, 1, 1500, 384, 1536, true, 3000, "linear 1500x384 -> 1536 (tiny fc1)");
     run_linear_case(be, 1, 1500, 384, 1152, true, 1000, "linear 1500x384 -> 1152 (tiny qkv)");
     run_linear_case(be, 1, 5, 384, 51865, false, 1000, "linear 5x384 -> 51865 (tiny logits)");
+    /* the streaming path's register tiles and their tails (rows, columns, k % vector) */
+    run_linear_case(be, 1, 41, 37, 23, true, 0, NULL);
+    run_linear_case(be, 1, 64, 384, 7, false, 0, NULL);
+    run_linear_case(be, 2, 20, 384, 1153, true, 2000, NULL);
+    run_linear_case(be, 1, 40, 384, 51865, false, 1000, "linear 40x384 -> 51865 (8 chunks x 5 beams)");
+    run_linear_case(be, 1, 40, 384, 1536, true, 1000, "linear 40x384 -> 1536 (decoder fc1, 40 rows)");
 }
 
 /* ---- conv1d -------------------------------------------------------------------------- */

@@ -10,9 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#if defined(__AVX__)
-#include <immintrin.h>
-#endif
 
 #include "../backend.h"
 #include "ops_align.h"
@@ -595,40 +592,27 @@ static void direct_weighted_values(const attn_ctx *c, int64_t g, int64_t h, floa
     }
 }
 
-#if defined(__AVX__)
-#define HEAD_VECS 8   /* the register path's head size, 8 vectors: 64 floats (every Whisper) */
+#define HEAD_VECS 8   /* the register path's head size in vectors: 64 floats with AVX */
 
-/* The 8 horizontal sums of a[0..7], as one vector. */
-static inline vf hsum8(const vf a[8])
-{
-    __m256 t0 = _mm256_hadd_ps((__m256)a[0], (__m256)a[1]);
-    __m256 t1 = _mm256_hadd_ps((__m256)a[2], (__m256)a[3]);
-    __m256 t2 = _mm256_hadd_ps((__m256)a[4], (__m256)a[5]);
-    __m256 t3 = _mm256_hadd_ps((__m256)a[6], (__m256)a[7]);
-    __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
-    return (vf)_mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20),
-                             _mm256_permute2f128_ps(u0, u1, 0x31));
-}
-
-/* s[j] = scale · q·k_j for the n visible keys of one query row: 8 keys at a time accumulate
- * in 8 registers over the head and one transposed reduction gives their 8 scores. */
+/* s[j] = scale · q·k_j for the n visible keys of one query row: VL keys at a time accumulate
+ * in VL registers over the head and one transposed reduction gives their VL scores. */
 static void row_scores(const float *q, const float *k, int64_t kv_stride, int64_t n,
                        float scale, float *restrict s)
 {
     vf qv[HEAD_VECS];
     for (int i = 0; i < HEAD_VECS; i++) qv[i] = vf_load(q + i * VL);
     int64_t j = 0;
-    for (; j + 8 <= n; j += 8) {
-        vf acc[8];
+    for (; j + VL <= n; j += VL) {
+        vf acc[VL];
 #pragma GCC unroll 8
-        for (int r = 0; r < 8; r++) {
+        for (int r = 0; r < VL; r++) {
             const float *kj = k + (j + r) * kv_stride;
             vf a = qv[0] * vf_load(kj);
 #pragma GCC unroll 8
             for (int i = 1; i < HEAD_VECS; i++) a = vf_fma(qv[i], vf_load(kj + i * VL), a);
             acc[r] = a;
         }
-        vf_store(s + j, hsum8(acc) * vf_set1(scale));
+        vf_store(s + j, vf_hsum_lanes(acc) * vf_set1(scale));
     }
     for (; j < n; j++) s[j] = dot(q, k + j * kv_stride, HEAD_VECS * VL) * scale;
 }
@@ -665,7 +649,6 @@ static void direct_rows(const attn_ctx *c, int64_t g, int64_t h, float *restrict
         row_weighted_values(s, v, c->kv_stride, n, out);
     }
 }
-#endif
 
 /* One (kv batch, head) pair per item: the decoder path (few queries per batch item). */
 static void attention_direct(void *p, int64_t begin, int64_t end, int tid)
@@ -673,12 +656,10 @@ static void attention_direct(void *p, int64_t begin, int64_t end, int tid)
     const attn_ctx *c = p;
     float *s = c->scratch + (int64_t)tid * c->group * c->tq * c->kv_len;
     for (int64_t gh = begin; gh < end; gh++) {
-#if defined(__AVX__)
         if (c->dh == HEAD_VECS * VL) {
             direct_rows(c, gh / c->n_head, gh % c->n_head, s);
             continue;
         }
-#endif
         direct_scores(c, gh / c->n_head, gh % c->n_head, s);
         direct_weighted_values(c, gh / c->n_head, gh % c->n_head, s);
     }

@@ -1,5 +1,6 @@
 /* vec.h — GCC vector helpers shared by the CPU backend's ops (8 float lanes with AVX, 4
- * without): loads and stores with tails, fused multiply-add, min/max/select, horizontal sums, and the
+ * without): loads and stores with tails, fused multiply-add, min/max/select, horizontal sums
+ * (one vector's, or VL vectors' at once), and the
  * vectorised exp (Cephes), erf (Eigen/XLA) and GELU the element-wise ops use. */
 #ifndef WX_CPU_VEC_H
 #define WX_CPU_VEC_H
@@ -7,6 +8,9 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
 
 #ifdef __AVX__
 #define VEC_BYTES 32
@@ -47,6 +51,24 @@ static inline float vf_hmax(vf v)
     float m = v[0];
     for (int i = 1; i < VL; i++) m = v[i] > m ? v[i] : m;
     return m;
+}
+
+/* The horizontal sums of a[0..VL), as one vector (lane i: the sum of a[i]'s lanes). */
+static inline vf vf_hsum_lanes(const vf *a)
+{
+#if defined(__AVX__) && VEC_BYTES == 32
+    __m256 t0 = _mm256_hadd_ps((__m256)a[0], (__m256)a[1]);
+    __m256 t1 = _mm256_hadd_ps((__m256)a[2], (__m256)a[3]);
+    __m256 t2 = _mm256_hadd_ps((__m256)a[4], (__m256)a[5]);
+    __m256 t3 = _mm256_hadd_ps((__m256)a[6], (__m256)a[7]);
+    __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
+    return (vf)_mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20),
+                             _mm256_permute2f128_ps(u0, u1, 0x31));
+#else
+    vf r;
+    for (int i = 0; i < VL; i++) r[i] = vf_hsum(a[i]);
+    return r;
+#endif
 }
 
 /* Loads the n < VL tail elements of p, the other lanes set to `fill`. */
