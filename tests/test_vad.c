@@ -49,7 +49,8 @@ static void test_hop_forward(const char *model_dir, const char *data_dir, wx_bac
         for (int b = 0; b < batch; b++)
             memcpy(windows + (size_t)b * n, audio.samples + (size_t)b * hops[h], n * sizeof *windows);
         CHECK_MSG(wx_pyannet_forward(m, windows, batch, n, ref, NULL, &err) == WX_OK, "%s", err.msg);
-        CHECK_MSG(wx_pyannet_forward_hop(m, audio.samples, batch, n, hops[h], got, &err) == WX_OK,
+        CHECK_MSG(wx_pyannet_forward_hop(m, audio.samples, audio.n_samples, batch, n, hops[h],
+                                         got, &err) == WX_OK,
                   "%s", err.msg);
         double worst = 0;
         for (size_t i = 0; i < count; i++) worst = fmax(worst, fabs((double)got[i] - ref[i]));

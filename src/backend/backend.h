@@ -260,6 +260,9 @@ void wx_check_attention(const wx_tensor *out, const wx_tensor *q, int64_t q_stri
                         int64_t kv_len, bool causal);
 void wx_check_copy_rows(const wx_tensor *dst, int64_t dst_row0, const wx_tensor *src,
                         int64_t src_stride, int64_t n);
+void wx_check_sinc_windows(const wx_tensor *out, const wx_tensor *y, int64_t hop, int k,
+                           const wx_tensor *scale, const wx_tensor *shift,
+                           const wx_tensor *tap_sum);
 /* Release-build check of embed's host ids against the table's rows: an id outside
  * [0, vocab) is recorded on be (wx_backend_fail) and the op must do nothing, so no lookup
  * reads outside the table. Returns WX_OK when all are valid. */

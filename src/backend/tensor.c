@@ -44,6 +44,21 @@ wx_tensor wx_tensor_view(const wx_tensor *t, int64_t offset, int ndim, const int
     return v;
 }
 
+void wx_check_sinc_windows(const wx_tensor *out, const wx_tensor *y, int64_t hop, int k,
+                           const wx_tensor *scale, const wx_tensor *shift,
+                           const wx_tensor *tap_sum)
+{
+    assert(y->ndim == 3 && out->ndim == 3 && y->shape[0] == 1 && k >= 1 && hop >= 0 &&
+           "sinc_windows: y (1, C, T), out (B, C, Tout)");
+    int64_t nb = out->shape[0], c = y->shape[1];
+    assert(out->shape[1] == c && (nb - 1) * hop + out->shape[2] * k <= y->shape[2] &&
+           wx_tensor_nelem(scale) == nb && wx_tensor_nelem(shift) == nb &&
+           wx_tensor_nelem(tap_sum) == c && y->dtype == WX_F32 && out->dtype == WX_F32 &&
+           "sinc_windows: shapes");
+    (void)out, (void)y, (void)hop, (void)k, (void)scale, (void)shift, (void)tap_sum, (void)nb,
+        (void)c; /* NDEBUG */
+}
+
 void wx_check_attention(const wx_tensor *out, const wx_tensor *q, int64_t q_stride,
                         const wx_tensor *k, const wx_tensor *v, int64_t kv_stride, int n_head,
                         int64_t kv_len, bool causal)

@@ -229,11 +229,12 @@ static wx_status load_sincnet(wx_pyannet *m, const wx_safetensors *st, wx_err *e
     const wx_pyannet_config *c = &m->cfg;
     wx_status s = WX_OK;
     int64_t half_f[2] = {c->n_filters / 2, 1}, half_k[2] = {1, c->sinc_taps / 2};
-    TRY(load_tensor(m, st, "sincnet.wav_norm1d.weight", 1, 0, 0, &m->wav_norm_w, err));
-    TRY(load_tensor(m, st, "sincnet.wav_norm1d.bias", 1, 0, 0, &m->wav_norm_b, err));
     int64_t one = 1;
     TRY(wx_safetensors_read_f32(st, "sincnet.wav_norm1d.weight", 1, &one, &m->wav_gamma, err));
     TRY(wx_safetensors_read_f32(st, "sincnet.wav_norm1d.bias", 1, &one, &m->wav_beta, err));
+    TRY(upload_host(m->be, &m->wav_gamma, 1, &one, &m->wav_norm_w, "sincnet.wav_norm1d.weight",
+                    err));
+    TRY(upload_host(m->be, &m->wav_beta, 1, &one, &m->wav_norm_b, "sincnet.wav_norm1d.bias", err));
     int64_t fshape[3] = {c->n_filters, 1, c->sinc_taps};
     if (c->precomputed_filters) {
         TRY(read_host(st, "sincnet.conv1d.0.weight", 3, fshape, &m->filters, err));
@@ -635,21 +636,48 @@ static void window_norms(const wx_pyannet *m, const float *samples, int batch, i
     }
 }
 
-/* Copies the windows apart for wx_pyannet_forward. */
-static wx_status forward_copied(wx_pyannet *m, const float *samples, int batch, int n,
-                                int64_t hop, float *scores, wx_err *err)
+/* The windows copied apart (zeros past n_avail) for wx_pyannet_forward. */
+static wx_status forward_copied(wx_pyannet *m, const float *samples, size_t n_avail, int batch,
+                                int n, int64_t hop, float *scores, wx_err *err)
 {
-    float *windows = malloc((size_t)batch * (size_t)n * sizeof *windows);
+    float *windows = calloc((size_t)batch * (size_t)n, sizeof *windows);
     if (!windows) return wx_fail(err, WX_ERR_NOMEM, "out of memory for %d VAD windows", batch);
-    for (int b = 0; b < batch; b++)
-        memcpy(windows + (size_t)b * n, samples + (size_t)b * (size_t)hop, (size_t)n * sizeof *windows);
+    for (int b = 0; b < batch; b++) {
+        size_t start = (size_t)b * (size_t)hop;
+        size_t take = start < n_avail ? n_avail - start : 0;
+        if (take > (size_t)n) take = (size_t)n;
+        if (take) memcpy(windows + (size_t)b * n, samples + start, take * sizeof *windows);
+    }
     wx_status s = wx_pyannet_forward(m, windows, batch, n, scores, NULL, err);
     free(windows);
     return s;
 }
 
-wx_status wx_pyannet_forward_hop(wx_pyannet *m, const float *samples, int batch, int n_samples,
-                                 int64_t hop, float *scores, wx_err *err)
+/* The span's convolution, each window's norm after it (sinc_windows). */
+static wx_status forward_span(wx_pyannet *m, const float *span_samples, int batch, int n,
+                              int64_t hop, int frames, float *scores, wx_err *err)
+{
+    int64_t span = (int64_t)(batch - 1) * hop + n;
+    activations a;
+    wx_status s = alloc_activations(m, batch, n, span, frames, &a, err);
+    if (s != WX_OK) return s;
+    float *norms = malloc(2 * (size_t)batch * sizeof *norms);
+    if (!norms) {
+        free_activations(m->be, &a);
+        return wx_fail(err, WX_ERR_NOMEM, "out of memory for %d VAD windows", batch);
+    }
+    window_norms(m, span_samples, batch, n, hop, norms, norms + batch);
+    m->be->ops->upload(m->be, a.x, span_samples, (size_t)span * sizeof *span_samples);
+    m->be->ops->upload(m->be, a.scale, norms, (size_t)batch * sizeof *norms);
+    m->be->ops->upload(m->be, a.shift, norms + batch, (size_t)batch * sizeof *norms);
+    s = run_forward(m, &a, batch, frames, hop, scores, NULL, err);
+    free(norms);
+    return s;
+}
+
+wx_status wx_pyannet_forward_hop(wx_pyannet *m, const float *samples, size_t n_avail,
+                                 int batch, int n_samples, int64_t hop, float *scores,
+                                 wx_err *err)
 {
     const wx_pyannet_config *c = &m->cfg;
     int frames = wx_pyannet_num_frames(m, n_samples);
@@ -658,21 +686,13 @@ wx_status wx_pyannet_forward_hop(wx_pyannet *m, const float *samples, int batch,
                        "output frame", batch, n_samples);
     if (batch == 1) hop = 0;
     if (hop % c->sinc_stride || !m->be->ops->sinc_windows)
-        return forward_copied(m, samples, batch, n_samples, hop, scores, err);
-    int64_t span = (int64_t)(batch - 1) * hop + n_samples;
-    activations a;
-    wx_status s = alloc_activations(m, batch, n_samples, span, frames, &a, err);
-    if (s != WX_OK) return s;
-    float *norms = malloc(2 * (size_t)batch * sizeof *norms);
-    if (!norms) {
-        free_activations(m->be, &a);
-        return wx_fail(err, WX_ERR_NOMEM, "out of memory for %d VAD windows", batch);
-    }
-    window_norms(m, samples, batch, n_samples, hop, norms, norms + batch);
-    m->be->ops->upload(m->be, a.x, samples, (size_t)span * sizeof *samples);
-    m->be->ops->upload(m->be, a.scale, norms, (size_t)batch * sizeof *norms);
-    m->be->ops->upload(m->be, a.shift, norms + batch, (size_t)batch * sizeof *norms);
-    s = run_forward(m, &a, batch, frames, hop, scores, NULL, err);
-    free(norms);
+        return forward_copied(m, samples, n_avail, batch, n_samples, hop, scores, err);
+    size_t span = (size_t)(batch - 1) * (size_t)hop + (size_t)n_samples;
+    if (span <= n_avail) return forward_span(m, samples, batch, n_samples, hop, frames, scores, err);
+    float *padded = calloc(span, sizeof *padded);   /* the windows past the end: zeros */
+    if (!padded) return wx_fail(err, WX_ERR_NOMEM, "out of memory for %d VAD windows", batch);
+    if (n_avail) memcpy(padded, samples, n_avail * sizeof *padded);
+    wx_status s = forward_span(m, padded, batch, n_samples, hop, frames, scores, err);
+    free(padded);
     return s;
 }

@@ -74,11 +74,13 @@ wx_status wx_pyannet_forward(wx_pyannet *model, const float *windows, int batch,
                              float *scores, const wx_pyannet_taps *taps, wx_err *err);
 
 /* The same scores for B windows hop samples apart: window b is samples[b·hop, b·hop +
- * n_samples). With hop a multiple of the SincNet stride and a backend with sinc_windows, the
+ * n_samples), zero-padded past the n_avail samples there are (pyannote's padded last
+ * window). With hop a multiple of the SincNet stride and a backend with sinc_windows, the
  * first convolution runs once over the span (each window's waveform norm is applied after
  * it, exact up to rounding) instead of once per window; otherwise the windows are copied
  * apart for wx_pyannet_forward. */
-wx_status wx_pyannet_forward_hop(wx_pyannet *model, const float *samples, int batch,
-                                 int n_samples, int64_t hop, float *scores, wx_err *err);
+wx_status wx_pyannet_forward_hop(wx_pyannet *model, const float *samples, size_t n_avail,
+                                 int batch, int n_samples, int64_t hop, float *scores,
+                                 wx_err *err);
 
 #endif

@@ -128,26 +128,15 @@ static wx_status segment(job *j, int step, wx_err *err)
 {
     wx_diarizer *d = j->d;
     int W = d->window, F = j->F, K = d->n_classes;
-    float *windows = malloc((size_t)SEG_BATCH * W * sizeof *windows);
     float *scores = malloc((size_t)SEG_BATCH * F * K * sizeof *scores);
     wx_status st = WX_OK;
-    if (!windows || !scores) { st = wx_fail(err, WX_ERR_NOMEM, "diarization: out of memory"); goto done; }
+    if (!scores) { st = wx_fail(err, WX_ERR_NOMEM, "diarization: out of memory"); goto done; }
     for (int c0 = 0; c0 < j->C && st == WX_OK; c0 += SEG_BATCH) {
         if (cancelled(j)) { st = wx_fail(err, WX_ERR_INVALID_INPUT, "cancelled"); break; }
         int b = j->C - c0 < SEG_BATCH ? j->C - c0 : SEG_BATCH;
-        if ((size_t)(c0 + b - 1) * step + W <= j->n) {  /* full windows, read in place */
-            st = wx_pyannet_forward_hop(d->seg, j->samples + (size_t)c0 * step, b, W, step,
-                                        scores, err);
-        } else {
-            memset(windows, 0, (size_t)b * W * sizeof *windows);
-            for (int i = 0; i < b; i++) {
-                size_t start = (size_t)(c0 + i) * step;
-                size_t take = start < j->n ? j->n - start : 0;
-                if (take > (size_t)W) take = W;
-                if (take) memcpy(windows + (size_t)i * W, j->samples + start, take * sizeof *windows);
-            }
-            st = wx_pyannet_forward(d->seg, windows, b, W, scores, NULL, err);
-        }
+        size_t begin = (size_t)c0 * step, avail = begin < j->n ? j->n - begin : 0;
+        st = wx_pyannet_forward_hop(d->seg, avail ? j->samples + begin : j->samples, avail, b, W,
+                                    step, scores, err);
         for (int i = 0; st == WX_OK && i < b; i++)
             for (int f = 0; f < F; f++) {
                 const float *row = scores + ((size_t)i * F + f) * K;
@@ -162,7 +151,6 @@ static wx_status segment(job *j, int step, wx_err *err)
             }
     }
 done:
-    free(windows);
     free(scores);
     return st;
 }

@@ -89,17 +89,6 @@ static chunking plan_chunks(const wx_pyannet_config *c, size_t n)
     return k;
 }
 
-/* Copies window `index` of the audio into dst (window samples), zero-padding past the end. */
-static void copy_window(const float *samples, size_t n, const chunking *k, size_t index,
-                        float *dst)
-{
-    size_t begin = index * k->step;
-    size_t avail = begin < n ? n - begin : 0;
-    size_t take = avail < k->window ? avail : k->window;
-    if (take) memcpy(dst, samples + begin, take * sizeof *dst);
-    memset(dst + take, 0, (k->window - take) * sizeof *dst);
-}
-
 /* Overlap-add state of Inference.aggregate: float32 sums, as pyannote keeps them. */
 typedef struct aggregate {
     float *sum, *count;         /* (n_frames) */
@@ -129,26 +118,18 @@ typedef struct scorer {
     chunking k;
     wx_vad_frames frames;
     aggregate agg;
-    float *windows;             /* (VAD_BATCH, window) */
     float *out;                 /* (VAD_BATCH, frames_per_chunk, classes) */
     float *chunk;               /* (frames_per_chunk) max over classes */
 } scorer;
 
-/* Runs the model over windows [first, first + b) and adds max-over-classes scores. Full
- * windows are read in place, hop samples apart; the padded last one is copied. */
+/* Runs the model over windows [first, first + b), read in place step samples apart (the
+ * model zero-pads the last one), and adds max-over-classes scores. */
 static wx_status infer_batch(scorer *sc, size_t first, int b, wx_err *err)
 {
     const wx_pyannet_config *c = wx_pyannet_config_of(sc->vad->model);
-    const float *span = sc->samples + first * sc->k.step;
-    if (first + (size_t)b > sc->k.n_full) {
-        for (int i = 0; i < b; i++)
-            copy_window(sc->samples, sc->n, &sc->k, first + (size_t)i,
-                        sc->windows + i * sc->k.window);
-        span = sc->windows;
-    }
-    wx_status s = wx_pyannet_forward_hop(sc->vad->model, span, b, (int)sc->k.window,
-                                         span == sc->windows ? (int64_t)sc->k.window
-                                                             : (int64_t)sc->k.step,
+    size_t begin = first * sc->k.step, avail = begin < sc->n ? sc->n - begin : 0;
+    wx_status s = wx_pyannet_forward_hop(sc->vad->model, avail ? sc->samples + begin : sc->samples,
+                                         avail, b, (int)sc->k.window, (int64_t)sc->k.step,
                                          sc->out, err);
     if (s != WX_OK) return s;
     int fpc = sc->agg.frames_per_chunk, nc = c->num_classes;
@@ -192,13 +173,12 @@ static wx_status scorer_init(scorer *sc, wx_vad *vad, const float *samples, size
                       0.5 * sc->frames.duration;
     a->n_frames = closest_frame(&sc->frames, last_end) + 1;
     size_t fpc = (size_t)a->frames_per_chunk;
-    sc->windows = malloc(VAD_BATCH * sc->k.window * sizeof *sc->windows);
     sc->out = malloc(VAD_BATCH * fpc * (size_t)c->num_classes * sizeof *sc->out);
     sc->chunk = malloc(fpc * sizeof *sc->chunk);
     a->sum = calloc((size_t)a->n_frames, sizeof *a->sum);
     a->count = calloc((size_t)a->n_frames, sizeof *a->count);
     a->hamming = malloc(fpc * sizeof *a->hamming);
-    if (!sc->windows || !sc->out || !sc->chunk || !a->sum || !a->count || !a->hamming)
+    if (!sc->out || !sc->chunk || !a->sum || !a->count || !a->hamming)
         return wx_fail(err, WX_ERR_NOMEM, "out of memory for the VAD of %zu samples", n);
     for (size_t j = 0; j < fpc; j++) /* np.hamming(M) */
         a->hamming[j] = fpc == 1 ? 1.0
@@ -208,7 +188,6 @@ static wx_status scorer_init(scorer *sc, wx_vad *vad, const float *samples, size
 
 static void scorer_free(scorer *sc)
 {
-    free(sc->windows);
     free(sc->out);
     free(sc->chunk);
     free(sc->agg.sum);

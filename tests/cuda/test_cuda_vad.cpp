@@ -289,9 +289,11 @@ static void test_pyannet(const char *dir, const float *audio, int batch, bool qu
     int64_t hop = (int64_t)n / 10 / cfg->sinc_stride * cfg->sinc_stride;
     size_t hcount = (size_t)hb * (size_t)frames * (size_t)k;
     std::vector<float> hc(hcount), hg(hcount);
-    CHECK_MSG(wx_pyannet_forward_hop(mc, audio, hb, n, hop, hc.data(), &err) == WX_OK, "%s",
+    CHECK_MSG(wx_pyannet_forward_hop(mc, audio, (size_t)(hb - 1) * hop + n, hb, n, hop,
+                                     hc.data(), &err) == WX_OK, "%s",
               err.msg);
-    CHECK_MSG(wx_pyannet_forward_hop(mg, audio, hb, n, hop, hg.data(), &err) == WX_OK, "%s",
+    CHECK_MSG(wx_pyannet_forward_hop(mg, audio, (size_t)(hb - 1) * hop + n, hb, n, hop,
+                                     hg.data(), &err) == WX_OK, "%s",
               err.msg);
     if (cfg->log_softmax)
         for (size_t i = 0; i < hcount; i++) hc[i] = expf(hc[i]), hg[i] = expf(hg[i]);

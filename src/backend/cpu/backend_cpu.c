@@ -477,7 +477,7 @@ static void cpu_layer_norm(wx_backend *be, wx_tensor *out, const wx_tensor *x,
     run_parallel(be, wx_tensor_nelem(x) / d, d * 4, layer_norm_rows, &c);
 }
 
-#define ELEM_BLOCK 4096 /* element-wise ops are split in blocks of this many elements */
+#define ELEM_BLOCK WX_CPU_ELEM_BLOCK
 
 typedef struct gelu_ctx {
     float *x;

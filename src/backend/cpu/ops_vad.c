@@ -78,28 +78,24 @@ static void sinc_windows_rows(void *arg, int64_t r0, int64_t r1, int tid)
 void wx_cpu_sinc_windows(wx_backend *be, wx_tensor *out, const wx_tensor *y, int64_t hop, int k,
                          const wx_tensor *scale, const wx_tensor *shift, const wx_tensor *tap_sum)
 {
-    assert(y->ndim == 3 && out->ndim == 3 && y->shape[0] == 1 && k >= 1 && hop >= 0 &&
-           "sinc_windows: y (1, C, T), out (B, C, Tout)");
+    wx_check_sinc_windows(out, y, hop, k, scale, shift, tap_sum);
     int64_t nb = out->shape[0], c = y->shape[1], t = y->shape[2], tout = out->shape[2];
-    assert(out->shape[1] == c && (nb - 1) * hop + tout * k <= t && wx_tensor_nelem(scale) == nb &&
-           wx_tensor_nelem(shift) == nb && wx_tensor_nelem(tap_sum) == c && "sinc_windows: shapes");
     sinc_windows_ctx x = {f32(y), f32(scale), f32(shift), f32(tap_sum), f32(out), c, t, tout,
                           hop, k};
     wx_cpu_run_parallel(be, nb * c, tout * k * 3, sinc_windows_rows, &x);
 }
 
-typedef struct rows_ctx {
-    float *x, *out;
-    const float *src, *gamma, *beta;
-    int64_t c, t, tout, n;
+typedef struct max_pool_ctx {
+    const float *src;   /* (rows, t) */
+    float *out;         /* (rows, tout) */
+    int64_t t, tout;
     int k, stride;
-    float eps, slope;
-} rows_ctx;
+} max_pool_ctx;
 
 static void max_pool_rows(void *arg, int64_t r0, int64_t r1, int tid)
 {
     (void)tid;
-    const rows_ctx *x = arg;
+    const max_pool_ctx *x = arg;
     for (int64_t r = r0; r < r1; r++) {
         const float *xr = x->src + r * x->t;
         float *orow = x->out + r * x->tout;
@@ -118,14 +114,21 @@ void wx_cpu_max_pool1d(wx_backend *be, wx_tensor *out, const wx_tensor *x, int k
     int64_t rows = x->shape[0] * x->shape[1], tin = x->shape[2], tout = out->shape[2];
     assert(tin >= k && tout == (tin - k) / stride + 1 && out->shape[0] * out->shape[1] == rows &&
            "max_pool1d: out must be (B, C, (T - k) / stride + 1)");
-    rows_ctx c = {.out = f32(out), .src = f32(x), .t = tin, .tout = tout, .k = k, .stride = stride};
+    max_pool_ctx c = {f32(x), f32(out), tin, tout, k, stride};
     wx_cpu_run_parallel(be, rows, tout * k, max_pool_rows, &c);
 }
+
+typedef struct instance_norm_ctx {
+    float *x;                   /* (B·C, t), in place */
+    const float *gamma, *beta;  /* (C) */
+    int64_t c, t;
+    float eps;
+} instance_norm_ctx;
 
 static void instance_norm_rows(void *arg, int64_t r0, int64_t r1, int tid)
 {
     (void)tid;
-    const rows_ctx *x = arg;
+    const instance_norm_ctx *x = arg;
     int64_t t = x->t;
     for (int64_t r = r0; r < r1; r++) {
         float *row = x->x + r * t;
@@ -147,26 +150,30 @@ void wx_cpu_instance_norm(wx_backend *be, wx_tensor *x, const wx_tensor *gamma,
     int64_t b = x->shape[0], c = x->shape[1], t = x->shape[2];
     assert(wx_tensor_nelem(gamma) == c && wx_tensor_nelem(beta) == c &&
            "instance_norm: gamma and beta must have C elements");
-    rows_ctx ctx = {.x = f32(x), .gamma = f32(gamma), .beta = f32(beta), .c = c, .t = t, .eps = eps};
+    instance_norm_ctx ctx = {f32(x), f32(gamma), f32(beta), c, t, eps};
     wx_cpu_run_parallel(be, b * c, 4 * t, instance_norm_rows, &ctx);
 }
 
-#define ELEMENT_BLOCK 4096  /* elements per parallel item of the element-wise ops */
+typedef struct leaky_relu_ctx {
+    float *x;
+    int64_t n;
+    float slope;
+} leaky_relu_ctx;
 
 static void leaky_relu_blocks(void *arg, int64_t b0, int64_t b1, int tid)
 {
     (void)tid;
-    const rows_ctx *x = arg;
-    int64_t end = b1 * ELEMENT_BLOCK < x->n ? b1 * ELEMENT_BLOCK : x->n;
-    for (int64_t i = b0 * ELEMENT_BLOCK; i < end; i++)
+    const leaky_relu_ctx *x = arg;
+    int64_t end = b1 * WX_CPU_ELEM_BLOCK < x->n ? b1 * WX_CPU_ELEM_BLOCK : x->n;
+    for (int64_t i = b0 * WX_CPU_ELEM_BLOCK; i < end; i++)
         x->x[i] = x->x[i] >= 0.0f ? x->x[i] : x->slope * x->x[i];
 }
 
 void wx_cpu_leaky_relu(wx_backend *be, wx_tensor *x, float slope)
 {
     int64_t n = wx_tensor_nelem(x);
-    rows_ctx c = {.x = f32(x), .n = n, .slope = slope};
-    wx_cpu_run_parallel(be, (n + ELEMENT_BLOCK - 1) / ELEMENT_BLOCK, ELEMENT_BLOCK,
+    leaky_relu_ctx c = {f32(x), n, slope};
+    wx_cpu_run_parallel(be, (n + WX_CPU_ELEM_BLOCK - 1) / WX_CPU_ELEM_BLOCK, WX_CPU_ELEM_BLOCK,
                         leaky_relu_blocks, &c);
 }
 

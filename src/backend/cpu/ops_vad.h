@@ -11,6 +11,7 @@
  * worth it, else on the caller. */
 void wx_cpu_run_parallel(wx_backend *be, int64_t n, int64_t work_per_item, wx_parallel_fn fn,
                          void *ctx);
+#define WX_CPU_ELEM_BLOCK 4096 /* element-wise ops are split in blocks of this many elements */
 
 void wx_cpu_abs(wx_backend *be, wx_tensor *x);
 void wx_cpu_sinc_windows(wx_backend *be, wx_tensor *out, const wx_tensor *y, int64_t hop, int k,

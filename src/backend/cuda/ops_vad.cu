@@ -338,12 +338,8 @@ void wxk_op_max_pool1d(const wxk_ctx *c, wx_tensor *out, const wx_tensor *x, int
 void wxk_op_sinc_windows(const wxk_ctx *c, wx_tensor *out, const wx_tensor *y, int64_t hop, int k,
                          const wx_tensor *scale, const wx_tensor *shift, const wx_tensor *tap_sum)
 {
-    assert(y->ndim == 3 && out->ndim == 3 && y->shape[0] == 1 && k >= 1 && hop >= 0 &&
-           "sinc_windows: y (1, C, T), out (B, C, Tout)");
+    wx_check_sinc_windows(out, y, hop, k, scale, shift, tap_sum);
     int64_t nb = out->shape[0], ch = y->shape[1], t = y->shape[2], tout = out->shape[2];
-    assert(out->shape[1] == ch && (nb - 1) * hop + tout * k <= t && wx_tensor_nelem(scale) == nb &&
-           wx_tensor_nelem(shift) == nb && wx_tensor_nelem(tap_sum) == ch &&
-           "sinc_windows: shapes");
     wxk_sinc_windows(wxk_f32_mut(out, "sinc_windows"), wxk_f32(y, "sinc_windows"),
                      wxk_f32(scale, "sinc_windows"), wxk_f32(shift, "sinc_windows"),
                      wxk_f32(tap_sum, "sinc_windows"), nb, ch, t, tout, hop, k, c->stream);
