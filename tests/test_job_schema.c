@@ -168,6 +168,31 @@ static void test_warnings_and_effective(void)
     wx_job_input_free(&in);
 }
 
+/* compute_type: quiet for WhisperX's default, "default"/"auto" and the loaded precision's
+ * family; a warning naming the loaded precision otherwise. */
+static void test_compute_type(void)
+{
+    static const struct { const char *asked, *loaded; bool warns; } cases[] = {
+        {"float16", "float32", false}, {"default", "int8", false}, {"auto", "float32", false},
+        {"int8", "int8", false},       {"int8_float16", "int8", false},
+        {"bfloat16", "float16", false}, {"float32", "float32", false},
+        {"int8", "float32", true},     {"float32", "int8", true}, {"int16", "float32", true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char json[128];
+        snprintf(json, sizeof json, "{\"audio_file\": \"x\", \"compute_type\": \"%s\"}",
+                 cases[i].asked);
+        wx_job_input in;
+        CHECK(parse_ok(json, &in));
+        wx_job_input_check_compute_type(&in, cases[i].loaded);
+        CHECK_MSG(json_array_size(in.warnings) == (cases[i].warns ? 1u : 0u), "%s on %s",
+                  cases[i].asked, cases[i].loaded);
+        if (cases[i].warns)
+            CHECK(strstr(json_string_value(json_array_get(in.warnings, 0)), cases[i].loaded));
+        wx_job_input_free(&in);
+    }
+}
+
 /* The diarization keys are applied: no warning, and each reaches the pipeline's options. */
 static void test_diarization_options(void)
 {
@@ -291,6 +316,7 @@ int main(void)
     test_coercion_and_nulls();
     test_environment();
     test_warnings_and_effective();
+    test_compute_type();
     test_diarization_options();
     test_speaker_samples();
     test_mask();

@@ -3,7 +3,7 @@
  * fields (wall time, real-time factor, per-stage seconds, peak RSS, text). tools/bench.sh
  * runs both and prints them side by side.
  *   wx-bench --model DIR --audio FILE [--threads N] [--beam N] [--batch N] [--vad 0|1]
- *            [--device cpu|cuda|auto] [--words 0|1]
+ *            [--device cpu|cuda|auto] [--words 0|1] [--compute_type default|int8|...]
  * --vad 0 (the default) cuts 30 s windows like the faster-whisper anchor; --vad 1 runs the
  * WhisperX flow (pyannote VAD, merged chunks) like the WhisperX anchor. --device cuda runs
  * Whisper on the GPU (fp16 weights and K/V: compute_type "float16"); default cpu. --words 1
@@ -18,7 +18,7 @@
 #include "pipeline/pipeline.h"
 
 typedef struct bench_args {
-    const char *model, *audio, *device;
+    const char *model, *audio, *device, *compute_type;
     int threads, beam, batch, vad, words;
 } bench_args;
 
@@ -34,6 +34,7 @@ static int parse_args(int argc, char **argv, bench_args *a)
         else if (strcmp(argv[i], "--vad") == 0) a->vad = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--device") == 0) a->device = argv[i + 1];
         else if (strcmp(argv[i], "--words") == 0) a->words = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--compute_type") == 0) a->compute_type = argv[i + 1];
         else return -1;
     }
     return a->audio ? 0 : -1;
@@ -56,7 +57,7 @@ static char *joined_text(const wx_transcript *tr)
     return s;
 }
 
-static void print_result(const bench_args *a, const char *device, const wx_audio *audio,
+static void print_result(const bench_args *a, const wx_engine *engine, const wx_audio *audio,
                          const wx_transcript *tr, double load_s, double decode_audio_s,
                          double wall_s)
 {
@@ -64,11 +65,10 @@ static void print_result(const bench_args *a, const char *device, const wx_audio
     getrusage(RUSAGE_SELF, &ru);
     double audio_s = (double)audio->n_samples / WX_SAMPLE_RATE;
     char *text = joined_text(tr);
-    bool gpu = strcmp(device, "cuda") == 0;
     json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:f, s:f, s:f, s:{s:f, s:f, s:f, s:f, s:f, s:f}, "
                           "s:f, s:f, s:s, s:i, s:i, s:i, s:b, s:i}",
-        "engine", "whisperx-worker", "device", device, "compute_type",
-        gpu ? "float16" : "float32", "audio", a->audio,
+        "engine", "whisperx-worker", "device", wx_engine_device(engine), "compute_type",
+        wx_engine_compute_type(engine), "audio", a->audio,
         "audio_s", audio_s, "wall_s", wall_s, "rtf", wall_s / audio_s,
         "stages", "decode_audio", decode_audio_s, "vad", tr->times.vad, "mel", tr->times.mel,
         "encode", tr->times.encode, "decode", tr->times.decode, "align", tr->times.align,
@@ -87,7 +87,8 @@ int main(int argc, char **argv)
     bench_args a;
     if (parse_args(argc, argv, &a) != 0) {
         fprintf(stderr, "usage: wx-bench --model DIR --audio FILE [--threads N] [--beam N] "
-                        "[--batch N] [--vad 0|1] [--device cpu|cuda|auto] [--words 0|1]\n");
+                        "[--batch N] [--vad 0|1] [--device cpu|cuda|auto] [--words 0|1] "
+                        "[--compute_type default|int8|...]\n");
         return 2;
     }
     wx_err err;
@@ -96,7 +97,8 @@ int main(int argc, char **argv)
     wx_transcript tr = {0};
     int rc = 1;
     double t0 = wx_now();
-    wx_engine_config cfg = {.model_dir = a.model, .device = a.device, .n_threads = a.threads};
+    wx_engine_config cfg = {.model_dir = a.model, .device = a.device, .n_threads = a.threads,
+                            .compute_type = a.compute_type};
     if (wx_engine_load(&cfg, &engine, &err) != WX_OK) goto fail;
     double t1 = wx_now();
     if (wx_audio_load_file(a.audio, 0, &audio, &err) != WX_OK) goto fail;
@@ -109,7 +111,7 @@ int main(int argc, char **argv)
     o.words = a.words ? WX_WORDS_WHISPER : WX_WORDS_NONE;
     if (wx_transcribe(engine, audio.samples, audio.n_samples, &o, NULL, NULL, &tr, &err) != WX_OK)
         goto fail;
-    print_result(&a, wx_engine_device(engine), &audio, &tr, t1 - t0, t2 - t1, wx_now() - t1);
+    print_result(&a, engine, &audio, &tr, t1 - t0, t2 - t1, wx_now() - t1);
     rc = 0;
     goto done;
 fail:

@@ -12,6 +12,10 @@ whisperx.load_audio runs the ffmpeg program (Debian 12's ffmpeg 5.1, the FFmpeg 
 worker links; tests/test_audio_ffmpeg.c proves the worker's samples bit-identical to it), so
 the C test feeds both implementations the same samples on every recording.
 Nothing is downloaded from a model hub: the model directory and the VAD checkpoint are local.
+
+`--compute_type int8` runs the same with CTranslate2's int8 compute type (what WhisperX users
+pick on a CPU) into tests/fixtures/whisperx_transcripts_int8.fix, the reference of the
+worker's int8 weights (test_whisperx_parity int8).
 """
 import os
 import sys
@@ -28,8 +32,12 @@ RECORDINGS = ["jfk.wav", "jfk.mp3", "jfk.flac", "sample.wav", "dev00.wav", "tst0
 
 
 def main():
+    compute_type = "float32"
+    if len(sys.argv) == 3 and sys.argv[1] == "--compute_type":
+        compute_type = sys.argv[2]
+    suffix = "" if compute_type == "float32" else "_" + compute_type
     data = os.environ.get("WX_DATA_DIR", "../shared/data")
-    model = whisperx.load_model("models/tiny.en", "cpu", compute_type="float32",
+    model = whisperx.load_model("models/tiny.en", "cpu", compute_type=compute_type,
                                 language="en", vad_method="pyannote",
                                 asr_options={"beam_size": 5})
     arrays = {}
@@ -44,7 +52,7 @@ def main():
         for i, s in enumerate(segs):
             arrays[f"{key}.text.{i}"] = s["text"]
         print(name, [(s["start"], s["end"], s["text"][:40]) for s in segs])
-    write_fixture("tests/fixtures/whisperx_transcripts.fix", arrays)
+    write_fixture(f"tests/fixtures/whisperx_transcripts{suffix}.fix", arrays)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,13 @@
 
 #define WX_MAX_DIMS 4
 
-enum wx_dtype { WX_F32 = 0, WX_F16 = 1, WX_I32 = 2 };
+/* WX_Q8: a 2-D (N, K) weight matrix in int8 with one float32 scale per row, CTranslate2's
+ * int8 layout (value = q / scale[n], scale = 127 / max |row|), packed for int8 dot products:
+ * rows in panels of 16, each panel K/4 groups of 16 rows × 4 consecutive k (row n's k at byte
+ * (n / 16)·16·Kp + (k / 4)·64 + (n % 16)·4 + k % 4, Kp = K rounded up to 4, Np = N rounded up
+ * to 16, padding zero), then scale[Np] float32 and sum[Np] int32 (the sum of each row's q).
+ * Only backends with q8_weights set accept it, as linear's w and embed's table. */
+enum wx_dtype { WX_F32 = 0, WX_F16 = 1, WX_I32 = 2, WX_Q8 = 3 };
 
 /* What wx_backend_ops.step_begin asks of its caller. */
 enum wx_step_mode { WX_STEP_DIRECT = 0, WX_STEP_RECORD = 1, WX_STEP_REPLAYED = 2 };
@@ -186,9 +192,12 @@ typedef struct wx_backend_ops {
     /* The dtype this backend wants for weight matrices (the `w` of linear and conv1d, the
      * table of embed): CPU WX_F32, CUDA WX_F16. */
     enum wx_dtype weight_dtype;
+    /* Whether linear's w and embed's table may be WX_Q8 (the int8 compute type). */
+    bool q8_weights;
 
     /* Fills the first n elements of t (any dtype) from float32 host data, converting (IEEE
-     * round to nearest even for F16). */
+     * round to nearest even for F16; WX_Q8: the whole matrix, quantized per row as
+     * CTranslate2 does, q = nearbyint(x · scale)). */
     void (*upload_f32)(wx_backend *, wx_tensor *, const float *host, int64_t n);
 
     /* The dtype this backend keeps attention keys and values in (the k and v of attention,
@@ -250,6 +259,11 @@ wx_backend *wx_backend_cpu_create(int n_threads, wx_err *err);
 int64_t wx_tensor_nelem(const wx_tensor *t);
 size_t wx_dtype_size(enum wx_dtype dtype);
 size_t wx_tensor_nbytes(const wx_tensor *t);
+/* WX_Q8 layout (see enum wx_dtype): padded sizes and the per-row arrays of a (N, K) tensor. */
+int64_t wx_q8_padded_rows(int64_t n);
+int64_t wx_q8_padded_k(int64_t k);
+float *wx_q8_scales(const wx_tensor *t);
+int32_t *wx_q8_sums(const wx_tensor *t);
 /* A view on t: ndim/shape over the same memory starting at element offset `offset`. */
 wx_tensor wx_tensor_view(const wx_tensor *t, int64_t offset, int ndim, const int64_t *shape);
 

@@ -13,6 +13,7 @@ size_t wx_dtype_size(enum wx_dtype dtype)
     case WX_F32: return 4;
     case WX_F16: return 2;
     case WX_I32: return 4;
+    case WX_Q8: return 1;
     }
     assert(!"unknown dtype");
     return 0;
@@ -25,14 +26,37 @@ int64_t wx_tensor_nelem(const wx_tensor *t)
     return n;
 }
 
+int64_t wx_q8_padded_rows(int64_t n) { return (n + 15) / 16 * 16; }
+int64_t wx_q8_padded_k(int64_t k) { return (k + 3) / 4 * 4; }
+
+/* The packed int8 bytes of a WX_Q8 tensor (a multiple of 64). */
+static size_t q8_matrix_bytes(const wx_tensor *t)
+{
+    assert(t->dtype == WX_Q8 && t->ndim == 2 && "WX_Q8 tensors are (N, K) matrices");
+    return (size_t)(wx_q8_padded_rows(t->shape[0]) * wx_q8_padded_k(t->shape[1]));
+}
+
+float *wx_q8_scales(const wx_tensor *t)
+{
+    return (float *)((char *)t->data + q8_matrix_bytes(t));
+}
+
+int32_t *wx_q8_sums(const wx_tensor *t)
+{
+    return (int32_t *)(wx_q8_scales(t) + wx_q8_padded_rows(t->shape[0]));
+}
+
 size_t wx_tensor_nbytes(const wx_tensor *t)
 {
+    if (t->dtype == WX_Q8)
+        return q8_matrix_bytes(t) + (size_t)wx_q8_padded_rows(t->shape[0]) * 8;
     return (size_t)wx_tensor_nelem(t) * wx_dtype_size(t->dtype);
 }
 
 wx_tensor wx_tensor_view(const wx_tensor *t, int64_t offset, int ndim, const int64_t *shape)
 {
     assert(ndim >= 1 && ndim <= WX_MAX_DIMS);
+    assert(t->dtype != WX_Q8 && "WX_Q8 tensors have no views");
     wx_tensor v;
     memset(&v, 0, sizeof v);
     v.dtype = t->dtype;

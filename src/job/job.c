@@ -93,9 +93,10 @@ static json_t *debug_info(wx_engine *engine, const wx_transcript *tr, const wx_a
                           const wx_source_info *source)
 {
     const wx_stage_times *t = &tr->times;
-    json_t *info = json_pack("{s:s, s:s, s:{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}, "
+    json_t *info = json_pack("{s:s, s:s, s:s, s:{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}, "
                      "s:{s:s, s:I, s:s, s:i, s:i, s:f, s:f}, s:i, s:b, s:f}",
         "device", wx_engine_device(engine), "model", wx_engine_model_name(engine),
+        "compute_type", wx_engine_compute_type(engine),
         "stage_seconds", "fetch", source->seconds, "decode_audio", t->decode_audio,
         "vad", t->vad, "mel", t->mel, "encode", t->encode, "decode", t->decode,
         "align", t->align, "diarize", t->diarize, "transcribe_total", t->total,
@@ -228,6 +229,7 @@ json_t *wx_job_run(wx_engine *engine, const json_t *input, const wx_job_hooks *h
         goto cleanup;
     }
     wx_job_input_check_model(&job.in, wx_engine_model_name(engine));
+    wx_job_input_check_compute_type(&job.in, wx_engine_compute_type(engine));
     wx_job_input_check_vad(&job.in, wx_engine_has_vad(engine));
     if (!job_options(&job.in, hooks, &samples, &opts)) {
         report->cancelled = true;

@@ -18,7 +18,6 @@ typedef struct key_spec {
     const char *name;
     enum key_type type;
     const char *default_json;  /* NULL: required */
-    const char *unsupported;   /* reason, when a non-default value cannot be honoured */
     bool (*constraint)(const json_t *value);
 } key_spec;
 
@@ -64,50 +63,51 @@ static bool beam_range(const json_t *v)
 }
 
 static const key_spec SCHEMA[] = {
-    {"audio_file", KEY_STR, NULL, NULL, non_empty},
-    {"model", KEY_STR, "null", NULL, NULL},
-    {"language", KEY_STR, "null", NULL, NULL},
-    {"language_detection_min_prob", KEY_FLOAT, "0.0", NULL, unit_interval},
-    {"language_detection_max_tries", KEY_INT, "5", NULL, positive_int},
-    {"initial_prompt", KEY_STR, "null", NULL, NULL},
-    {"batch_size", KEY_INT, "64", NULL, batch_range},
-    {"beam_size", KEY_INT, "5", NULL, beam_range},
-    {"temperature", KEY_FLOAT, "0.0", NULL, non_negative},
+    {"audio_file", KEY_STR, NULL, non_empty},
+    {"model", KEY_STR, "null", NULL},
+    {"language", KEY_STR, "null", NULL},
+    {"language_detection_min_prob", KEY_FLOAT, "0.0", unit_interval},
+    {"language_detection_max_tries", KEY_INT, "5", positive_int},
+    {"initial_prompt", KEY_STR, "null", NULL},
+    {"batch_size", KEY_INT, "64", batch_range},
+    {"beam_size", KEY_INT, "5", beam_range},
+    {"temperature", KEY_FLOAT, "0.0", non_negative},
     /* kodxana and WhisperX say 0.2, but WhisperX's batched mode never falls back: null keeps
      * transcripts equal to WhisperX's; a value turns on our fallback (see the README). */
-    {"temperature_increment_on_fallback", KEY_FLOAT, "null", NULL, non_negative},
-    {"compute_type", KEY_STR, "\"float16\"", "the compute precision is chosen by the backend", NULL},
-    {"vad_onset", KEY_FLOAT, "0.5", NULL, unit_interval},
-    {"vad_offset", KEY_FLOAT, "0.363", NULL, unit_interval},
-    {"min_duration_on", KEY_FLOAT, "0.0", NULL, non_negative},
-    {"min_duration_off", KEY_FLOAT, "0.0", NULL, non_negative},
-    {"pad_onset", KEY_FLOAT, "0.0", NULL, non_negative},
-    {"pad_offset", KEY_FLOAT, "0.0", NULL, non_negative},
-    {"align_output", KEY_BOOL, "false", NULL, NULL},
-    {"word_timestamps_method", KEY_STR, "\"auto\"", NULL, word_method},
-    {"align_model", KEY_STR, "null", NULL, non_empty},
-    {"interpolate_method", KEY_STR, "\"nearest\"", NULL, interpolate_method},
-    {"return_char_alignments", KEY_BOOL, "false", NULL, NULL},
-    {"highlight_words", KEY_BOOL, "false", NULL, NULL},
-    {"output_format", KEY_STR, "\"json\"", NULL, known_format},
-    {"diarization", KEY_BOOL, "false", NULL, NULL},
-    {"diarize", KEY_BOOL, "false", NULL, NULL},
-    {"huggingface_access_token", KEY_STR, "null", NULL, NULL},
-    {"num_speakers", KEY_INT, "null", NULL, positive_int},
-    {"min_speakers", KEY_INT, "null", NULL, positive_int},
-    {"max_speakers", KEY_INT, "null", NULL, positive_int},
+    {"temperature_increment_on_fallback", KEY_FLOAT, "null", non_negative},
+    /* the precision is the worker's, set at start: wx_job_input_check_compute_type */
+    {"compute_type", KEY_STR, "\"float16\"", NULL},
+    {"vad_onset", KEY_FLOAT, "0.5", unit_interval},
+    {"vad_offset", KEY_FLOAT, "0.363", unit_interval},
+    {"min_duration_on", KEY_FLOAT, "0.0", non_negative},
+    {"min_duration_off", KEY_FLOAT, "0.0", non_negative},
+    {"pad_onset", KEY_FLOAT, "0.0", non_negative},
+    {"pad_offset", KEY_FLOAT, "0.0", non_negative},
+    {"align_output", KEY_BOOL, "false", NULL},
+    {"word_timestamps_method", KEY_STR, "\"auto\"", word_method},
+    {"align_model", KEY_STR, "null", non_empty},
+    {"interpolate_method", KEY_STR, "\"nearest\"", interpolate_method},
+    {"return_char_alignments", KEY_BOOL, "false", NULL},
+    {"highlight_words", KEY_BOOL, "false", NULL},
+    {"output_format", KEY_STR, "\"json\"", known_format},
+    {"diarization", KEY_BOOL, "false", NULL},
+    {"diarize", KEY_BOOL, "false", NULL},
+    {"huggingface_access_token", KEY_STR, "null", NULL},
+    {"num_speakers", KEY_INT, "null", positive_int},
+    {"min_speakers", KEY_INT, "null", positive_int},
+    {"max_speakers", KEY_INT, "null", positive_int},
     /* "auto", "open", or a gated pipeline's name (the engine warns when it is not installed) */
-    {"diarization_model", KEY_STR, "\"auto\"", NULL, non_empty},
-    {"fill_nearest", KEY_BOOL, "false", NULL, NULL},
-    {"return_speaker_embeddings", KEY_BOOL, "false", NULL, NULL},
+    {"diarization_model", KEY_STR, "\"auto\"", non_empty},
+    {"fill_nearest", KEY_BOOL, "false", NULL},
+    {"return_speaker_embeddings", KEY_BOOL, "false", NULL},
     /* [{"name", "audio_file"}, ...]: checked entry by entry in check_speaker_samples */
-    {"speaker_samples", KEY_LIST, "null", NULL, NULL},
-    {"length_penalty", KEY_FLOAT, "1.0", NULL, finite_real},
-    {"no_speech_threshold", KEY_FLOAT, "0.6", NULL, finite_real},
-    {"log_prob_threshold", KEY_FLOAT, "-1.0", NULL, finite_real},
-    {"compression_ratio_threshold", KEY_FLOAT, "2.4", NULL, finite_real},
-    {"suppress_numerals", KEY_BOOL, "false", NULL, NULL},   /* WhisperX's option */
-    {"debug", KEY_BOOL, "false", NULL, NULL},
+    {"speaker_samples", KEY_LIST, "null", NULL},
+    {"length_penalty", KEY_FLOAT, "1.0", finite_real},
+    {"no_speech_threshold", KEY_FLOAT, "0.6", finite_real},
+    {"log_prob_threshold", KEY_FLOAT, "-1.0", finite_real},
+    {"compression_ratio_threshold", KEY_FLOAT, "2.4", finite_real},
+    {"suppress_numerals", KEY_BOOL, "false", NULL},   /* WhisperX's option */
+    {"debug", KEY_BOOL, "false", NULL},
 };
 
 #define SCHEMA_SIZE ((int)(sizeof SCHEMA / sizeof *SCHEMA))
@@ -355,24 +355,6 @@ static void warn_samples_without_diarization(wx_job_input *input)
             "diarization, and diarization is off."));
 }
 
-static void warn_unsupported(wx_job_input *input)
-{
-    for (int i = 0; i < SCHEMA_SIZE; i++) {
-        const key_spec *spec = &SCHEMA[i];
-        if (!spec->unsupported)
-            continue;
-        json_t *def = parse_default(spec);
-        json_t *value = json_object_get(input->values, spec->name);
-        if (!json_equal(def, value)) {
-            char msg[256];
-            snprintf(msg, sizeof msg, "%s is accepted but not applied: %s.", spec->name,
-                     spec->unsupported);
-            json_array_append_new(input->warnings, json_string(msg));
-        }
-        json_decref(def);
-    }
-}
-
 wx_status wx_job_input_parse(const json_t *raw, wx_job_input *out, json_t **errors,
                              wx_err *err)
 {
@@ -400,7 +382,6 @@ wx_status wx_job_input_parse(const json_t *raw, wx_job_input *out, json_t **erro
     out->warnings = json_array();
     if (!out->warnings)
         goto nomem;
-    warn_unsupported(out);
     warn_samples_without_diarization(out);
     return WX_OK;
 nomem:
@@ -482,6 +463,27 @@ void wx_job_input_check_model(wx_job_input *input, const char *loaded_model)
     char msg[256];
     snprintf(msg, sizeof msg, "model is accepted but not applied: this worker serves the "
              "model loaded at start-up (%s), not %s.", loaded_model, asked);
+    json_array_append_new(input->warnings, json_string(msg));
+}
+
+/* "int8" for CTranslate2's int8 types, "float16" for the 16-bit floats, else the name. */
+static const char *precision_family(const char *compute_type)
+{
+    if (!strncmp(compute_type, "int8", 4)) return "int8";
+    if (!strcmp(compute_type, "bfloat16")) return "float16";
+    return compute_type;
+}
+
+void wx_job_input_check_compute_type(wx_job_input *input, const char *loaded)
+{
+    const char *asked = wx_job_input_string(input, "compute_type");
+    if (!asked || !strcmp(asked, "float16") || !strcmp(asked, "default") ||
+        !strcmp(asked, "auto") || !strcmp(precision_family(asked), loaded))
+        return;
+    char msg[256];
+    snprintf(msg, sizeof msg, "compute_type is accepted but not applied: this worker computes "
+             "in %s (its --compute_type or WX_COMPUTE_TYPE, set at start), not %.40s.", loaded,
+             asked);
     json_array_append_new(input->warnings, json_string(msg));
 }
 

@@ -37,6 +37,10 @@ void wx_job_input_to_options(const wx_job_input *input, wx_transcribe_options *o
 
 /* Adds a warning when the request names a model other than the loaded one. */
 void wx_job_input_check_model(wx_job_input *input, const char *loaded_model);
+/* A warning when the request's compute_type (other than the default "float16", "default" or
+ * "auto") names another precision than the one the engine loaded ("int8", "float32",
+ * "float16"). */
+void wx_job_input_check_compute_type(wx_job_input *input, const char *loaded);
 
 /* Adds a warning per VAD key set to a non-default value when no VAD model is loaded. */
 void wx_job_input_check_vad(wx_job_input *input, bool vad_loaded);

@@ -40,12 +40,13 @@ struct wx_whisper {
     wx_whisper_hparams hp;
     wx_ct2_model *ct2;            /* the file, only while loading */
     wx_ct2_config config;         /* owned copy of config.json's arrays */
+    enum wx_dtype matrix_dtype;   /* of linear weights and tok_emb: weight dtype or WX_Q8 */
     wx_tensor *conv1_w, *conv1_b; /* (D, n_mels, 3) weight dtype, (D) */
     wx_tensor *conv2_w, *conv2_b; /* (D, D, 3) weight dtype, (D) */
     wx_tensor *enc_pos;           /* (n_audio_ctx, D) */
     wx_tensor *enc_ln_g, *enc_ln_b;
     wx_whisper_layer *enc;        /* n_audio_layer */
-    wx_tensor *tok_emb;           /* (n_vocab, D) weight dtype, also the output projection */
+    wx_tensor *tok_emb;           /* (n_vocab, D) matrix dtype, also the output projection */
     wx_tensor *dec_pos;           /* (n_text_ctx, D) */
     wx_tensor *dec_ln_g, *dec_ln_b;
     wx_whisper_layer *dec;        /* n_text_layer */
@@ -136,8 +137,15 @@ static wx_status load_var(wx_whisper *m, const char *name, bool optional, wx_ten
     return load_typed(m, name, optional, WX_F32, out, err);
 }
 
-/* Weight matrices (linear, conv1d, the token embedding): the backend's weight dtype. */
+/* Linear weights and the token embedding: the model's matrix dtype. */
 static wx_status load_matrix(wx_whisper *m, const char *name, wx_tensor **out, wx_err *err)
+{
+    return load_typed(m, name, false, m->matrix_dtype, out, err);
+}
+
+/* Convolution weights: the backend's weight dtype (CTranslate2 keeps them in float for its
+ * int8 compute type on the CPU, oneDNN having no int8 Conv1D there). */
+static wx_status load_conv(wx_whisper *m, const char *name, wx_tensor **out, wx_err *err)
 {
     return load_typed(m, name, false, m->be->ops->weight_dtype, out, err);
 }
@@ -263,9 +271,9 @@ static wx_status load_weights(wx_whisper *m, wx_err *err)
     int64_t d = hp->d_model;
     wx_status st;
 #define TRY(call) do { st = (call); if (st != WX_OK) return st; } while (0)
-    TRY(load_matrix(m, "encoder/conv1/weight", &m->conv1_w, err));
+    TRY(load_conv(m, "encoder/conv1/weight", &m->conv1_w, err));
     TRY(load_var(m, "encoder/conv1/bias", false, &m->conv1_b, err));
-    TRY(load_matrix(m, "encoder/conv2/weight", &m->conv2_w, err));
+    TRY(load_conv(m, "encoder/conv2/weight", &m->conv2_w, err));
     TRY(load_var(m, "encoder/conv2/bias", false, &m->conv2_b, err));
     TRY(expect_shape(m->conv1_b, "encoder/conv1/bias", d, 0, err));
     TRY(expect_shape(m->conv2_b, "encoder/conv2/bias", d, 0, err));
@@ -343,9 +351,19 @@ static wx_status copy_config(wx_whisper *m, wx_err *err)
 wx_status wx_whisper_load(const char *model_dir, wx_backend *backend, wx_whisper **out,
                           wx_err *err)
 {
+    return wx_whisper_load_as(model_dir, backend, backend->ops->weight_dtype, out, err);
+}
+
+wx_status wx_whisper_load_as(const char *model_dir, wx_backend *backend,
+                             enum wx_dtype matrix_dtype, wx_whisper **out, wx_err *err)
+{
+    if (matrix_dtype == WX_Q8 && !backend->ops->q8_weights)
+        return wx_fail(err, WX_ERR_UNSUPPORTED, "the %s backend has no int8 weights",
+                       backend->ops->name);
     wx_whisper *m = calloc(1, sizeof *m);
     if (!m) return wx_fail(err, WX_ERR_NOMEM, "out of memory");
     m->be = backend;
+    m->matrix_dtype = matrix_dtype;
     wx_status st = wx_ct2_model_load(model_dir, &m->ct2, err);
     if (st == WX_OK) st = read_hparams(m, err);
     if (st == WX_OK) st = load_weights(m, err);
@@ -377,6 +395,7 @@ void wx_whisper_free(wx_whisper *m)
 
 const wx_whisper_hparams *wx_whisper_get_hparams(const wx_whisper *m) { return &m->hp; }
 const wx_ct2_config *wx_whisper_get_config(const wx_whisper *m) { return &m->config; }
+enum wx_dtype wx_whisper_matrix_dtype(const wx_whisper *m) { return m->matrix_dtype; }
 
 /* ---- per-job state ---------------------------------------------------------------- */
 

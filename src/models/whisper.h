@@ -27,9 +27,15 @@ typedef struct wx_whisper_state wx_whisper_state;
 
 wx_status wx_whisper_load(const char *model_dir, wx_backend *backend, wx_whisper **out,
                           wx_err *err);
+/* The same with the linear weights and the token embedding stored as matrix_dtype: the
+ * backend's weight_dtype (what wx_whisper_load does) or WX_Q8 where the backend has
+ * q8_weights (the int8 compute type; the convolutions stay in weight_dtype). */
+wx_status wx_whisper_load_as(const char *model_dir, wx_backend *backend,
+                             enum wx_dtype matrix_dtype, wx_whisper **out, wx_err *err);
 void wx_whisper_free(wx_whisper *model);
 const wx_whisper_hparams *wx_whisper_get_hparams(const wx_whisper *model);
 const wx_ct2_config *wx_whisper_get_config(const wx_whisper *model);
+enum wx_dtype wx_whisper_matrix_dtype(const wx_whisper *model);
 
 /* Buffers for up to max_slots encoded chunks, max_rows decoding rows (slots × beams) and
  * prompts of up to max_prompt tokens. */

@@ -168,14 +168,43 @@ static wx_status create_backend(const wx_engine_config *c, wx_engine *e, wx_err 
     return WX_OK;
 }
 
+/* The dtype of Whisper's linear weights for compute_type on e's backend (pipeline.h). */
+static wx_status resolve_compute_type(const char *compute_type, wx_engine *e,
+                                      enum wx_dtype *matrix_dtype, wx_err *err)
+{
+    static const char *as_backend[] = {"default", "auto", "float32", "float16", "bfloat16"};
+    static const char *int8[] = {"int8", "int8_float32", "int8_float16", "int8_bfloat16"};
+    const char *asked = compute_type && *compute_type ? compute_type : "default";
+    bool wants_int8 = false, known = false;
+    for (size_t i = 0; i < sizeof int8 / sizeof *int8; i++)
+        if (strcmp(asked, int8[i]) == 0) wants_int8 = known = true;
+    for (size_t i = 0; i < sizeof as_backend / sizeof *as_backend; i++)
+        if (strcmp(asked, as_backend[i]) == 0) known = true;
+    if (!known)
+        return wx_fail(err, WX_ERR_INVALID_INPUT, "unknown compute type '%.64s' (use default, "
+                       "float32, float16, bfloat16, int8, int8_float32, int8_float16 or "
+                       "int8_bfloat16)", asked);
+    *matrix_dtype = e->backend->ops->weight_dtype;
+    if (wants_int8 && e->backend->ops->q8_weights) *matrix_dtype = WX_Q8;
+    else if (wants_int8) {
+        size_t len = strlen(e->device_note);
+        snprintf(e->device_note + len, sizeof e->device_note - len, "; compute type %s: int8 "
+                 "weights are CPU-only, float16 here", asked);
+    }
+    return WX_OK;
+}
+
 wx_status wx_engine_load(const wx_engine_config *c, wx_engine **out, wx_err *err)
 {
     wx_engine *e = calloc(1, sizeof *e);
     if (!e) return wx_fail(err, WX_ERR_NOMEM, "out of memory");
     const char *slash = strrchr(c->model_dir, '/');
     snprintf(e->model_name, sizeof e->model_name, "%s", slash && slash[1] ? slash + 1 : c->model_dir);
+    enum wx_dtype matrix_dtype = WX_F32;
     wx_status st = create_backend(c, e, err);
-    if (st == WX_OK) st = wx_whisper_load(c->model_dir, e->backend, &e->whisper, err);
+    if (st == WX_OK) st = resolve_compute_type(c->compute_type, e, &matrix_dtype, err);
+    if (st == WX_OK)
+        st = wx_whisper_load_as(c->model_dir, e->backend, matrix_dtype, &e->whisper, err);
     if (st == WX_OK) st = wx_tokenizer_load(c->model_dir, &e->tokenizer, err);
     if (st == WX_OK) st = resolve_special_tokens(e, err);
     if (st == WX_OK) st = collect_numeral_tokens(e, err);
@@ -214,6 +243,14 @@ void wx_engine_free(wx_engine *e)
 
 const char *wx_engine_device(const wx_engine *e) { return e->backend->ops->name; }
 const char *wx_engine_device_note(const wx_engine *e) { return e->device_note; }
+const char *wx_engine_compute_type(const wx_engine *e)
+{
+    switch (wx_whisper_matrix_dtype(e->whisper)) {
+    case WX_Q8: return "int8";
+    case WX_F16: return "float16";
+    default: return "float32";
+    }
+}
 const char *wx_engine_device_warning(const wx_engine *e)
 {
     return e->device_warning[0] ? e->device_warning : NULL;

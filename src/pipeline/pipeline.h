@@ -25,6 +25,11 @@ typedef struct wx_engine_config {
      * pretrained.pt. Without both, diarization requests get a warning, not turns. */
     const char *segmentation_dir;
     const char *embedding_path;
+    /* CTranslate2's compute types: "int8", "int8_float32", "int8_float16" and
+     * "int8_bfloat16" store Whisper's linear weights in int8 on the CPU backend (CUDA keeps
+     * float16); "default", "auto", "float32", "float16" and "bfloat16" (or NULL) keep the
+     * backend's own precision: float32 on the CPU, float16 on CUDA. */
+    const char *compute_type;
 } wx_engine_config;
 
 wx_status wx_engine_load(const wx_engine_config *config, wx_engine **out, wx_err *err);
@@ -37,6 +42,8 @@ const char *wx_engine_device_note(const wx_engine *engine);
  * it as a warning and reports it in /health. */
 const char *wx_engine_device_warning(const wx_engine *engine);
 const char *wx_engine_model_name(const wx_engine *engine);   /* directory basename */
+/* The precision Whisper computes in: "int8", "float32" or "float16". */
+const char *wx_engine_compute_type(const wx_engine *engine);
 bool wx_engine_is_multilingual(const wx_engine *engine);
 bool wx_engine_has_vad(const wx_engine *engine);
 bool wx_engine_has_diarization(const wx_engine *engine);

@@ -14,6 +14,7 @@ wx_status wx_worker_load_engine(const wx_worker_config *config, wx_engine **engi
         .align_dir = config->align_dir,
         .segmentation_dir = config->segmentation_dir,
         .embedding_path = config->embedding_path,
+        .compute_type = config->compute_type,
     };
     double t0 = wx_now();
     wx_status st = wx_engine_load(&ec, engine, err);
@@ -22,9 +23,9 @@ wx_status wx_worker_load_engine(const wx_worker_config *config, wx_engine **engi
                err->msg);
         return st;
     }
-    wx_log(WX_LOG_INFO, NULL, "model %s loaded on %s (%s) in %.2f s",
+    wx_log(WX_LOG_INFO, NULL, "model %s loaded on %s (%s), %s, in %.2f s",
            wx_engine_model_name(*engine), wx_engine_device(*engine),
-           wx_engine_device_note(*engine), wx_now() - t0);
+           wx_engine_device_note(*engine), wx_engine_compute_type(*engine), wx_now() - t0);
     if (wx_engine_device_warning(*engine))
         wx_log(WX_LOG_WARN, NULL, "%s", wx_engine_device_warning(*engine));
     return WX_OK;

@@ -19,6 +19,7 @@ typedef struct wx_worker_config {
     const char *embedding_path;   /* --embedding_path, WX_EMBEDDING_PATH, else
                                    * <model_dir>/../ge2e/pretrained.pt */
     const char *device;       /* --device, WX_DEVICE, else "auto" */
+    const char *compute_type; /* --compute_type, WX_COMPUTE_TYPE, else "default" */
     int n_threads;            /* --threads, WX_THREADS, else all cores */
     const char *test_input;   /* --test_input JSON; NULL: ./test_input.json */
     const char *local_audio_dir; /* --rp_local_audio_dir, WX_LOCAL_AUDIO_DIR; local modes only */

@@ -13,6 +13,7 @@
 
 #include "../backend.h"
 #include "ops_align.h"
+#include "ops_q8.h"
 #include "ops_vad.h"
 #include "threadpool.h"
 #include "vec.h"
@@ -31,7 +32,7 @@ typedef struct cpu_impl {
 
 static cpu_impl *impl_of(wx_backend *be) { return (cpu_impl *)be->impl; }
 
-static void *scratch_get(wx_backend *be, size_t bytes)
+void *wx_cpu_scratch(wx_backend *be, size_t bytes)
 {
     cpu_impl *im = impl_of(be);
     if (bytes <= im->scratch_bytes) return im->scratch;
@@ -223,11 +224,16 @@ static void cpu_upload(wx_backend *be, wx_tensor *t, const void *host, size_t by
     memcpy(t->data, host, bytes);
 }
 
-/* Weights stay float32 on the CPU: a plain copy. */
+/* Weights are float32 (a plain copy) or, for the int8 compute type, WX_Q8 (quantized). */
 static void cpu_upload_f32(wx_backend *be, wx_tensor *t, const float *host, int64_t n)
 {
     (void)be;
-    assert(t->dtype == WX_F32 && "cpu backend: tensors are float32");
+    if (t->dtype == WX_Q8) {
+        assert(n == wx_tensor_nelem(t) && "cpu backend: a WX_Q8 matrix is uploaded whole");
+        wx_cpu_q8_upload(t, host);
+        return;
+    }
+    assert(t->dtype == WX_F32 && "cpu backend: tensors are float32 or WX_Q8");
     assert(n >= 0 && n <= wx_tensor_nelem(t) && "upload larger than the tensor");
     memcpy(t->data, host, (size_t)n * sizeof *host);
 }
@@ -320,6 +326,10 @@ static void cpu_linear(wx_backend *be, wx_tensor *out, const wx_tensor *a, const
     float *o = f32(out);
     const float *bp = bias ? f32(bias) : NULL;
     if (m == 0 || n == 0) return;
+    if (w->dtype == WX_Q8) {
+        wx_cpu_q8_linear(be, o, f32(a), m, w, bp);
+        return;
+    }
     if (m <= LINEAR_SMALL_M) {
         rows_x_weights_ctx c = {f32(a), f32(w), bp, o, m, k, n};
         run_parallel(be, (n + 3) / 4, 4 * m * k, linear_small_m_cols, &c);
@@ -373,7 +383,7 @@ static void cpu_conv1d(wx_backend *be, wx_tensor *out, const wx_tensor *x, const
            "conv1d: out must be (B, Cout, Tout)");
     assert((!bias || wx_tensor_nelem(bias) == cout) && "conv1d: bias must have Cout elements");
     int64_t kdim = cin * ksize;
-    float *col = scratch_get(be, (size_t)(kdim * tout) * sizeof(float));
+    float *col = wx_cpu_scratch(be, (size_t)(kdim * tout) * sizeof(float));
     const float *bp = bias ? f32(bias) : NULL;
     for (int64_t b = 0; b < nb; b++) {
         im2col_ctx c = {f32(x) + b * cin * tin, col, tin, tout, ksize, stride, pad};
@@ -697,7 +707,7 @@ static void attention_gemm_items(void *p, int64_t begin, int64_t end, int tid)
 static void attention_gemm(wx_backend *be, attn_ctx *c, int64_t nb)
 {
     int64_t blocks = (c->tq + ATTN_ROW_BLOCK - 1) / ATTN_ROW_BLOCK;
-    c->scratch = scratch_get(be, (size_t)(be->n_threads * ATTN_ROW_BLOCK * c->kv_len) * sizeof(float));
+    c->scratch = wx_cpu_scratch(be, (size_t)(be->n_threads * ATTN_ROW_BLOCK * c->kv_len) * sizeof(float));
     run_parallel(be, nb * c->n_head * blocks, ATTN_ROW_BLOCK * c->kv_len * c->dh * 2,
                  attention_gemm_items, c);
 }
@@ -716,7 +726,7 @@ static void cpu_attention(wx_backend *be, wx_tensor *out, const wx_tensor *q, in
         return;
     }
     int n_threads = wx_threadpool_size(impl_of(be)->pool);
-    c.scratch = scratch_get(be, (size_t)(n_threads * c.group * tq * kv_len) * sizeof(float));
+    c.scratch = wx_cpu_scratch(be, (size_t)(n_threads * c.group * tq * kv_len) * sizeof(float));
     run_parallel(be, kb * n_head, c.group * tq * kv_len * c.dh * 2, attention_direct, &c);
 }
 
@@ -730,14 +740,18 @@ static void cpu_embed(wx_backend *be, wx_tensor *out, const int32_t *ids, const 
     assert(table->shape[1] == d && pos->shape[1] == d && "embed: tables must be (*, D)");
     assert(pos_offset >= 0 && pos_offset + t <= pos->shape[0] && "embed: positions out of range");
     if (wx_check_embed_ids(be, ids, nb * t, table->shape[0]) != WX_OK) return;
-    const float *tab = f32(table), *ps = f32(pos);
+    const float *ps = f32(pos);
     float *o = f32(out);
     for (int64_t b = 0; b < nb; b++) {
         for (int64_t i = 0; i < t; i++) {
             int32_t id = ids[b * t + i];
-            const float *restrict e = tab + (int64_t)id * d;
             const float *restrict p = ps + (pos_offset + i) * d;
             float *restrict dst = o + (b * t + i) * d;
+            if (table->dtype == WX_Q8) {
+                wx_cpu_q8_embed_row(dst, table, id, p);
+                continue;
+            }
+            const float *restrict e = f32(table) + (int64_t)id * d;
             for (int64_t j = 0; j < d; j++) dst[j] = e[j] + p[j];
         }
     }
@@ -767,7 +781,7 @@ static void cpu_reorder(wx_backend *be, wx_tensor *cache, const int32_t *src_ind
     int64_t nb = cache->shape[0], tcap = cache->shape[1], d = cache->shape[2];
     size_t entry = (size_t)(len * d) * sizeof(float);
     size_t slots_bytes = ((size_t)nb * sizeof(int64_t) + ALIGN - 1) / ALIGN * ALIGN;
-    char *scratch = scratch_get(be, slots_bytes + (size_t)nb * entry);
+    char *scratch = wx_cpu_scratch(be, slots_bytes + (size_t)nb * entry);
     int64_t *slot = (int64_t *)scratch; /* slot[s]: where source entry s was saved, or -1 */
     char *saved = scratch + slots_bytes;
     float *c = f32(cache);
@@ -905,6 +919,7 @@ static const wx_backend_ops cpu_ops = {
     WX_CPU_VAD_OPS,
     WX_CPU_ALIGN_OPS,
     .weight_dtype = WX_F32,
+    .q8_weights = true,
     .kv_dtype = WX_F32,
     .upload_f32 = cpu_upload_f32,
 };

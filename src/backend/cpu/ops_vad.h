@@ -11,6 +11,9 @@
  * worth it, else on the caller. */
 void wx_cpu_run_parallel(wx_backend *be, int64_t n, int64_t work_per_item, wx_parallel_fn fn,
                          void *ctx);
+/* backend_cpu.c: its op scratch, at least `bytes`, 64-byte aligned, valid until the next call
+ * (no op of this backend holds it across another op). */
+void *wx_cpu_scratch(wx_backend *be, size_t bytes);
 #define WX_CPU_ELEM_BLOCK 4096 /* element-wise ops are split in blocks of this many elements */
 
 void wx_cpu_abs(wx_backend *be, wx_tensor *x);
