@@ -29,8 +29,8 @@ while [[ $# -gt 0 ]]; do
 done
 
 case "$DEVICE" in
-  cpu)  ANCHOR_TYPES=(float32 int8); WHISPERX_TYPE=float32 ;;
-  cuda) ANCHOR_TYPES=(float16 int8_float16); WHISPERX_TYPE=float16 ;;
+  cpu)  ANCHOR_TYPES=(float32 int8); WHISPERX_TYPES=(float32 int8); OUR_TYPES=(float32 int8) ;;
+  cuda) ANCHOR_TYPES=(float16 int8_float16); WHISPERX_TYPES=(float16); OUR_TYPES=(default) ;;
   *) echo "bench.sh: --device must be cpu or cuda" >&2; exit 2 ;;
 esac
 MODEL=models/tiny.en
@@ -70,17 +70,21 @@ fi
 #   windows: our engine on consecutive 30 s windows vs faster-whisper (float32, int8);
 #   whisperx: our full flow (pyannote VAD + merged chunks) vs WhisperX's own transcribe,
 #             and the VAD stage alone (build/wx-bench-vad vs tools/bench_vad_anchor.py).
+# On the CPU both sides run float32 and int8, and each anchor row is compared with our row
+# of the same precision.
 RESULTS="$OUTDIR/results.jsonl"
 : > "$RESULTS"
 STATUS=0
 COMMON=(--model "$MODEL" --threads "$THREADS" --beam "$BEAM" --batch "$BATCH")
-run_ours() {  # run_ours <audio> <vad 0|1>
+run_ours() {  # run_ours <audio> <vad 0|1>: once per compute type of OUR_TYPES
   if [[ ! -x "$WX_BENCH" ]]; then
     echo "bench.sh: ERROR: $WX_BENCH not found or not executable (did the build fail?)" >&2
     STATUS=1; return
   fi
-  "$WX_BENCH" "${COMMON[@]}" --device "$DEVICE" --audio "$1" --vad "$2" | tail -n 1 >> "$RESULTS" ||
-    { echo "bench.sh: ERROR: $WX_BENCH failed on $1" >&2; STATUS=1; }
+  for CT in "${OUR_TYPES[@]}"; do
+    "$WX_BENCH" "${COMMON[@]}" --device "$DEVICE" --audio "$1" --vad "$2" --compute_type "$CT" |
+      tail -n 1 >> "$RESULTS" || { echo "bench.sh: ERROR: $WX_BENCH failed on $1" >&2; STATUS=1; }
+  done
 }
 for AUDIO in ../shared/data/jfk.wav "$OUTDIR/long.wav"; do
   echo "== windows: $AUDIO" >&2
@@ -105,8 +109,10 @@ command -v ffmpeg >/dev/null || { apt-get update -qq && apt-get install -y -qq f
 for AUDIO in ../shared/data/jfk.wav "$OUTDIR/long.wav"; do
   echo "== whisperx flow: $AUDIO" >&2
   run_ours "$AUDIO" 1
-  "$VAD_VENV/bin/python" tools/bench_whisperx.py "${COMMON[@]}" --audio "$AUDIO" \
-    --device "$DEVICE" --compute-type "$WHISPERX_TYPE" 2>/dev/null | tail -n 1 >> "$RESULTS"
+  for CT in "${WHISPERX_TYPES[@]}"; do
+    "$VAD_VENV/bin/python" tools/bench_whisperx.py "${COMMON[@]}" --audio "$AUDIO" \
+      --device "$DEVICE" --compute-type "$CT" 2>/dev/null | tail -n 1 >> "$RESULTS"
+  done
 done
 echo "== VAD stage alone: $OUTDIR/long.wav" >&2
 VAD_RESULTS="$OUTDIR/vad.jsonl"
@@ -141,7 +147,7 @@ done
 
 # table
 echo "device=$DEVICE threads=$THREADS beam=$BEAM batch=$BATCH  (ratio = anchor wall / our wall; >1 means we are faster)"
-"$PY" - "$RESULTS" <<'EOF'
+DEVICE="$DEVICE" "$PY" - "$RESULTS" <<'EOF'
 import json, os, sys
 rows = []
 for line in open(sys.argv[1]):
@@ -154,17 +160,31 @@ for line in open(sys.argv[1]):
         print(f"bench.sh: not a JSON line: {line[:120]!r}", file=sys.stderr)
 def flow(r):  # our rows say whether the VAD ran; anchors: WhisperX runs it, faster-whisper not
     return bool(r.get("vad")) if r.get("engine") == "whisperx-worker" else r.get("engine") == "whisperx"
-ours = {(r["audio"], flow(r)): r for r in rows if r.get("engine") == "whisperx-worker"}
+def wer(ref, hyp):  # word error rate of hyp against ref (word-level edit distance / words)
+    a, b = ref.split(), hyp.split()
+    prev = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        cur = [i]
+        for j, y in enumerate(b, 1):
+            cur.append(min(prev[j - 1] + (x != y), prev[j] + 1, cur[j - 1] + 1))
+        prev = cur
+    return prev[-1] / len(a) if a else float(bool(b))
+def precision(r):  # our CUDA rows are float16 whatever the anchor's type
+    ct = r.get("compute_type", "")
+    if os.environ.get("DEVICE") == "cuda":
+        return "float16"
+    return "int8" if ct.startswith("int8") else ct
+ours = {(r["audio"], flow(r), precision(r)): r for r in rows if r.get("engine") == "whisperx-worker"}
 hdr = ["engine", "compute", "audio", "audio s", "wall s", "RTF", "dec_audio", "vad", "mel",
-       "encode", "decode", "RSS MB", "ratio", "same text"]
+       "encode", "decode", "RSS MB", "ratio", "same text (else WER vs anchor)"]
 out = []
 for r in rows:
     st = r.get("stages", {})
-    our = ours.get((r["audio"], flow(r)))
+    our = ours.get((r["audio"], flow(r), precision(r)))
     ratio = same = "-"
     if r.get("engine") != "whisperx-worker" and our:
         ratio = f"x{r['wall_s'] / our['wall_s']:.2f}" if our.get("wall_s") else "-"
-        same = "yes" if r.get("text") == our.get("text") else "NO"
+        same = "yes" if r.get("text") == our.get("text") else f"WER {wer(r.get('text', ''), our.get('text', '')):.3f}"
     out.append([r.get("engine", "?"), r.get("compute_type", "?"), os.path.basename(r["audio"]),
                 f"{r.get('audio_s', 0):.1f}", f"{r.get('wall_s', 0):.3f}", f"{r.get('rtf', 0):.4f}"]
                + [f"{st.get(k, 0):.3f}" for k in ("decode_audio", "vad", "mel", "encode", "decode")]

@@ -20,7 +20,11 @@
 #define Q8_MR 6     /* rows of a per tile */
 #define Q8_NR 32    /* columns of out per tile: two panels */
 #define Q8_GROUP 64 /* columns per parallel work item */
-#define Q8_MB 48    /* rows of a per block (kept in L2 across a group's tiles) */
+#define Q8_MB 48    /* rows of a per block: 8 tiles */
+#define Q8_KB 256   /* k per pass over a block's tiles: the panels' 8 KB and the block's 12 KB
+                     * of it stay in L1 while the 8 tiles use them */
+/* The tiles' row loops unrolled, so that their accumulators live in registers. */
+#define UNROLL_ROWS _Pragma("GCC unroll 6")
 
 static int64_t packed_offset(int64_t n, int64_t k, int64_t kp)
 {
@@ -30,7 +34,15 @@ static int64_t packed_offset(int64_t n, int64_t k, int64_t kp)
 static float abs_max(const float *x, int64_t n)
 {
     float m = 0.0f;
-    for (int64_t i = 0; i < n; i++) m = fmaxf(m, fabsf(x[i]));
+    int64_t i = 0;
+#if defined(__AVX2__)
+    __m256 vm = _mm256_setzero_ps(), sign = _mm256_set1_ps(-0.0f);
+    for (; i + 8 <= n; i += 8) vm = _mm256_max_ps(vm, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)));
+    float lanes[8];
+    _mm256_storeu_ps(lanes, vm);
+    for (int j = 0; j < 8; j++) m = fmaxf(m, lanes[j]);
+#endif
+    for (; i < n; i++) m = fmaxf(m, fabsf(x[i]));
     return m;
 }
 
@@ -87,25 +99,37 @@ static void quantize_rows(void *p, int64_t begin, int64_t end, int tid)
         uint8_t *q = c->qa + r * c->kp;
         float amax = abs_max(x, c->k);
         float s = amax != 0.0f ? 127.0f / amax : 1.0f;
-        for (int64_t i = 0; i < c->k; i++) {
+        int64_t i = 0;
+#if defined(__AVX2__)
+        __m256 vs = _mm256_set1_ps(s), shift = _mm256_set1_ps(128.0f);
+        for (; i + 8 <= c->k; i += 8) {
+            __m256 v = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), vs), shift);
+            __m256i n = _mm256_cvtps_epi32(v); /* round to nearest even, as nearbyintf */
+            __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(n), _mm256_extracti128_si256(n, 1));
+            _mm_storel_epi64((__m128i *)(q + i), _mm_packus_epi16(w, w));
+        }
+#endif
+        for (; i < c->k; i++) {
             float v = x[i] * s;
             q[i] = (uint8_t)nearbyintf(v + 128.0f);
         }
-        for (int64_t i = c->k; i < c->kp; i++) q[i] = 0;
+        for (i = c->k; i < c->kp; i++) q[i] = 0;
         c->inv_scale[r] = 1.0f / s;
     }
 }
 
-/* ---- integer tiles: c (Q8_MR, Q8_NR) = rows of qa · the columns of panels p0, p1 --------- */
+/* ---- integer tiles: c (Q8_MR, Q8_NR) [+]= rows[0, kn) of qa · the columns of panels p0, p1
+ * over the same kn (the rows and panels already offset to the pass's first k) ----------- */
 
-typedef void (*tile_fn)(const uint8_t *const rows[Q8_MR], int64_t kp, const int8_t *p0,
-                        const int8_t *p1, int32_t c[Q8_MR][Q8_NR]);
+typedef void (*tile_fn)(const uint8_t *const rows[Q8_MR], int64_t kn, const int8_t *p0,
+                        const int8_t *p1, int32_t c[Q8_MR][Q8_NR], bool accumulate);
 
 static void tile_portable(const uint8_t *const rows[Q8_MR], int64_t kp, const int8_t *p0,
-                          const int8_t *p1, int32_t c[Q8_MR][Q8_NR])
+                          const int8_t *p1, int32_t c[Q8_MR][Q8_NR], bool accumulate)
 {
     for (int r = 0; r < Q8_MR; r++) {
         int32_t acc[Q8_NR] = {0};
+        if (accumulate) memcpy(acc, c[r], sizeof acc);
         for (int64_t k4 = 0; k4 < kp; k4 += 4) {
             const uint8_t *x = rows[r] + k4;
             const int8_t *w0 = p0 + k4 * Q8_PANEL, *w1 = p1 + k4 * Q8_PANEL;
@@ -122,14 +146,19 @@ static void tile_portable(const uint8_t *const rows[Q8_MR], int64_t kp, const in
 #if defined(__x86_64__)
 __attribute__((target("avx512f,avx512bw,avx512vnni")))
 static void tile_vnni(const uint8_t *const rows[Q8_MR], int64_t kp, const int8_t *p0,
-                      const int8_t *p1, int32_t c[Q8_MR][Q8_NR])
+                      const int8_t *p1, int32_t c[Q8_MR][Q8_NR], bool accumulate)
 {
     __m512i acc[Q8_MR][2];
-    for (int r = 0; r < Q8_MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
+    UNROLL_ROWS
+    for (int r = 0; r < Q8_MR; r++) {
+        acc[r][0] = accumulate ? _mm512_loadu_si512(c[r]) : _mm512_setzero_si512();
+        acc[r][1] = accumulate ? _mm512_loadu_si512(c[r] + Q8_PANEL) : _mm512_setzero_si512();
+    }
     for (int64_t k4 = 0; k4 < kp; k4 += 4) {
         __m512i w0 = _mm512_loadu_si512(p0 + k4 * Q8_PANEL);
         __m512i w1 = _mm512_loadu_si512(p1 + k4 * Q8_PANEL);
-        for (int r = 0; r < Q8_MR; r++) {
+        UNROLL_ROWS
+    for (int r = 0; r < Q8_MR; r++) {
             int32_t four;
             memcpy(&four, rows[r] + k4, 4);
             __m512i x = _mm512_set1_epi32(four);
@@ -137,6 +166,7 @@ static void tile_vnni(const uint8_t *const rows[Q8_MR], int64_t kp, const int8_t
             acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], x, w1);
         }
     }
+    UNROLL_ROWS
     for (int r = 0; r < Q8_MR; r++) {
         _mm512_storeu_si512(c[r], acc[r][0]);
         _mm512_storeu_si512(c[r] + Q8_PANEL, acc[r][1]);
@@ -150,16 +180,18 @@ static void tile_vnni(const uint8_t *const rows[Q8_MR], int64_t kp, const int8_t
  * that the 12 accumulators stay in registers. */
 __attribute__((target("avx2")))
 static void tile_avx2(const uint8_t *const rows[Q8_MR], int64_t kp, const int8_t *p0,
-                      const int8_t *p1, int32_t c[Q8_MR][Q8_NR])
+                      const int8_t *p1, int32_t c[Q8_MR][Q8_NR], bool accumulate)
 {
     for (int oct = 0; oct < Q8_NR / 8; oct++) {
         const int8_t *p = (oct < 2 ? p0 : p1) + (oct % 2) * 32;
         __m256i acc[Q8_MR][2];
+        UNROLL_ROWS
         for (int r = 0; r < Q8_MR; r++) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
         for (int64_t k4 = 0; k4 < kp; k4 += 4) {
             const int8_t *wk = p + k4 * Q8_PANEL;
             __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)wk));
             __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wk + 16)));
+            UNROLL_ROWS
             for (int r = 0; r < Q8_MR; r++) {
                 int32_t four;
                 memcpy(&four, rows[r] + k4, 4);
@@ -173,9 +205,9 @@ static void tile_avx2(const uint8_t *const rows[Q8_MR], int64_t kp, const int8_t
             __m256i sums = _mm256_hadd_epi32(acc[r][0], acc[r][1]);
             int32_t lanes[8];
             _mm256_storeu_si256((__m256i *)lanes, sums);
-            int32_t *dst = c[r] + oct * 8;
-            dst[0] = lanes[0]; dst[1] = lanes[1]; dst[2] = lanes[4]; dst[3] = lanes[5];
-            dst[4] = lanes[2]; dst[5] = lanes[3]; dst[6] = lanes[6]; dst[7] = lanes[7];
+            int32_t *dst = c[r] + oct * 8, in_order[8] = {lanes[0], lanes[1], lanes[4], lanes[5],
+                                                          lanes[2], lanes[3], lanes[6], lanes[7]};
+            for (int j = 0; j < 8; j++) dst[j] = (accumulate ? dst[j] : 0) + in_order[j];
         }
     }
 }
@@ -247,20 +279,27 @@ static void q8_linear_groups(void *p, int64_t begin, int64_t end, int tid)
     const q8_linear_ctx *l = p;
     const int8_t *w = l->w->data;
     int64_t n_panels = wx_q8_padded_rows(l->n) / Q8_PANEL, panel_bytes = Q8_PANEL * l->kp;
-    int32_t c[Q8_MR][Q8_NR];
+    int32_t c[Q8_MB / Q8_MR][Q8_MR][Q8_NR];
     for (int64_t i0 = 0; i0 < l->m; i0 += Q8_MB) {
         int64_t i1 = i0 + Q8_MB < l->m ? i0 + Q8_MB : l->m;
         for (int64_t j0 = begin * Q8_GROUP; j0 < end * Q8_GROUP && j0 < l->n; j0 += Q8_NR) {
             int64_t panel = j0 / Q8_PANEL;
             const int8_t *p0 = w + panel * panel_bytes;
             const int8_t *p1 = panel + 1 < n_panels ? p0 + panel_bytes : p0;
-            for (int64_t i = i0; i < i1; i += Q8_MR) {
-                int mr = i1 - i < Q8_MR ? (int)(i1 - i) : Q8_MR;
-                const uint8_t *rows[Q8_MR];
-                for (int r = 0; r < Q8_MR; r++) rows[r] = l->qa + (i + (r < mr ? r : 0)) * l->kp;
-                l->tile(rows, l->kp, p0, p1, c);
-                dequantize_tile(l, c, i, mr, j0);
+            for (int64_t k0 = 0; k0 < l->kp; k0 += Q8_KB) {
+                int64_t kn = l->kp - k0 < Q8_KB ? l->kp - k0 : Q8_KB;
+                for (int64_t i = i0; i < i1; i += Q8_MR) {
+                    int mr = i1 - i < Q8_MR ? (int)(i1 - i) : Q8_MR;
+                    const uint8_t *rows[Q8_MR];
+                    for (int r = 0; r < Q8_MR; r++)
+                        rows[r] = l->qa + (i + (r < mr ? r : 0)) * l->kp + k0;
+                    l->tile(rows, kn, p0 + k0 * Q8_PANEL, p1 + k0 * Q8_PANEL,
+                            c[(i - i0) / Q8_MR], k0 > 0);
+                }
             }
+            for (int64_t i = i0; i < i1; i += Q8_MR)
+                dequantize_tile(l, c[(i - i0) / Q8_MR], i, i1 - i < Q8_MR ? (int)(i1 - i) : Q8_MR,
+                                j0);
         }
     }
 }
