@@ -154,6 +154,30 @@ typedef struct wx_backend_ops {
     void (*lstm)(wx_backend *, wx_tensor *out, int64_t out_stride, const wx_tensor *gx,
                  const wx_tensor *w_hh, const wx_tensor *b_hh, bool reverse);
 
+    /* ---- ops of the WeSpeaker ResNet34 speaker embedding (pyannote's); CPU:
+     * cpu/ops_resnet.c. A backend without them leaves them NULL and the embedding runs on
+     * the CPU backend. ---- */
+
+    /* One convolution of a ResNet block, batch norm folded into w and bias at load:
+     *   out (B, Cout, Hout, Wout) = act(conv2d(x (B, Cin, H, W), w (Cout, Cin, K, K)) + bias
+     *                                   (Cout) + residual)
+     * with stride `stride` and zero padding `pad` on both axes, Hout = (H + 2·pad − K) /
+     * stride + 1 (likewise Wout); residual NULL or (B, Cout, Hout, Wout); act the identity,
+     * or max(·, 0) when relu. All F32. */
+    void (*conv2d)(wx_backend *, wx_tensor *out, const wx_tensor *x, const wx_tensor *w,
+                   const wx_tensor *bias, const wx_tensor *residual, int stride, int pad,
+                   bool relu);
+
+    /* Weighted statistics pooling, pyannote.audio 4.0.7's StatsPool with weights already at
+     * the frame rate of x: for each b and speaker s, with w = weights[b, s, :] (≥ 0),
+     * v1 = Σ_t w, v2 = Σ_t w²,
+     *   mean[c] = Σ_t w·x[b, c, t] / v1,
+     *   std[c]  = sqrt(Σ_t w·(x[b, c, t] − mean[c])² / (v1 − v2 / v1)),
+     *   out (B, S, 2C)[b, s] = [mean, std];
+     * x (B, C, T), weights (B, S, T), all F32. */
+    void (*stats_pool)(wx_backend *, wx_tensor *out, const wx_tensor *x,
+                       const wx_tensor *weights);
+
     /* ---- ops of Whisper's word timing (cross-attention DTW, openai/whisper's
      * find_alignment as CTranslate2's align runs it); CPU: cpu/ops_align.c ---- */
 
