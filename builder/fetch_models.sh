@@ -47,6 +47,19 @@ if [ ! -s "$vad/model.safetensors" ] || [ ! -s "$vad/config.json" ]; then
     rm -rf "$vad"
     mv "$vad.partial" "$vad"
 fi
+# The published checkpoint itself, beside the conversion: src/models/pyannet.c reads both, and
+# test_pyannet checks that they give the same scores.
+if [ ! -s "$vad/pytorch_model.bin" ]; then
+    whl=$(fetch_wheel "whisperx==$whisperx_pin" "whisperx-$whisperx_pin-*.whl")
+    python3 - "$whl" "$vad/pytorch_model.bin" <<'PY'
+import os, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as wheel:
+    data = wheel.read("whisperx/assets/pytorch_model.bin")
+with open(sys.argv[2] + ".partial", "wb") as f:
+    f.write(data)
+os.replace(sys.argv[2] + ".partial", sys.argv[2])
+PY
+fi
 echo "models ready: $vad" >&2
 
 # Diarization segmentation: pyannote's segmentation-3.0 (PyanNet, powerset head of 7 classes

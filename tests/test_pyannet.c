@@ -2,6 +2,8 @@
  * pyannote.audio's own module, on a small random-weight PyanNet (tests/fixtures/pyannet_random,
  * made by tools/gen_vad_fixtures.py): sinc filters, normalised waveform, the three SincNet
  * blocks, LSTM output, linear output and final scores for two 0.25 s windows (speech, noise).
+ * pyannote's own pytorch_model.bin: a random powerset model against Model.from_pretrained's
+ * scores, the whisperx VAD's checkpoint against its conversion (bit-exact).
  * Also: the CPU VAD ops against naive references, and load errors. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,6 +84,74 @@ done:
     wx_fixture_free(&fx);
 }
 
+/* pyannote's own checkpoint format: a random powerset PyanNet (segmentation-3.0's task) from
+ * tests/fixtures/pyannet_powerset_ckpt (tools/gen_pyannet_ckpt_fixtures.py) against the scores
+ * of pyannote.audio's Model.from_pretrained on the same file. */
+static void test_powerset_checkpoint(wx_backend *be, const char *fixture_dir)
+{
+    char dir[4096], path[4200];
+    snprintf(dir, sizeof dir, "%s/pyannet_powerset_ckpt", fixture_dir);
+    snprintf(path, sizeof path, "%s/pyannet_powerset.fix", fixture_dir);
+    wx_fixture fx;
+    wx_pyannet *m = NULL;
+    wx_err err = {{0}};
+    if (wx_fixture_load(path, &fx) != 0) { CHECK(!"fixture"); return; }
+    CHECK_MSG(wx_pyannet_load(dir, be, &m, &err) == WX_OK, "%s", err.msg);
+    const wx_fixture_array *win = wx_fixture_get(&fx, "windows"), *ref = wx_fixture_get(&fx, "scores");
+    if (!m || !win || !ref) goto done;
+    const wx_pyannet_config *c = wx_pyannet_config_of(m);
+    /* the task as pyannote builds it: 10 s windows, powerset of 3 in sets of ≤ 2, mapping in
+     * itertools.combinations order; segmentation-3.0's receptive field */
+    CHECK(c->window_samples == 160000 && c->log_softmax && c->num_classes == 7);
+    CHECK(c->powerset_speakers == 3 && c->powerset_max_set == 2);
+    CHECK(c->rf_size == 991 && c->rf_step == 270 && c->lstm_hidden == 16 && c->lstm_layers == 2);
+    static const unsigned char want[7][3] = {{0, 0, 0}, {1, 0, 0}, {0, 1, 0}, {0, 0, 1},
+                                             {1, 1, 0}, {1, 0, 1}, {0, 1, 1}};
+    for (int k = 0; k < 7; k++) CHECK(memcmp(c->powerset_mapping[k], want[k], 3) == 0);
+    int b = (int)win->dims[0], n = (int)win->dims[1], f = wx_pyannet_num_frames(m, n);
+    CHECK(ref->n == (int64_t)b * f * 7);
+    float *scores = malloc(sizeof(float) * b * f * 7);
+    CHECK_MSG(wx_pyannet_forward(m, win->data, b, n, scores, NULL, &err) == WX_OK, "%s", err.msg);
+    /* log-softmax scores: the random model's tolerance above (1e-4 of the peak) */
+    if (ref->n == (int64_t)b * f * 7) check_tap(&fx, "scores", scores, ref->n, 1e-4);
+    free(scores);
+done:
+    wx_pyannet_free(m);
+    wx_fixture_free(&fx);
+}
+
+/* The whisperx VAD's published pytorch_model.bin (fetch_models.sh keeps it beside the
+ * conversion) read directly gives the converted model's scores bit for bit: same float32
+ * weights, same config. */
+static void test_vad_checkpoint(wx_backend *be)
+{
+    char dir[4096], ckpt[4200];
+    snprintf(dir, sizeof dir, "%s/../vad", wx_test_env("WX_MODEL_DIR", "models/tiny.en"));
+    snprintf(ckpt, sizeof ckpt, "%s/pytorch_model.bin", dir);
+    FILE *f = fopen(ckpt, "rb");
+    if (!f) { printf("  (no %s: skipped)\n", ckpt); return; }
+    fclose(f);
+    wx_pyannet *a = NULL, *b = NULL;
+    wx_err err = {{0}};
+    CHECK_MSG(wx_pyannet_load(dir, be, &a, &err) == WX_OK, "%s", err.msg);
+    CHECK_MSG(wx_pyannet_load(ckpt, be, &b, &err) == WX_OK, "%s", err.msg);
+    if (!a || !b) goto done;
+    const wx_pyannet_config *ca = wx_pyannet_config_of(a), *cb = wx_pyannet_config_of(b);
+    CHECK(ca->window_samples == cb->window_samples && ca->num_classes == cb->num_classes);
+    CHECK(ca->rf_size == cb->rf_size && ca->rf_step == cb->rf_step && !cb->log_softmax);
+    int n = 16000, F = wx_pyannet_num_frames(a, n);
+    float *x = malloc(sizeof(float) * 2 * n), *sa = malloc(sizeof(float) * 2 * F * 3);
+    float *sb = malloc(sizeof(float) * 2 * F * 3);
+    for (int i = 0; i < 2 * n; i++) x[i] = 0.1f * sinf(0.05f * i) * (float)((i * 7919) % 13) / 13.0f;
+    CHECK(wx_pyannet_forward(a, x, 2, n, sa, NULL, &err) == WX_OK);
+    CHECK(wx_pyannet_forward(b, x, 2, n, sb, NULL, &err) == WX_OK);
+    CHECK(memcmp(sa, sb, sizeof(float) * 2 * F * ca->num_classes) == 0);
+    free(x); free(sa); free(sb);
+done:
+    wx_pyannet_free(a);
+    wx_pyannet_free(b);
+}
+
 /* max_pool1d, instance_norm, leaky_relu, abs, sigmoid on a small tensor against loops. */
 static void test_ops(wx_backend *be)
 {
@@ -133,8 +203,12 @@ static void test_load_errors(wx_backend *be)
 {
     wx_pyannet *m = NULL;
     wx_err err = {{0}};
-    CHECK(wx_pyannet_load("/nonexistent", be, &m, &err) == WX_ERR_IO && m == NULL);
-    CHECK(strstr(err.msg, "config.json") != NULL);
+    CHECK(wx_pyannet_load("/nonexistent", be, &m, &err) != WX_OK && m == NULL);
+    CHECK(strstr(err.msg, "pytorch_model.bin") != NULL);
+    /* a checkpoint of another model: Resemblyzer's is a torch file without pyannote's entry */
+    CHECK(wx_pyannet_load("tests/fixtures/torch_ckpt_seed.pt", be, &m, &err) == WX_ERR_FORMAT &&
+          m == NULL);
+    CHECK(strstr(err.msg, "PyanNet") != NULL);
     /* a directory whose config is not a PyanNet: the fixture dir has no config.json either */
     CHECK(wx_pyannet_load("tests", be, &m, &err) != WX_OK && m == NULL);
 }
@@ -146,6 +220,8 @@ int main(void)
     if (!be) { fprintf(stderr, "%s\n", err.msg); return 1; }
     test_ops(be);
     test_random_model(be, wx_test_env("WX_FIXTURE_DIR", "tests/fixtures"));
+    test_powerset_checkpoint(be, wx_test_env("WX_FIXTURE_DIR", "tests/fixtures"));
+    test_vad_checkpoint(be);
     test_load_errors(be);
     be->ops->destroy(be);
     return wx_test_finish("test_pyannet");

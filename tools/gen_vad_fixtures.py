@@ -80,18 +80,20 @@ def real_model_fixture(data_dir, out_path):
     write_fixture(out_path, arrays)
 
 
-def random_pyannet():
+def random_pyannet(specifications=None, seed=1234):
+    """A small PyanNet (LSTM 2x16, linear 2x16) with seeded random weights; the task defaults
+    to 3 multi-label classes over 5 s windows."""
     from pyannote.audio.core.task import Problem, Resolution, Specifications
     from pyannote.audio.models.segmentation import PyanNet
 
-    torch.manual_seed(1234)
+    torch.manual_seed(seed)
     model = PyanNet(sincnet={"stride": 10},
                     lstm={"hidden_size": 16, "num_layers": 2, "bidirectional": True,
                           "monolithic": True, "dropout": 0.0},
                     linear={"hidden_size": 16, "num_layers": 2})
-    model.specifications = Specifications(problem=Problem.MULTI_LABEL_CLASSIFICATION,
-                                          resolution=Resolution.FRAME, duration=5.0,
-                                          classes=["a", "b", "c"])
+    model.specifications = specifications or Specifications(
+        problem=Problem.MULTI_LABEL_CLASSIFICATION, resolution=Resolution.FRAME, duration=5.0,
+        classes=["a", "b", "c"])
     model.build()
     with torch.no_grad():
         for name, p in model.named_parameters():

@@ -2,7 +2,9 @@
  * computed once at load from the learned cut-offs, exactly as asteroid's ParamSincFB
  * (pyannote's SincNet front end) does in float32, and uploaded as an ordinary conv weight
  * (or read as stored, for the ONNX-exported segmentation-3.0 whose graph holds it).
- * Weight names are pyannote's state_dict keys. */
+ * Weight names are pyannote's state_dict keys, read from a converted model.safetensors or from
+ * pyannote's own pytorch_model.bin (its config then built from the checkpoint's
+ * hyper-parameters and task specifications, as pyannote.audio builds the module). */
 #include "pyannet.h"
 
 #include <jansson.h>
@@ -10,10 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "../io/safetensors.h"
+#include "../io/torch_ckpt.h"
 
 #define MAX_CLASSES WX_PYANNET_MAX_CLASSES
+#define CHECKPOINT "pytorch_model.bin"   /* pyannote's own file, read when no config.json */
 
 typedef struct lstm_dir {
     wx_tensor *w_ih, *b_ih;     /* (4H, D_in), (4H) */
@@ -189,17 +195,205 @@ static wx_status read_config(const char *dir, wx_pyannet_config *c, wx_err *err)
     return st;
 }
 
+/* ---- config of pyannote's own checkpoint (pytorch_model.bin) -------------------------- */
+
+/* The value under `key` of a DICT (keys may hold dots, as "pyannote.audio"); NULL if absent. */
+static const wx_torch_value *dict_at(const wx_torch_value *d, const char *key)
+{
+    if (wx_torch_value_kind(d) != WX_TORCH_DICT) return NULL;
+    for (int i = 0; i < wx_torch_value_len(d); i++) {
+        const char *k = wx_torch_value_str(wx_torch_value_key(d, i), NULL);
+        if (k && strcmp(k, key) == 0) return wx_torch_value_item(d, i);
+    }
+    return NULL;
+}
+
+/* An int hyper-parameter at a dotted path below v, within [lo, hi]. */
+static wx_status ckpt_int(const wx_torch_value *v, const char *key, int lo, int hi, int *out,
+                          const char *path, wx_err *err)
+{
+    int64_t x;
+    if (!wx_torch_value_int(wx_torch_value_get(v, key), &x) || x < lo || x > hi)
+        return wx_fail(err, WX_ERR_FORMAT, "%s: hyper-parameter %s missing or outside [%d, %d]",
+                       path, key, lo, hi);
+    *out = (int)x;
+    return WX_OK;
+}
+
+/* The first dimension d of state_dict tensor `name` (of rank ndim); 0 when absent. */
+static int64_t ckpt_dim(const wx_torch_ckpt *ck, const char *name, int ndim, int d)
+{
+    char key[160];
+    snprintf(key, sizeof key, "state_dict.%s", name);
+    const wx_torch_tensor *t = wx_torch_find(ck, key);
+    return t && t->ndim == ndim ? t->shape[d] : 0;
+}
+
+/* pyannote's Powerset(num_classes=S, max_set_size=M).mapping: sets of size 0, 1, …, M, each
+ * size in itertools.combinations order. */
+static void powerset_mapping(wx_pyannet_config *c)
+{
+    int k = 0, S = c->powerset_speakers;
+    memset(c->powerset_mapping, 0, sizeof c->powerset_mapping);
+    for (int size = 0; size <= c->powerset_max_set; size++) {
+        int idx[WX_PYANNET_MAX_SPEAKERS];
+        for (int i = 0; i < size; i++) idx[i] = i;
+        for (;;) {
+            for (int i = 0; i < size; i++) c->powerset_mapping[k][idx[i]] = 1;
+            k++;
+            int i = size - 1;
+            while (i >= 0 && idx[i] == S - size + i) i--;
+            if (i < 0) break;
+            idx[i]++;
+            for (int j = i + 1; j < size; j++) idx[j] = idx[j - 1] + 1;
+        }
+    }
+}
+
+static int64_t binomial(int n, int k)
+{
+    int64_t r = 1;
+    for (int i = 1; i <= k; i++) r = r * (n - k + i) / i;
+    return r;
+}
+
+/* The receptive field of one output frame, in samples, of the three conv + max-pool blocks. */
+static void receptive_field(wx_pyannet_config *c)
+{
+    int size = 1, step = 1;
+    for (int i = 2; i >= 0; i--) {
+        int stride = i == 0 ? c->sinc_stride : 1;
+        size = (size - 1) * c->pool + c->pool;
+        size = (size - 1) * stride + c->conv_kernels[i];
+    }
+    for (int i = 0; i < 3; i++) step *= (i == 0 ? c->sinc_stride : 1) * c->pool;
+    c->rf_size = size;
+    c->rf_step = step;
+}
+
+/* The task of the checkpoint (pyannote.audio's Specifications): window, classes, powerset. */
+static wx_status ckpt_specifications(const wx_torch_value *spec, wx_pyannet_config *c,
+                                     const char *path, wx_err *err)
+{
+    double duration;
+    int64_t problem, max_set;
+    const wx_torch_value *classes = wx_torch_value_get(spec, "classes");
+    const wx_torch_value *max_v = wx_torch_value_get(spec, "powerset_max_classes");
+    if (!wx_torch_value_double(wx_torch_value_get(spec, "duration"), &duration) ||
+        !(duration > 0.0 && duration <= 600.0) ||
+        !wx_torch_value_int(wx_torch_value_item(wx_torch_value_args(wx_torch_value_get(spec,
+                            "problem")), 0), &problem) ||
+        wx_torch_value_kind(classes) != WX_TORCH_LIST)
+        return wx_fail(err, WX_ERR_FORMAT, "%s: pyannote.audio specifications without a "
+                       "duration, problem and classes (one task expected)", path);
+    c->window_samples = (int)lround(duration * c->sample_rate);
+    int n_classes = wx_torch_value_len(classes);
+    bool powerset = wx_torch_value_int(max_v, &max_set);
+    if (!powerset) {   /* multi-label (2) or binary (0): sigmoid per class */
+        if (problem != 0 && problem != 2)
+            return wx_fail(err, WX_ERR_UNSUPPORTED, "%s: problem type %lld is neither multi-"
+                           "label nor powerset", path, (long long)problem);
+        c->log_softmax = false;
+        c->powerset_speakers = 0;
+        return WX_OK;
+    }
+    if (n_classes < 1 || n_classes > WX_PYANNET_MAX_SPEAKERS || max_set < 1 ||
+        max_set > n_classes)
+        return wx_fail(err, WX_ERR_FORMAT, "%s: powerset of %d speakers and sets of %lld",
+                       path, n_classes, (long long)max_set);
+    c->log_softmax = true;
+    c->powerset_speakers = n_classes;
+    c->powerset_max_set = (int)max_set;
+    int64_t n_sets = 0;
+    for (int k = 0; k <= max_set; k++) n_sets += binomial(n_classes, k);
+    if (n_sets != c->num_classes)
+        return wx_fail(err, WX_ERR_FORMAT, "%s: the classifier has %d outputs, the powerset of "
+                       "%d speakers in sets of %lld has %lld", path, c->num_classes, n_classes,
+                       (long long)max_set, (long long)n_sets);
+    powerset_mapping(c);
+    return WX_OK;
+}
+
+/* The config pyannote.audio 4.0's PyanNet builds from the checkpoint's hyper-parameters and
+ * specifications; the SincNet constants (50 Hz cut-offs, pool 3, slope 0.01, eps 1e-5) are
+ * its code's, the layer sizes read off the state_dict. */
+static wx_status ckpt_config(const wx_torch_ckpt *ck, wx_pyannet_config *c, const char *path,
+                             wx_err *err)
+{
+    wx_status s = WX_OK;
+    const wx_torch_value *pa = dict_at(wx_torch_root(ck), "pyannote.audio");
+    const wx_torch_value *hp = dict_at(wx_torch_root(ck), "hyper_parameters");
+    const char *cls = wx_torch_value_str(wx_torch_value_get(pa, "architecture.class"), NULL);
+    if (!cls || strcmp(cls, "PyanNet") != 0 || !hp)
+        return wx_fail(err, WX_ERR_FORMAT, "%s: not a pyannote.audio PyanNet checkpoint "
+                       "(architecture %s)", path, cls ? cls : "missing");
+    bool bidir = false;
+    if (!wx_torch_value_bool(wx_torch_value_get(hp, "lstm.bidirectional"), &bidir) || !bidir)
+        return wx_fail(err, WX_ERR_UNSUPPORTED, "%s: only bidirectional LSTMs are supported",
+                       path);
+    memset(c, 0, sizeof *c);
+    TRY(ckpt_int(hp, "sample_rate", 1000, 192000, &c->sample_rate, path, err));
+    TRY(ckpt_int(hp, "sincnet.stride", 1, 1024, &c->sinc_stride, path, err));
+    TRY(ckpt_int(hp, "lstm.hidden_size", 1, 4096, &c->lstm_hidden, path, err));
+    TRY(ckpt_int(hp, "lstm.num_layers", 1, WX_PYANNET_MAX_LSTM, &c->lstm_layers, path, err));
+    TRY(ckpt_int(hp, "linear.hidden_size", 1, 4096, &c->linear_hidden, path, err));
+    TRY(ckpt_int(hp, "linear.num_layers", 0, WX_PYANNET_MAX_LINEAR, &c->linear_layers, path,
+                 err));
+    c->n_filters = (int)ckpt_dim(ck, "sincnet.conv1d.0.filterbank.low_hz_", 2, 0) * 2;
+    c->sinc_taps = (int)ckpt_dim(ck, "sincnet.conv1d.0.filterbank.n_", 2, 1) * 2 + 1;
+    c->num_classes = (int)ckpt_dim(ck, "classifier.weight", 2, 0);
+    c->conv_channels[0] = c->n_filters;
+    c->conv_kernels[0] = c->sinc_taps;
+    for (int i = 1; i < 3; i++) {
+        const char *name = i == 1 ? "sincnet.conv1d.1.weight" : "sincnet.conv1d.2.weight";
+        c->conv_channels[i] = (int)ckpt_dim(ck, name, 3, 0);
+        c->conv_kernels[i] = (int)ckpt_dim(ck, name, 3, 2);
+    }
+    if (c->n_filters < 2 || c->sinc_taps < 3 || c->num_classes < 1 ||
+        c->num_classes > MAX_CLASSES || !c->conv_channels[1] || !c->conv_channels[2] ||
+        !c->conv_kernels[1] || !c->conv_kernels[2]) {
+        s = wx_fail(err, WX_ERR_FORMAT, "%s: state_dict lacks PyanNet's SincNet or classifier "
+                    "tensors", path);
+        goto done;
+    }
+    c->min_low_hz = c->min_band_hz = 50.0f;
+    c->pool = 3;
+    c->slope = 0.01f;
+    c->norm_eps = 1e-5f;
+    receptive_field(c);
+    TRY(ckpt_specifications(wx_torch_value_get(pa, "specifications"), c, path, err));
+done:
+    return s;
+}
+
 /* ---- weights ------------------------------------------------------------------------ */
 
+/* Where the weights come from: a converted model.safetensors, or pyannote's own checkpoint
+ * (its tensors under "state_dict."). Names are pyannote's state_dict keys either way. */
+typedef struct weights {
+    const wx_safetensors *st;
+    const wx_torch_ckpt *ck;
+} weights;
+
+/* Reads tensor `name`, which must have exactly the expected shape, as float32 into dst. */
+static wx_status read_f32(const weights *w, const char *name, int ndim, const int64_t *shape,
+                          float *dst, wx_err *err)
+{
+    if (w->st) return wx_safetensors_read_f32(w->st, name, ndim, shape, dst, err);
+    char key[160];
+    snprintf(key, sizeof key, "state_dict.%s", name);
+    return wx_torch_read_f32(w->ck, key, ndim, shape, dst, err);
+}
+
 /* Reads tensor `name` of the expected shape to a malloc'd host array. */
-static wx_status read_host(const wx_safetensors *st, const char *name, int ndim,
+static wx_status read_host(const weights *w, const char *name, int ndim,
                            const int64_t *shape, float **out, wx_err *err)
 {
     int64_t n = 1;
     for (int i = 0; i < ndim; i++) n *= shape[i];
     *out = malloc((size_t)(n ? n : 1) * sizeof **out);
     if (!*out) return wx_fail(err, WX_ERR_NOMEM, "out of memory reading %s", name);
-    return wx_safetensors_read_f32(st, name, ndim, shape, *out, err);
+    return read_f32(w, name, ndim, shape, *out, err);
 }
 
 static wx_status upload_host(wx_backend *be, const float *host, int ndim, const int64_t *shape,
@@ -212,7 +406,7 @@ static wx_status upload_host(wx_backend *be, const float *host, int ndim, const 
 }
 
 /* Loads tensor `name` of shape (d0[, d1[, d2]]) (trailing zeros drop dimensions). */
-static wx_status load_tensor(wx_pyannet *m, const wx_safetensors *st, const char *name,
+static wx_status load_tensor(wx_pyannet *m, const weights *st, const char *name,
                              int64_t d0, int64_t d1, int64_t d2, wx_tensor **out, wx_err *err)
 {
     int64_t shape[3] = {d0, d1, d2};
@@ -224,14 +418,14 @@ static wx_status load_tensor(wx_pyannet *m, const wx_safetensors *st, const char
     return s;
 }
 
-static wx_status load_sincnet(wx_pyannet *m, const wx_safetensors *st, wx_err *err)
+static wx_status load_sincnet(wx_pyannet *m, const weights *st, wx_err *err)
 {
     const wx_pyannet_config *c = &m->cfg;
     wx_status s = WX_OK;
     int64_t half_f[2] = {c->n_filters / 2, 1}, half_k[2] = {1, c->sinc_taps / 2};
     int64_t one = 1;
-    TRY(wx_safetensors_read_f32(st, "sincnet.wav_norm1d.weight", 1, &one, &m->wav_gamma, err));
-    TRY(wx_safetensors_read_f32(st, "sincnet.wav_norm1d.bias", 1, &one, &m->wav_beta, err));
+    TRY(read_f32(st, "sincnet.wav_norm1d.weight", 1, &one, &m->wav_gamma, err));
+    TRY(read_f32(st, "sincnet.wav_norm1d.bias", 1, &one, &m->wav_beta, err));
     TRY(upload_host(m->be, &m->wav_gamma, 1, &one, &m->wav_norm_w, "sincnet.wav_norm1d.weight",
                     err));
     TRY(upload_host(m->be, &m->wav_beta, 1, &one, &m->wav_norm_b, "sincnet.wav_norm1d.bias", err));
@@ -283,7 +477,7 @@ done:
     return s;
 }
 
-static wx_status load_lstm(wx_pyannet *m, const wx_safetensors *st, wx_err *err)
+static wx_status load_lstm(wx_pyannet *m, const weights *st, wx_err *err)
 {
     const wx_pyannet_config *c = &m->cfg;
     int64_t g4 = 4 * c->lstm_hidden;
@@ -308,7 +502,7 @@ done:
     return s;
 }
 
-static wx_status load_head(wx_pyannet *m, const wx_safetensors *st, wx_err *err)
+static wx_status load_head(wx_pyannet *m, const weights *st, wx_err *err)
 {
     const wx_pyannet_config *c = &m->cfg;
     char name[128];
@@ -339,21 +533,30 @@ wx_status wx_pyannet_load(const char *dir, wx_backend *be, wx_pyannet **out, wx_
     if (!m) return wx_fail(err, WX_ERR_NOMEM, "out of memory loading the VAD model");
     m->be = be;
     wx_safetensors *st = NULL;
+    wx_torch_ckpt *ck = NULL;
     char path[4096];
-    wx_status s = read_config(dir, &m->cfg, err);
+    struct stat sb;
+    bool file = stat(dir, &sb) == 0 && S_ISREG(sb.st_mode);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    bool converted = !file && access(path, F_OK) == 0;
+    if (file) snprintf(path, sizeof path, "%s", dir);
+    else snprintf(path, sizeof path, "%s/%s", dir, converted ? "model.safetensors" : CHECKPOINT);
+    wx_status s = converted ? read_config(dir, &m->cfg, err) : wx_torch_load(path, &ck, err);
+    if (s == WX_OK && ck) s = ckpt_config(ck, &m->cfg, path, err);
     if (s != WX_OK) goto done;
     if (m->cfg.log_softmax && !ops->suppress_logsoftmax_topk) {
         s = wx_fail(err, WX_ERR_UNSUPPORTED, "the %s backend lacks log_softmax for the "
                     "powerset head", ops->name);
         goto done;
     }
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    TRY(wx_safetensors_load(path, &st, err));
-    TRY(load_sincnet(m, st, err));
-    TRY(load_lstm(m, st, err));
-    TRY(load_head(m, st, err));
+    if (converted) TRY(wx_safetensors_load(path, &st, err));
+    weights w = {st, ck};
+    TRY(load_sincnet(m, &w, err));
+    TRY(load_lstm(m, &w, err));
+    TRY(load_head(m, &w, err));
 done:
     wx_safetensors_free(st);
+    wx_torch_free(ck);
     if (s != WX_OK) {
         wx_pyannet_free(m);
         return s;

@@ -6,8 +6,8 @@
  * segmentation-3.0: 3 local speakers, 7 classes {}, {0}, {1}, {2}, {0,1}, {0,2}, {1,2}).
  * Loads <dir>/config.json + <dir>/model.safetensors (builder/convert_pyannote_vad.py, or
  * builder/convert_segmentation3.py for segmentation-3.0, whose SincNet filterbank is stored
- * precomputed as sincnet.conv1d.0.weight) and runs batches of equal-length windows through
- * the backend interface.
+ * precomputed as sincnet.conv1d.0.weight), or pyannote's published pytorch_model.bin, and runs
+ * batches of equal-length windows through the backend interface.
  *
  * Frames: a window of n samples gives wx_pyannet_num_frames(n) frames; frame f covers samples
  * [f·rf_step, f·rf_step + rf_size). segmentation-3.0: 10 s = 160000 samples -> 589 frames,
@@ -56,7 +56,10 @@ typedef struct wx_pyannet_taps {
     float *linear;               /* (B, F, linear_hidden) after the last linear + leaky ReLU */
 } wx_pyannet_taps;
 
-/* Reads the config and weights and uploads them to be (which must provide the VAD ops). */
+/* Reads the config and weights and uploads them to be (which must provide the VAD ops). path:
+ * a directory holding config.json + model.safetensors (converted) or pyannote's
+ * pytorch_model.bin, or the path of such a pytorch_model.bin (a Lightning checkpoint with
+ * pyannote.audio's hyper-parameters and specifications: multi-label or powerset task). */
 wx_status wx_pyannet_load(const char *dir, wx_backend *be, wx_pyannet **out, wx_err *err);
 void wx_pyannet_free(wx_pyannet *model);
 
