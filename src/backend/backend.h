@@ -168,13 +168,14 @@ typedef struct wx_backend_ops {
                    const wx_tensor *bias, const wx_tensor *residual, int stride, int pad,
                    bool relu);
 
-    /* Weighted statistics pooling, pyannote.audio 4.0.7's StatsPool with weights already at
-     * the frame rate of x: for each b and speaker s, with w = weights[b, s, :] (≥ 0),
-     * v1 = Σ_t w, v2 = Σ_t w²,
+    /* Weighted statistics pooling, pyannote.audio 4.0.7's StatsPool (models/blocks/pooling.py
+     * _pool) with weights already at the frame rate of x: for each b and speaker s, with
+     * w = weights[b, s, :] (≥ 0), v1 = Σ_t w + 1e-8, v2 = Σ_t w²,
      *   mean[c] = Σ_t w·x[b, c, t] / v1,
-     *   std[c]  = sqrt(Σ_t w·(x[b, c, t] − mean[c])² / (v1 − v2 / v1)),
+     *   std[c]  = sqrt(Σ_t w·(x[b, c, t] − mean[c])² / (v1 − v2 / v1 + 1e-8)),
      *   out (B, S, 2C)[b, s] = [mean, std];
-     * x (B, C, T), weights (B, S, T), all F32. */
+     * so an all-zero w gives mean = std = 0 (no NaN). x (B, C, T), weights (B, S, T), all
+     * F32. */
     void (*stats_pool)(wx_backend *, wx_tensor *out, const wx_tensor *x,
                        const wx_tensor *weights);
 

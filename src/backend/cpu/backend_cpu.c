@@ -14,6 +14,7 @@
 #include "../backend.h"
 #include "ops_align.h"
 #include "ops_q8.h"
+#include "ops_resnet.h"
 #include "ops_vad.h"
 #include "threadpool.h"
 #include "vec.h"
@@ -26,7 +27,7 @@
 
 typedef struct cpu_impl {
     wx_threadpool *pool;
-    void *scratch; /* grown on demand, reused by conv1d, attention and reorder */
+    void *scratch; /* grown on demand, reused by conv1d, conv2d, attention and reorder */
     size_t scratch_bytes;
 } cpu_impl;
 
@@ -918,6 +919,7 @@ static const wx_backend_ops cpu_ops = {
     .destroy = cpu_destroy,
     WX_CPU_VAD_OPS,
     WX_CPU_ALIGN_OPS,
+    WX_CPU_RESNET_OPS,
     .weight_dtype = WX_F32,
     .q8_weights = true,
     .kv_dtype = WX_F32,
