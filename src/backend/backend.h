@@ -169,11 +169,12 @@ typedef struct wx_backend_ops {
                    bool relu);
 
     /* Weighted statistics pooling, pyannote.audio 4.0.7's StatsPool with weights already at
-     * the frame rate of x: for each b and speaker s, with w = weights[b, s, :] (≥ 0),
-     * v1 = Σ_t w, v2 = Σ_t w²,
+     * the frame rate of x (models/blocks/pooling.py, _pool, epsilons included): for each b
+     * and speaker s, with w = weights[b, s, :] (≥ 0), v1 = Σ_t w + 1e-8, v2 = Σ_t w²,
      *   mean[c] = Σ_t w·x[b, c, t] / v1,
-     *   std[c]  = sqrt(Σ_t w·(x[b, c, t] − mean[c])² / (v1 − v2 / v1)),
+     *   std[c]  = sqrt(Σ_t w·(x[b, c, t] − mean[c])² / (v1 − v2 / v1 + 1e-8)),
      *   out (B, S, 2C)[b, s] = [mean, std];
+     * so a speaker whose weights are all 0 gets mean 0 and std 0 (0 / 1e-8, sqrt(0 / 2e-8)).
      * x (B, C, T), weights (B, S, T), all F32. */
     void (*stats_pool)(wx_backend *, wx_tensor *out, const wx_tensor *x,
                        const wx_tensor *weights);
