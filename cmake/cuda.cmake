@@ -1,6 +1,6 @@
 # cmake/cuda.cmake — the CUDA backend (kernels/*.cu + src/backend/cuda/*.cu). With nvcc:
-# the `wxcuda` library for sm_80/86/89/90 plus PTX, linked into wxcore (WX_HAVE_CUDA), and
-# the GPU op suite (skips without a device). With the emulator target `wxemu` (always): the
+# the `wxcuda` library for sm_80/86/89/90 plus PTX, linked with cuBLAS and cuDNN into wxcore
+# (WX_HAVE_CUDA), and the GPU op suite (skips without a device). With the emulator target `wxemu` (always): the
 # same sources compiled as C++ into `wxcuda_emu`, and the emulated op and model suites run
 # against the CPU backend.
 include(CheckLanguage)
@@ -22,6 +22,28 @@ if(WX_WITH_NVCC AND CMAKE_CUDA_COMPILER)
   set(CMAKE_CUDA_RUNTIME_LIBRARY Shared)
   enable_language(CUDA)
   find_package(CUDAToolkit REQUIRED)
+  # cuDNN 9 (conv2d of the speaker-embedding ResNet, src/backend/cuda/ops_conv2d.cu): the
+  # toolkit's directories first, then CUDNN_ROOT / the system's.
+  find_path(WX_CUDNN_INCLUDE_DIR cudnn.h
+    HINTS ${CUDNN_ROOT} ${CUDAToolkit_INCLUDE_DIRS} PATH_SUFFIXES include)
+  find_library(WX_CUDNN_LIBRARY cudnn
+    HINTS ${CUDNN_ROOT} ${CUDAToolkit_LIBRARY_DIR} PATH_SUFFIXES lib lib64)
+  if(NOT WX_CUDNN_INCLUDE_DIR OR NOT WX_CUDNN_LIBRARY)
+    message(FATAL_ERROR "nvcc was found but cuDNN was not (cudnn.h: ${WX_CUDNN_INCLUDE_DIR}, "
+      "libcudnn: ${WX_CUDNN_LIBRARY}). Install cuDNN 9 for this CUDA (e.g. the "
+      "cudnn9-cuda-12 packages, or the nvidia/cuda *-cudnn-devel image), point -DCUDNN_ROOT= "
+      "at it, or configure with -DWX_WITH_NVCC=OFF for a build without the CUDA backend.")
+  endif()
+  file(STRINGS ${WX_CUDNN_INCLUDE_DIR}/cudnn_version.h wx_cudnn_major
+    REGEX "^#define CUDNN_MAJOR [0-9]+")
+  if(NOT wx_cudnn_major MATCHES "CUDNN_MAJOR 9")
+    message(FATAL_ERROR "cuDNN 9 is needed; ${WX_CUDNN_INCLUDE_DIR}/cudnn_version.h has "
+      "'${wx_cudnn_major}'")
+  endif()
+  message(STATUS "cuDNN: ${WX_CUDNN_LIBRARY}")
+  add_library(wx_cudnn INTERFACE)
+  target_include_directories(wx_cudnn INTERFACE ${WX_CUDNN_INCLUDE_DIR})
+  target_link_libraries(wx_cudnn INTERFACE ${WX_CUDNN_LIBRARY})
   add_library(wxcuda STATIC ${WX_CUDA_SOURCES})
   # The top-level flags are for the host compilers (-Wall, -march): nvcc gets its own.
   set_property(TARGET wxcuda PROPERTY COMPILE_OPTIONS "")
@@ -33,9 +55,9 @@ if(WX_WITH_NVCC AND CMAKE_CUDA_COMPILER)
   set_target_properties(wxcuda PROPERTIES CUDA_RUNTIME_LIBRARY Shared)
   set_target_properties(wxcuda PROPERTIES CUDA_STANDARD 17 CUDA_STANDARD_REQUIRED ON)
   target_include_directories(wxcuda PUBLIC ${CMAKE_SOURCE_DIR}/src)
-  target_link_libraries(wxcuda PUBLIC wxcore CUDA::cublas CUDA::cudart)
+  target_link_libraries(wxcuda PUBLIC wxcore wx_cudnn CUDA::cublas CUDA::cudart)
   target_compile_definitions(wxcore PUBLIC WX_HAVE_CUDA)
-  target_link_libraries(wxcore PUBLIC wxcuda CUDA::cublas CUDA::cudart)
+  target_link_libraries(wxcore PUBLIC wxcuda wx_cudnn CUDA::cublas CUDA::cudart)
 
   # The op suite on the real device: exits 77 (ctest SKIP) without one.
   add_executable(test_cuda_ops_gpu tests/cuda/test_cuda_ops.cpp)
@@ -56,6 +78,14 @@ if(WX_WITH_NVCC AND CMAKE_CUDA_COMPILER)
   target_include_directories(test_cuda_vad_gpu PRIVATE tests)
   add_test(NAME test_cuda_vad_gpu COMMAND test_cuda_vad_gpu WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(test_cuda_vad_gpu PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77
+    ENVIRONMENT "${WX_CUDA_TEST_ENV}")
+  # The ResNet34 ops (conv2d on cuDNN, stats_pool) on the device.
+  add_executable(test_cuda_resnet_gpu tests/cuda/test_cuda_resnet.cpp)
+  target_link_libraries(test_cuda_resnet_gpu PRIVATE wxcore)
+  target_include_directories(test_cuda_resnet_gpu PRIVATE tests)
+  add_test(NAME test_cuda_resnet_gpu COMMAND test_cuda_resnet_gpu
+    WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(test_cuda_resnet_gpu PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77
     ENVIRONMENT "${WX_CUDA_TEST_ENV}")
   # Throughput rows of the GPU check (scripts/gpu_check.sh).
   add_executable(wx-gpu-bench tools/gpu_bench.c)
@@ -115,7 +145,7 @@ if(TARGET wxemu)
   target_link_libraries(wx-gpu-bench-emu PRIVATE wxpipeline_emu wxcuda_emu wxcore_emu)
   set_target_properties(wx-gpu-bench-emu PROPERTIES LINKER_LANGUAGE CXX)
 
-  foreach(name test_cuda_ops test_cuda_vad test_cuda_model test_cuda_pipeline
+  foreach(name test_cuda_ops test_cuda_vad test_cuda_resnet test_cuda_model test_cuda_pipeline
            test_cuda_robust)
     add_executable(${name}_emu tests/cuda/${name}.cpp)
     target_link_libraries(${name}_emu PRIVATE wxpipeline_emu wxcuda_emu wxcore_emu)

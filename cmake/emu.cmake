@@ -1,8 +1,8 @@
 # cmake/emu.cmake — the CUDA emulator (kernels/emu): static library `wxemu`, built with the
 # host C++ compiler, and its own tests (tests/emu/test_*.cpp). Anything that links wxemu is
 # compiled with WX_CUDA_EMU and finds the emulated <cuda_runtime.h>, <cuda_fp16.h>,
-# <cublas_v2.h> and <mma.h> (WMMA) first; the toolkit's include directory must stay off such
-# targets.
+# <cublas_v2.h>, <cudnn.h> (the legacy convolution calls) and <mma.h> (WMMA) first; the
+# toolkit's include directory must stay off such targets.
 enable_language(CXX)
 get_filename_component(WXEMU_ROOT ${CMAKE_CURRENT_LIST_DIR}/.. ABSOLUTE)
 

@@ -83,7 +83,7 @@ if [ "$emulate" = 1 ]; then
     bdir=${WX_GPU_CHECK_BUILD:-build-gpucheck-emu}
     cfg=(-DWX_WITH_NVCC=OFF)
     [ -n "${WX_GPU_CHECK_BUILD:-}" ] && cfg=()
-    suites=(test_cuda_ops_emu test_cuda_robust_emu test_cuda_vad_emu)
+    suites=(test_cuda_ops_emu test_cuda_robust_emu test_cuda_vad_emu test_cuda_resnet_emu)
     bench=(wx-gpu-bench-emu "$bdir/rand-tiny" 1 2 3 1)
     bench_off=("${bench[@]}")
     shape=tiny
@@ -94,7 +94,7 @@ else
     arch=${cap:-90}
     cfg=(-DCMAKE_CUDA_ARCHITECTURES="${arch}-real")
     suites=(test_cuda_ops_gpu test_cuda_model_gpu test_cuda_pipeline_gpu test_cuda_robust_gpu
-            test_cuda_vad_gpu)
+            test_cuda_vad_gpu test_cuda_resnet_gpu)
     bench=(wx-gpu-bench "$bdir/rand-large-v3" 16 5 40 3)
     bench_off=(wx-gpu-bench "$bdir/rand-large-v3" 16 5 40 1)
     shape=large-v3
@@ -113,7 +113,7 @@ plan=()
 run memory-plan 10 "$bdir/wx-memory-plan" ${plan[@]+"${plan[@]}"}
 if [ "$emulate" = 0 ] && command -v compute-sanitizer >/dev/null; then
     for tool in memcheck racecheck synccheck; do
-        for s in test_cuda_robust_gpu test_cuda_ops_gpu test_cuda_vad_gpu; do
+        for s in test_cuda_robust_gpu test_cuda_ops_gpu test_cuda_vad_gpu test_cuda_resnet_gpu; do
             WX_TEST_QUICK=1 run "sanitizer-$tool-$s" 60 \
                 compute-sanitizer --tool "$tool" --error-exitcode 1 "$bdir/$s"
         done

@@ -2,7 +2,8 @@
  * (large chunks carved with a bump pointer, reset when all their tensors are freed, so
  * weights and per-job state cost a handful of cudaMalloc calls at load and none per step);
  * ops are queued on one stream through the op entries in kernels/ and ops_vad.cu
- * (hand-written kernels, cuBLAS for GEMMs); op scratch is one device buffer grown rarely.
+ * (hand-written kernels, cuBLAS for GEMMs, cuDNN for the ResNet's conv2d, ops_conv2d.cu); op
+ * scratch is one device buffer grown rarely.
  * Weight matrices are uploaded once as fp16 (weight_dtype, upload_f32: converted on the
  * device in bounded chunks) and multiplied on fp16 tensor cores with fp32 accumulation
  * (kernels/gemm.cu); fp32 weights, which only PyanNet and GE2E upload, run in fp32
@@ -12,12 +13,15 @@
  * reserved per state size. Out of device memory is a recorded op failure (a job error with
  * the figures, wx_backend_fail); any other CUDA error is fatal and names the op and the call
  * (WX_CUDA_CHECK; with WX_CUDA_SYNC=1 every op is synchronised and checked, so a kernel fault
- * names its op). A probe kernel at creation proves the binary runs on the device.
+ * names its op). A probe kernel at creation proves the binary runs on the device. Without a
+ * working cuDNN the backend still starts, without the ResNet ops (conv2d and stats_pool NULL:
+ * the speaker embedding then runs on the CPU), and says why in its description.
  * Decoding steps are recorded once per shape as CUDA graphs and replayed (step_begin /
  * step_end; WX_CUDA_GRAPHS=0 turns it off), so a step costs one launch, not ~30 per layer. */
 #include <string.h>
 
 #include "backend_cuda.h"
+#include "ops_conv2d.cuh"
 #include "ops_vad.cuh"
 
 #include "../../../kernels/attention.cuh"
@@ -29,6 +33,7 @@
 #include "../../../kernels/align.cuh"
 #include "../../../kernels/layernorm.cuh"
 #include "../../../kernels/mel.cuh"
+#include "../../../kernels/resnet.cuh"
 #include "../../../kernels/topk.cuh"
 
 #define ARENA_CHUNK ((size_t)256 << 20) /* tensors larger than this get a chunk of their own */
@@ -70,6 +75,8 @@ typedef struct cuda_impl {
     cudaStream_t stream;
     cublasHandle_t blas;
     void *blas_workspace; /* BLAS_WORKSPACE bytes */
+    wxk_dnn *dnn;         /* cuDNN on the stream; NULL when it failed to start (dnn_error) */
+    wx_err dnn_error;
     wxk_ctx ctx;
     arena_chunk chunks[MAX_CHUNKS];
     int n_chunks;
@@ -92,7 +99,7 @@ typedef struct cuda_impl {
     bool record_refused;    /* an op could not be recorded: cuBLAS refused the capture */
     bool record_had_error;  /* the backend's error slot was set before the recording */
     wx_cuda_graph_stats graph_stats;
-    char desc[512]; /* device, capability, memory, driver and runtime */
+    char desc[768]; /* device, capability, memory, driver and runtime (and cuDNN's absence) */
 } cuda_impl;
 
 static cuda_impl *impl_of(wx_backend *be) { return (cuda_impl *)be->impl; }
@@ -503,6 +510,21 @@ static void cuda_suppress_logsoftmax_topk(wx_backend *be, wx_tensor *x, const in
     op_done(be, "suppress_logsoftmax_topk");
 }
 
+static void cuda_conv2d(wx_backend *be, wx_tensor *out, const wx_tensor *x, const wx_tensor *w,
+                        const wx_tensor *bias, const wx_tensor *residual, int stride, int pad,
+                        bool relu)
+{
+    wxk_op_conv2d(impl_of(be)->dnn, ctx_of(be), out, x, w, bias, residual, stride, pad, relu);
+    op_done(be, "conv2d");
+}
+
+static void cuda_stats_pool(wx_backend *be, wx_tensor *out, const wx_tensor *x,
+                            const wx_tensor *weights)
+{
+    wxk_op_stats_pool(ctx_of(be), out, x, weights);
+    op_done(be, "stats_pool");
+}
+
 static int cuda_synchronize(wx_backend *be)
 {
     return (int)cudaStreamSynchronize(impl_of(be)->stream);
@@ -656,6 +678,7 @@ static void cuda_destroy(wx_backend *be)
         if (im->scratch) cudaFree(im->scratch);
         if (im->blas_workspace) cudaFree(im->blas_workspace);
         free(im->host_scratch);
+        wxk_dnn_destroy(im->dnn);
         if (im->blas) cublasDestroy(im->blas);
         if (im->stream) cudaStreamDestroy(im->stream);
         free(im);
@@ -664,8 +687,9 @@ static void cuda_destroy(wx_backend *be)
 }
 
 /* The ops this backend implements: all of backend.h's, the VAD ops included (instance_norm
- * from kernels/layernorm.cu, the others from ops_vad.cu), so PyanNet and GE2E can run here. */
-static wx_backend_ops make_ops(void)
+ * from kernels/layernorm.cu, the others from ops_vad.cu), so PyanNet and GE2E can run here;
+ * the ResNet ops (conv2d on cuDNN, stats_pool from kernels/resnet.cu) when cuDNN started. */
+static wx_backend_ops make_ops(bool resnet)
 {
     wx_backend_ops o;
     memset(&o, 0, sizeof o);
@@ -697,6 +721,10 @@ static wx_backend_ops make_ops(void)
     o.log_mel = cuda_log_mel;
     o.attention_probs = cuda_attention_probs;
     o.alignment_matrix = cuda_alignment_matrix;
+    if (resnet) {
+        o.conv2d = cuda_conv2d;
+        o.stats_pool = cuda_stats_pool;
+    }
     o.weight_dtype = WX_F16;
     o.upload_f32 = cuda_upload_f32;
     o.kv_dtype = WX_F16;
@@ -709,7 +737,8 @@ static wx_backend_ops make_ops(void)
     return o;
 }
 
-static const wx_backend_ops cuda_ops = make_ops();
+static const wx_backend_ops cuda_ops = make_ops(true);
+static const wx_backend_ops cuda_ops_without_cudnn = make_ops(false);
 
 /* "12.4" from CUDA's 12040. */
 static void version_text(int v, char *buf, size_t size)
@@ -790,7 +819,8 @@ static wx_status probe_device(cuda_impl *im, const cudaDeviceProp *prop, wx_err 
                    WX_CUDA_ARCHS);
 }
 
-/* Stream, cuBLAS on it with our own workspace, the device DFT matrix of the log-mel. */
+/* Stream, cuBLAS on it with our own workspace, cuDNN on it (its failure only leaves the
+ * ResNet ops out: dnn_error says why). */
 static wx_status start_device(cuda_impl *im, wx_err *err)
 {
     int d = im->device;
@@ -816,6 +846,8 @@ static wx_status start_device(cuda_impl *im, wx_err *err)
     if (cublasSetStream(im->blas, im->stream) != CUBLAS_STATUS_SUCCESS ||
         cublasSetWorkspace(im->blas, im->blas_workspace, BLAS_WORKSPACE) != CUBLAS_STATUS_SUCCESS)
         return wx_fail(err, WX_ERR_BACKEND, "cannot initialise cuBLAS on CUDA device %d", d);
+    im->dnn = wxk_dnn_create(im->stream, &im->dnn_error);
+    if (!im->dnn) cudaGetLastError();
     return WX_OK;
 }
 
@@ -842,10 +874,14 @@ static void describe(cuda_impl *im, const cudaDeviceProp *prop)
 {
     char versions[96];
     wx_cuda_versions(versions, sizeof versions);
+    char dnn[256] = "";
+    if (!im->dnn)
+        snprintf(dnn, sizeof dnn, ", no cuDNN (%.200s): speaker embeddings on the CPU",
+                 im->dnn_error.msg);
     snprintf(im->desc, sizeof im->desc, "%s, compute capability %d.%d, %.0f MiB, %s, built for "
-             "%s%s", prop->name, prop->major, prop->minor, MIB(prop->totalGlobalMem), versions,
+             "%s%s%s", prop->name, prop->major, prop->minor, MIB(prop->totalGlobalMem), versions,
              WX_CUDA_ARCHS, im->sync_ops ? ", WX_CUDA_SYNC=1" : im->graphs ? "" :
-             ", CUDA graphs off");
+             ", CUDA graphs off", dnn);
 }
 
 extern "C" wx_backend *wx_backend_cuda_create(int device, wx_err *err)
@@ -884,6 +920,7 @@ extern "C" wx_backend *wx_backend_cuda_create(int device, wx_err *err)
     }
     im->ctx.stream = im->stream;
     im->ctx.blas = im->blas;
+    if (!im->dnn) be->ops = &cuda_ops_without_cudnn;
     describe(im, &prop);
     return be;
 }
