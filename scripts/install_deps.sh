@@ -8,7 +8,7 @@ set -euo pipefail
 packages=(build-essential cmake pkg-config python3 python3-pip
           libavformat-dev libavcodec-dev libswresample-dev libavutil-dev ffmpeg
           libopenblas-dev libpcre2-dev libjansson-dev
-          libcurl4-openssl-dev libutf8proc-dev libmicrohttpd-dev zlib1g-dev)
+          libcurl4-openssl-dev libutf8proc-dev libmicrohttpd-dev zlib1g-dev libyaml-dev)
 
 missing=()
 for p in "${packages[@]}"; do
