@@ -312,7 +312,7 @@ static void test_first_download_and_layout(void)
     snprintf(storage, sizeof storage, "%s/models--public--model", cfg.cache_dir);
     sorted_listing(storage, ours, sizeof ours);
     char fx_path[1024];
-    snprintf(fx_path, sizeof fx_path, "%s/hub_layout.bin", wx_test_env("WX_FIXTURE_DIR", "tests/fixtures"));
+    snprintf(fx_path, sizeof fx_path, "%s/hub_layout.fix", wx_test_env("WX_FIXTURE_DIR", "tests/fixtures"));
     wx_fixture fx;
     CHECK_MSG(wx_fixture_load(fx_path, &fx) == 0, "cannot read %s", fx_path);
     const wx_fixture_array *want = wx_fixture_get(&fx, "layout");

@@ -83,7 +83,7 @@ static void check_against_pyannote(const char *name, const wx_pipeline_config *c
 static void test_real_configs(void)
 {
     char path[1024];
-    snprintf(path, sizeof path, "%s/pipeline_config.bin", wx_test_env("WX_FIXTURE_DIR", "tests/fixtures"));
+    snprintf(path, sizeof path, "%s/pipeline_config.fix", wx_test_env("WX_FIXTURE_DIR", "tests/fixtures"));
     wx_fixture fx;
     CHECK_MSG(wx_fixture_load(path, &fx) == 0, "cannot read %s", path);
     const char *names[] = {"community-1", "speaker-diarization-3.1"};

@@ -3,7 +3,7 @@ files in tests/data/pipelines/, for tests/test_pipeline_config.c: each file load
 yaml.SafeLoader as Pipeline.from_pretrained loads it, "$model/..." references expanded by
 pyannote's own expand_subfolders (model_id "PIPELINE"), "version" turned into dependencies as
 from_pretrained does, written as JSON text entries (one per file) into
-tests/fixtures/pipeline_config.bin.
+tests/fixtures/pipeline_config.fix.
 
 Run in the reference venv (pyannote.audio 4.0.7, PyYAML):
     /work/main/.cache/venv-vad/bin/python tools/gen_pipeline_config_fixtures.py
@@ -39,7 +39,7 @@ def main():
         config = pyannote_view(os.path.join(ROOT, "tests", "data", "pipelines", name + ".yaml"))
         arrays[name] = json.dumps(config, sort_keys=True)
         print(name, arrays[name])
-    out = os.path.join(ROOT, "tests", "fixtures", "pipeline_config.bin")
+    out = os.path.join(ROOT, "tests", "fixtures", "pipeline_config.fix")
     write_fixture(out, arrays)
     print("wrote", out)
 
