@@ -312,7 +312,7 @@ static void test_first_download_and_layout(void)
     snprintf(storage, sizeof storage, "%s/models--public--model", cfg.cache_dir);
     sorted_listing(storage, ours, sizeof ours);
     char fx_path[1024];
-    snprintf(fx_path, sizeof fx_path, "%s/hub_layout.bin", wx_test_env("WX_FIXTURE_DIR", "tests/fixtures"));
+    snprintf(fx_path, sizeof fx_path, "%s/hub_layout.fix", wx_test_env("WX_FIXTURE_DIR", "tests/fixtures"));
     wx_fixture fx;
     CHECK_MSG(wx_fixture_load(fx_path, &fx) == 0, "cannot read %s", fx_path);
     const wx_fixture_array *want = wx_fixture_get(&fx, "layout");
@@ -334,6 +334,34 @@ static void test_cached_second_run(void)
     free(path);
     stats s = hub_stats();
     CHECK_MSG(requests(s) == 0, "%d requests for a cached file", requests(s));
+}
+
+/* A cache as huggingface_hub leaves it (refs/main without a newline, a relative symlink into
+ * blobs/) is used as it is, by branch or by commit, without a request. */
+static void test_their_cache(void)
+{
+    wx_hub_config cfg = config_with(NULL);
+    const char *commit = "0123456789abcdef0123456789abcdef01234567";
+    char path[sizeof cfg.cache_dir + 256], link_dir[sizeof cfg.cache_dir + 128];
+    snprintf(path, sizeof path, "%s/models--theirs--model/refs/main", cfg.cache_dir);
+    write_text(path, commit);
+    snprintf(path, sizeof path, "%s/models--theirs--model/blobs/abc123", cfg.cache_dir);
+    write_text(path, "their bytes");
+    snprintf(link_dir, sizeof link_dir, "%s/models--theirs--model/snapshots/%s/sub", cfg.cache_dir, commit);
+    snprintf(path, sizeof path, "%s/x", link_dir);
+    write_text(path, "placeholder");
+    unlink(path);
+    CHECK(symlink("../../../blobs/abc123", path) == 0);
+    hub_reset();
+    const char *revisions[] = {NULL, commit};
+    for (int i = 0; i < 2; i++) {
+        char *got = NULL;
+        wx_err err = {{0}};
+        wx_status st = wx_hub_file(&cfg, "theirs/model", revisions[i], "sub/x", &got, NULL, &err);
+        CHECK_MSG(st == WX_OK && got && file_equals(got, "their bytes", 11), "%s", err.msg);
+        free(got);
+    }
+    CHECK(requests(hub_stats()) == 0);
 }
 
 static void test_offline(void)
@@ -539,6 +567,7 @@ int main(void)
     }
     test_first_download_and_layout();
     test_cached_second_run();
+    test_their_cache();
     test_offline();
     test_status_errors();
     test_gated_pipeline();

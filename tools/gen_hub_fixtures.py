@@ -6,7 +6,7 @@ an LFS file, a regular file in a folder) with tests/fake_hub.py, downloads each 
 huggingface_hub.hf_hub_download (HF_ENDPOINT pointed at the fake hub) into a fresh cache, and
 writes the listing of cache/models--public--model (sorted lines: "blobs/{etag} {size}",
 "refs/main {commit}", "snapshots/{commit}/{path} -> {link target}") into
-tests/fixtures/hub_layout.bin as the text entry "layout".
+tests/fixtures/hub_layout.fix as the text entry "layout".
 
 Run in the reference venv (huggingface_hub 0.36.2):
     /work/main/.cache/venv-vad/bin/python tools/gen_hub_fixtures.py
@@ -80,7 +80,7 @@ def main():
         finally:
             server.terminate()
             server.wait()
-    out = os.path.join(ROOT, "tests", "fixtures", "hub_layout.bin")
+    out = os.path.join(ROOT, "tests", "fixtures", "hub_layout.fix")
     write_fixture(out, {"layout": text})
     print(text, end="")
     print("wrote", out)
