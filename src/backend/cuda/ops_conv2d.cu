@@ -18,9 +18,10 @@
  * workspace is op scratch (counted, grown rarely), not cuDNN's own allocation.
  *
  * Errors: a cuDNN refusal (BAD_PARAM / NOT_SUPPORTED: a shape or combination this cuDNN does
- * not run) or an allocation failure is recorded on the backend (wx_backend_fail: the job
- * fails with the reason, the op does nothing, the context stays usable); any other status
- * (internal error, execution failure) is fatal like a failed cuBLAS call (DESIGN.md). */
+ * not run; the 1xxx codes: a sublibrary missing or of another version), or an allocation
+ * failure, is recorded on the backend (wx_backend_fail: the job fails with the reason, the op
+ * does nothing, the CUDA context is untouched); an internal error or an execution failure
+ * (the 4xxx and 5xxx codes) is fatal like a failed cuBLAS call (DESIGN.md). */
 #include <limits.h>
 #include <string.h>
 
@@ -55,8 +56,8 @@ struct wxk_dnn {
     uint64_t clock;
 };
 
-/* See the file comment: true on success; refusals and allocation failures recorded, the
- * rest fatal. */
+/* See the file comment: true on success; refusals, missing sublibraries and allocation
+ * failures recorded, internal and execution failures fatal. */
 static bool dnn_ok(const wxk_ctx *c, cudnnStatus_t st, const char *call)
 {
     if (st == CUDNN_STATUS_SUCCESS) return true;
@@ -67,7 +68,7 @@ static bool dnn_ok(const wxk_ctx *c, cudnnStatus_t st, const char *call)
         return false;
     }
     int category = CUDNN_STATUS_CATEGORY((int)st);
-    if (category == CUDNN_STATUS_BAD_PARAM || category == CUDNN_STATUS_NOT_SUPPORTED) {
+    if (category != CUDNN_STATUS_INTERNAL_ERROR && category != CUDNN_STATUS_EXECUTION_FAILED) {
         wx_backend_fail(c->backend, WX_ERR_BACKEND, "conv2d: cuDNN refused %s: status %d (%s)",
                         call, (int)st, cudnnGetErrorString(st));
         return false;
@@ -99,7 +100,8 @@ static cudnnStatus_t create_descriptors(conv_plan *p)
     return st;
 }
 
-/* The descriptors of key (hout × wout the op's output). */
+/* The descriptors of key (hout × wout the op's output, which cuDNN's own output size must
+ * equal). */
 static cudnnStatus_t set_descriptors(conv_plan *p, const conv_key *k, int hout, int wout)
 {
     cudnnStatus_t st = cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT,
@@ -117,6 +119,11 @@ static cudnnStatus_t set_descriptors(conv_plan *p, const conv_key *k, int hout, 
         st = cudnnSetConvolution2dDescriptor(p->conv, k->pad, k->pad, k->stride, k->stride, 1, 1,
                                              CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT);
     if (st == CUDNN_STATUS_SUCCESS) st = cudnnSetConvolutionMathType(p->conv, CUDNN_FMA_MATH);
+    int n = 0, c = 0, h = 0, w = 0;
+    if (st == CUDNN_STATUS_SUCCESS)
+        st = cudnnGetConvolution2dForwardOutputDim(p->conv, p->x, p->w, &n, &c, &h, &w);
+    if (st == CUDNN_STATUS_SUCCESS && (n != k->b || c != k->cout || h != hout || w != wout))
+        st = CUDNN_STATUS_BAD_PARAM_SHAPE_MISMATCH;
     return st;
 }
 
