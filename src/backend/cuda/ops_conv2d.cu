@@ -243,8 +243,9 @@ void wxk_op_conv2d(wxk_dnn *d, const wxk_ctx *c, wx_tensor *out, const wx_tensor
     assert(out->shape[0] == nb && out->shape[1] == cout && out->shape[2] == hout &&
            out->shape[3] == wout && "conv2d: out must be (B, Cout, Hout, Wout)");
     assert(bias && wx_tensor_nelem(bias) == cout && "conv2d: bias must have Cout elements");
-    assert((!residual || (residual->ndim == 4 && wx_tensor_nelem(residual) == wx_tensor_nelem(out) &&
-                          residual->shape[1] == cout && residual->shape[3] == wout)) &&
+    assert((!residual || (residual->ndim == 4 && residual->shape[0] == nb &&
+                          residual->shape[1] == cout && residual->shape[2] == hout &&
+                          residual->shape[3] == wout)) &&
            "conv2d: residual must have out's shape");
     float *o = wxk_f32_mut(out, "conv2d");
     const float *xp = wxk_f32(x, "conv2d"), *wp = wxk_f32(w, "conv2d");
