@@ -81,11 +81,11 @@ static bool dnn_ok(const wxk_ctx *c, cudnnStatus_t st, const char *call)
 static void destroy_plan(conv_plan *p)
 {
     if (!p->made) return;
-    cudnnDestroyTensorDescriptor(p->x);
-    cudnnDestroyTensorDescriptor(p->y);
-    cudnnDestroyTensorDescriptor(p->bias);
-    cudnnDestroyFilterDescriptor(p->w);
-    cudnnDestroyConvolutionDescriptor(p->conv);
+    if (p->x) cudnnDestroyTensorDescriptor(p->x);
+    if (p->y) cudnnDestroyTensorDescriptor(p->y);
+    if (p->bias) cudnnDestroyTensorDescriptor(p->bias);
+    if (p->w) cudnnDestroyFilterDescriptor(p->w);
+    if (p->conv) cudnnDestroyConvolutionDescriptor(p->conv);
     p->made = false;
 }
 
@@ -96,7 +96,7 @@ static cudnnStatus_t create_descriptors(conv_plan *p)
     if (st == CUDNN_STATUS_SUCCESS) st = cudnnCreateTensorDescriptor(&p->bias);
     if (st == CUDNN_STATUS_SUCCESS) st = cudnnCreateFilterDescriptor(&p->w);
     if (st == CUDNN_STATUS_SUCCESS) st = cudnnCreateConvolutionDescriptor(&p->conv);
-    p->made = true; /* cudnnDestroy* accept the NULLs of a partial failure */
+    p->made = true; /* destroy_plan skips the NULLs of a partial failure */
     return st;
 }
 
@@ -209,8 +209,9 @@ wxk_dnn *wxk_dnn_create(cudaStream_t stream, wx_err *err)
         st = cudnnSetActivationDescriptor(d->identity, CUDNN_ACTIVATION_IDENTITY,
                                           CUDNN_NOT_PROPAGATE_NAN, 0.0);
     if (st == CUDNN_STATUS_SUCCESS) return d;
-    wx_fail(err, WX_ERR_BACKEND, "cuDNN %zu: %s failed: %s", cudnnGetVersion(), call,
-            cudnnGetErrorString(st));
+    size_t v = cudnnGetVersion();
+    wx_fail(err, WX_ERR_BACKEND, "cuDNN %zu.%zu.%zu: %s failed: %s", v / 10000, v / 100 % 100,
+            v % 100, call, cudnnGetErrorString(st));
     wxk_dnn_destroy(d);
     return NULL;
 }
