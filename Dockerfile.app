@@ -1,6 +1,6 @@
 # Dockerfile.app — the thin app layer: compiles the worker (CUDA backend included) in a
 # devel image and copies only the binary onto the base image of Dockerfile.base.
-ARG CUDA_DEVEL=nvidia/cuda:12.6.3-devel-ubuntu24.04
+ARG CUDA_DEVEL=nvidia/cuda:12.6.3-cudnn-devel-ubuntu24.04
 ARG BASE_IMAGE=whisperx-worker-base:latest
 
 FROM ${CUDA_DEVEL} AS build

@@ -8,7 +8,7 @@ include(CheckLanguage)
 file(GLOB WX_CUDA_SOURCES CONFIGURE_DEPENDS
   ${CMAKE_SOURCE_DIR}/kernels/*.cu ${CMAKE_SOURCE_DIR}/src/backend/cuda/*.cu)
 set(WX_CUDA_TEST_ENV
-  "WX_MODEL_DIR=${WX_MODEL_DIR};WX_DATA_DIR=${WX_DATA_DIR};OPENBLAS_NUM_THREADS=1")
+  "WX_MODEL_DIR=${WX_MODEL_DIR};WX_DATA_DIR=${WX_DATA_DIR};WX_FIXTURE_DIR=${CMAKE_SOURCE_DIR}/tests/fixtures;OPENBLAS_NUM_THREADS=1")
 
 option(WX_WITH_NVCC "Build the real CUDA backend when nvcc is found" ON)
 if(WX_WITH_NVCC)

@@ -10,7 +10,8 @@
  * Bound: memory. The ResNet34's pooled map is (B, 2560, ~T/8) with S = 3 speakers: each row
  * of x is read twice per speaker and the weights row (T floats, L1/L2-resident) 2C times; for
  * 32 windows of 10 s (125 frames) that is 3 × 2 × 32 × 2560 × 125 × 4 B ≈ 250 MB of loads,
- * mostly from L2, well under a millisecond — negligible beside the convolutions. */
+ * mostly from L2: estimated well under a millisecond (not measured), negligible beside the
+ * convolutions. */
 #include "resnet.cuh"
 #include "reduce.cuh"
 

@@ -46,7 +46,7 @@ static inline int wx_fixture_load(const char *path, wx_fixture *fx)
         fclose(f);
         return -1;
     }
-    fx->arrays = calloc(count ? count : 1, sizeof *fx->arrays);
+    fx->arrays = (wx_fixture_array *)calloc(count ? count : 1, sizeof *fx->arrays);
     for (uint32_t i = 0; i < count; i++) {
         wx_fixture_array *a = &fx->arrays[i];
         uint16_t len;

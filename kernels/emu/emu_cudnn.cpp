@@ -55,6 +55,9 @@ struct conv_call {
 };
 
 static const int TOO_MANY = 0x7fffffff;
+static cudnnStatus_t create_error = CUDNN_STATUS_SUCCESS; /* inject_cudnn_create_error */
+
+void inject_cudnn_create_error(cudnnStatus_t status) { create_error = status; }
 
 /* n·c·h·w ≤ 2^31 − 1 elements: the legacy API's limit (NOT_SUPPORTED beyond). */
 static bool fits_int_elements(int64_t a, int64_t b, int64_t c, int64_t d)
@@ -191,6 +194,7 @@ extern "C" const char *cudnnGetErrorString(cudnnStatus_t status)
     switch (status) {
     case CUDNN_STATUS_SUCCESS: return "CUDNN_STATUS_SUCCESS";
     case CUDNN_STATUS_NOT_INITIALIZED: return "CUDNN_STATUS_NOT_INITIALIZED";
+    case CUDNN_STATUS_SUBLIBRARY_LOADING_FAILED: return "CUDNN_STATUS_SUBLIBRARY_LOADING_FAILED";
     case CUDNN_STATUS_BAD_PARAM: return "CUDNN_STATUS_BAD_PARAM";
     case CUDNN_STATUS_BAD_PARAM_NULL_POINTER: return "CUDNN_STATUS_BAD_PARAM_NULL_POINTER";
     case CUDNN_STATUS_BAD_PARAM_OUT_OF_BOUND: return "CUDNN_STATUS_BAD_PARAM_OUT_OF_BOUND";
@@ -214,6 +218,9 @@ extern "C" const char *cudnnGetErrorString(cudnnStatus_t status)
 extern "C" cudnnStatus_t cudnnCreate(cudnnHandle_t *handle)
 {
     if (!handle) return CUDNN_STATUS_BAD_PARAM_NULL_POINTER;
+    cudnnStatus_t injected = create_error;
+    create_error = CUDNN_STATUS_SUCCESS;
+    if (injected != CUDNN_STATUS_SUCCESS) return injected;
     *handle = new cudnnContext{nullptr};
     return CUDNN_STATUS_SUCCESS;
 }

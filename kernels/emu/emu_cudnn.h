@@ -25,6 +25,7 @@ extern "C" {
 typedef enum {
     CUDNN_STATUS_SUCCESS = 0,
     CUDNN_STATUS_NOT_INITIALIZED = 1001,
+    CUDNN_STATUS_SUBLIBRARY_LOADING_FAILED = 1008,
     CUDNN_STATUS_BAD_PARAM = 2000,
     CUDNN_STATUS_BAD_PARAM_NULL_POINTER = 2002,
     CUDNN_STATUS_BAD_PARAM_OUT_OF_BOUND = 2005,
@@ -172,6 +173,12 @@ cudnnStatus_t cudnnConvolutionBiasActivationForward(
 
 #ifdef __cplusplus
 }
+
+namespace wxemu {
+/* Test control: the next cudnnCreate fails with `status` (as a missing or broken cuDNN
+ * installation would); CUDNN_STATUS_SUCCESS cancels it. */
+void inject_cudnn_create_error(cudnnStatus_t status);
+} /* namespace wxemu */
 #endif
 
 #endif

@@ -4,15 +4,19 @@
  * backend): odd sizes, K = 3 pad 1 and K = 1 pad 0, stride 1 and 2, with and without residual
  * and ReLU, B > 1, the ResNet34's own shapes; repeated calls of one shape (the cached plan)
  * bit-identical; statistics pooling with weights that sum to zero and a single weighted frame
- * (pyannote's epsilons: mean 0, std 0). Emulated only: conv2d's workspace out of device memory
- * is a recorded job error and the op works once memory is back. Built twice, like
+ * (pyannote's epsilons: mean 0, std 0), and against pyannote's StatsPool itself (a fixture). Emulated only: conv2d's workspace out of device memory
+ * is a recorded job error and the op works once memory is back; cuDNN failing to start leaves
+ * the backend without the ResNet ops, saying why. Built twice, like
  * test_cuda_vad: against the emulator (CI, cuDNN's stand-in kernels/emu/emu_cudnn.cpp) and
  * the real device with the real cuDNN (skipped without one). */
 #include <algorithm>
+#include <string>
 
 #include "cuda/cuda_test_util.h"
+#include "fixture.h"
 #ifdef WX_CUDA_EMU
 #include <cuda_runtime.h> /* the emulator: wxemu::set_memory_limit */
+#include <cudnn.h>        /* and wxemu::inject_cudnn_create_error */
 #endif
 
 #define U32 (1.0 / 16777216.0) /* 2^-24: float32's unit roundoff */
@@ -208,6 +212,72 @@ static void test_stats_pool(int64_t nb, int64_t ns, int64_t ch, int64_t t, float
     cuda_be->ops->free(cuda_be, x), cuda_be->ops->free(cuda_be, w), cuda_be->ops->free(cuda_be, out);
 }
 
+/* pyannote.audio 4.0.7's StatsPool itself (tests/fixtures/stats_pool.fix, made by
+ * tools/gen_stats_pool_fixtures.py): PyTorch's float32 sums and ours are each within the bound
+ * above of the exact value, so they agree within twice it; the silent speaker exactly (0, 0).
+ * The fixture holds soft weights, a silent speaker, one weighted frame, weights of ~1e-7 (the
+ * epsilons move the mean by ~1 %) and T = 31, 32, 33. */
+static void test_stats_pool_upstream(void)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/stats_pool.fix",
+             wx_test_env("WX_FIXTURE_DIR", "tests/fixtures"));
+    wx_fixture fx;
+    CHECK_MSG(wx_fixture_load(path, &fx) == 0, "cannot read %s", path);
+    if (fx.count == 0) return;
+    const wx_fixture_array *cases = wx_fixture_get(&fx, "cases");
+    CHECK(cases && cases->dtype == 2);
+    std::string names = cases ? (const char *)cases->data : "";
+    size_t from = 0;
+    while (from < names.size()) {
+        size_t end = names.find('\n', from);
+        std::string name = names.substr(from, end == std::string::npos ? std::string::npos : end - from);
+        from = end == std::string::npos ? names.size() : end + 1;
+        const wx_fixture_array *ax = wx_fixture_get(&fx, (name + ".x").c_str());
+        const wx_fixture_array *aw = wx_fixture_get(&fx, (name + ".w").c_str());
+        const wx_fixture_array *ao = wx_fixture_get(&fx, (name + ".out").c_str());
+        CHECK_MSG(ax && aw && ao && ax->rank == 3 && aw->rank == 3, "fixture case %s", name.c_str());
+        if (!ax || !aw || !ao) continue;
+        int64_t nb = ax->dims[0], ch = ax->dims[1], t = ax->dims[2], ns = aw->dims[1];
+        const float *hx = (const float *)ax->data, *hw = (const float *)aw->data;
+        const float *want = (const float *)ao->data;
+        wx_tensor *x = upload(std::vector<float>(hx, hx + ax->n), {nb, ch, t});
+        wx_tensor *w = upload(std::vector<float>(hw, hw + aw->n), {nb, ns, t});
+        wx_tensor *out = upload({}, {nb, ns, 2 * ch});
+        wx_op(cuda_be, stats_pool, out, x, w);
+        std::vector<float> got = fetch(cuda_be, out);
+        size_t bad = 0;
+        double worst = 0, worst_abs = 0;
+        for (int64_t b = 0; b < nb; b++)
+            for (int64_t s = 0; s < ns; s++) {
+                const float *wr = hw + (b * ns + s) * t;
+                bool silent = std::all_of(wr, wr + t, [](float v) { return v == 0.0f; });
+                for (int64_t c = 0; c < ch; c++) {
+                    double mean, stdv, m1, v1, v2, den;
+                    pool_reference(hx + (b * ch + c) * t, wr, t, &mean, &stdv, &m1, &v1, &v2, &den);
+                    size_t im = (size_t)((b * ns + s) * 2 * ch + c), is = im + (size_t)ch;
+                    if (silent) {
+                        bad += !(got[im] == 0.0f && got[is] == 0.0f && want[im] == 0.0f &&
+                                 want[is] == 0.0f);
+                        continue;
+                    }
+                    double tm = 2 * (4 * (t + 8) * U32 * m1 + 1e-30);
+                    double ts = 2 * (4 * 0.5 * (t + 8) * U32 * (1 + (v1 + v2 / v1) / den) * stdv + 1e-7);
+                    double em = fabs((double)got[im] - want[im]), es = fabs((double)got[is] - want[is]);
+                    bad += !(em <= tm) + !(es <= ts);
+                    worst = std::max(worst, std::max(em / tm, es / ts));
+                    worst_abs = std::max(worst_abs, std::max(em, es));
+                }
+            }
+        CHECK_MSG(bad == 0, "stats_pool vs pyannote %s: %zu values off", name.c_str(), bad);
+        printf("stats_pool vs pyannote %-24s max |err| %.3g (%.3f of the bound)\n", name.c_str(),
+               worst_abs, worst);
+        cuda_be->ops->free(cuda_be, x), cuda_be->ops->free(cuda_be, w);
+        cuda_be->ops->free(cuda_be, out);
+    }
+    wx_fixture_free(&fx);
+}
+
 /* One weighted frame with exact values (w = 0.5, x = 3: w·x, (w·x)/w, w², w²/w all exact):
  * pyannote in float32 gives mean 3 and std sqrt(0 / (0.5 − 0.5 + 1e-8)) = 0; here too, exactly.
  * T = 1 and T = 40 (the other frames weighted 0). */
@@ -226,6 +296,24 @@ static void test_stats_pool_one_frame(int64_t t)
 }
 
 #ifdef WX_CUDA_EMU
+/* cuDNN failing to start (a missing sublibrary): the backend still starts, without the ResNet
+ * ops (the embedding then runs on the CPU), and its description names the reason. */
+static void test_without_cudnn(void)
+{
+    wxemu::inject_cudnn_create_error(CUDNN_STATUS_SUBLIBRARY_LOADING_FAILED);
+    wx_err err;
+    wx_backend *be = wx_backend_cuda_create(0, &err);
+    CHECK_MSG(be != NULL, "a backend without cuDNN starts: %s", be ? "" : err.msg);
+    if (!be) return;
+    CHECK(be->ops->conv2d == NULL && be->ops->stats_pool == NULL);
+    CHECK(be->ops->linear != NULL && be->ops->lstm != NULL);
+    const char *desc = wx_backend_cuda_describe(be);
+    CHECK_MSG(strstr(desc, "no cuDNN") && strstr(desc, "CUDNN_STATUS_SUBLIBRARY_LOADING_FAILED"),
+              "description: %s", desc);
+    printf("without cuDNN: %s\n", desc);
+    be->ops->destroy(be);
+}
+
 /* The emulated cuDNN ranks GEMM first (workspace Cin·K²·Hout·Wout floats, 2.6 MiB here, more
  * than op scratch holds before the other convolutions, so this runs first): with the device
  * full, scratch cannot grow to it, the failure is recorded with the figures and the op does
@@ -290,6 +378,7 @@ int main(void)
     };
 #ifdef WX_CUDA_EMU
     test_workspace_oom();
+    test_without_cudnn();
 #endif
     for (const conv_case &cc : cases) test_conv2d(cc);
     if (!quick) test_conv2d({4, 128, 20, 25, 256, 3, 2, 1, false, true, "ResNet layer4 entry, B4"});
@@ -300,6 +389,7 @@ int main(void)
     test_stats_pool(2, 2, 4, 1000, 0.0f, -1, "T 1000");
     test_stats_pool(1, 2, 3, 50, 1e-6f, -1, "weights down to 1e-6");
     test_stats_pool(2, 3, 2560, 125, 0.0f, 0, "ResNet34 (2, 3, 2560, 125), speaker 0 zero");
+    test_stats_pool_upstream();
     test_stats_pool_one_frame(1);
     test_stats_pool_one_frame(40);
     printf("conv2d: max |err| %.3g, %.3f of the bound; stats_pool: max |err| mean %.3g std %.3g, "

@@ -18,9 +18,10 @@
  * workspace is op scratch (counted, grown rarely), not cuDNN's own allocation.
  *
  * Errors: a cuDNN refusal (BAD_PARAM / NOT_SUPPORTED: a shape or combination this cuDNN does
- * not run) or an allocation failure is recorded on the backend (wx_backend_fail: the job
- * fails with the reason, the op does nothing, the context stays usable); any other status
- * (internal error, execution failure) is fatal like a failed cuBLAS call (DESIGN.md). */
+ * not run; the 1xxx codes: a sublibrary missing or of another version), or an allocation
+ * failure, is recorded on the backend (wx_backend_fail: the job fails with the reason, the op
+ * does nothing, the CUDA context is untouched); an internal error or an execution failure
+ * (the 4xxx and 5xxx codes) is fatal like a failed cuBLAS call (DESIGN.md). */
 #include <limits.h>
 #include <string.h>
 
@@ -55,8 +56,8 @@ struct wxk_dnn {
     uint64_t clock;
 };
 
-/* See the file comment: true on success; refusals and allocation failures recorded, the
- * rest fatal. */
+/* See the file comment: true on success; refusals, missing sublibraries and allocation
+ * failures recorded, internal and execution failures fatal. */
 static bool dnn_ok(const wxk_ctx *c, cudnnStatus_t st, const char *call)
 {
     if (st == CUDNN_STATUS_SUCCESS) return true;
@@ -67,7 +68,7 @@ static bool dnn_ok(const wxk_ctx *c, cudnnStatus_t st, const char *call)
         return false;
     }
     int category = CUDNN_STATUS_CATEGORY((int)st);
-    if (category == CUDNN_STATUS_BAD_PARAM || category == CUDNN_STATUS_NOT_SUPPORTED) {
+    if (category != CUDNN_STATUS_INTERNAL_ERROR && category != CUDNN_STATUS_EXECUTION_FAILED) {
         wx_backend_fail(c->backend, WX_ERR_BACKEND, "conv2d: cuDNN refused %s: status %d (%s)",
                         call, (int)st, cudnnGetErrorString(st));
         return false;
@@ -80,11 +81,11 @@ static bool dnn_ok(const wxk_ctx *c, cudnnStatus_t st, const char *call)
 static void destroy_plan(conv_plan *p)
 {
     if (!p->made) return;
-    cudnnDestroyTensorDescriptor(p->x);
-    cudnnDestroyTensorDescriptor(p->y);
-    cudnnDestroyTensorDescriptor(p->bias);
-    cudnnDestroyFilterDescriptor(p->w);
-    cudnnDestroyConvolutionDescriptor(p->conv);
+    if (p->x) cudnnDestroyTensorDescriptor(p->x);
+    if (p->y) cudnnDestroyTensorDescriptor(p->y);
+    if (p->bias) cudnnDestroyTensorDescriptor(p->bias);
+    if (p->w) cudnnDestroyFilterDescriptor(p->w);
+    if (p->conv) cudnnDestroyConvolutionDescriptor(p->conv);
     p->made = false;
 }
 
@@ -95,11 +96,12 @@ static cudnnStatus_t create_descriptors(conv_plan *p)
     if (st == CUDNN_STATUS_SUCCESS) st = cudnnCreateTensorDescriptor(&p->bias);
     if (st == CUDNN_STATUS_SUCCESS) st = cudnnCreateFilterDescriptor(&p->w);
     if (st == CUDNN_STATUS_SUCCESS) st = cudnnCreateConvolutionDescriptor(&p->conv);
-    p->made = true; /* cudnnDestroy* accept the NULLs of a partial failure */
+    p->made = true; /* destroy_plan skips the NULLs of a partial failure */
     return st;
 }
 
-/* The descriptors of key (hout × wout the op's output). */
+/* The descriptors of key (hout × wout the op's output, which cuDNN's own output size must
+ * equal). */
 static cudnnStatus_t set_descriptors(conv_plan *p, const conv_key *k, int hout, int wout)
 {
     cudnnStatus_t st = cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT,
@@ -117,6 +119,11 @@ static cudnnStatus_t set_descriptors(conv_plan *p, const conv_key *k, int hout, 
         st = cudnnSetConvolution2dDescriptor(p->conv, k->pad, k->pad, k->stride, k->stride, 1, 1,
                                              CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT);
     if (st == CUDNN_STATUS_SUCCESS) st = cudnnSetConvolutionMathType(p->conv, CUDNN_FMA_MATH);
+    int n = 0, c = 0, h = 0, w = 0;
+    if (st == CUDNN_STATUS_SUCCESS)
+        st = cudnnGetConvolution2dForwardOutputDim(p->conv, p->x, p->w, &n, &c, &h, &w);
+    if (st == CUDNN_STATUS_SUCCESS && (n != k->b || c != k->cout || h != hout || w != wout))
+        st = CUDNN_STATUS_BAD_PARAM_SHAPE_MISMATCH;
     return st;
 }
 
@@ -202,8 +209,9 @@ wxk_dnn *wxk_dnn_create(cudaStream_t stream, wx_err *err)
         st = cudnnSetActivationDescriptor(d->identity, CUDNN_ACTIVATION_IDENTITY,
                                           CUDNN_NOT_PROPAGATE_NAN, 0.0);
     if (st == CUDNN_STATUS_SUCCESS) return d;
-    wx_fail(err, WX_ERR_BACKEND, "cuDNN %zu: %s failed: %s", cudnnGetVersion(), call,
-            cudnnGetErrorString(st));
+    size_t v = cudnnGetVersion();
+    wx_fail(err, WX_ERR_BACKEND, "cuDNN %zu.%zu.%zu: %s failed: %s", v / 10000, v / 100 % 100,
+            v % 100, call, cudnnGetErrorString(st));
     wxk_dnn_destroy(d);
     return NULL;
 }
@@ -236,8 +244,9 @@ void wxk_op_conv2d(wxk_dnn *d, const wxk_ctx *c, wx_tensor *out, const wx_tensor
     assert(out->shape[0] == nb && out->shape[1] == cout && out->shape[2] == hout &&
            out->shape[3] == wout && "conv2d: out must be (B, Cout, Hout, Wout)");
     assert(bias && wx_tensor_nelem(bias) == cout && "conv2d: bias must have Cout elements");
-    assert((!residual || (residual->ndim == 4 && wx_tensor_nelem(residual) == wx_tensor_nelem(out) &&
-                          residual->shape[1] == cout && residual->shape[3] == wout)) &&
+    assert((!residual || (residual->ndim == 4 && residual->shape[0] == nb &&
+                          residual->shape[1] == cout && residual->shape[2] == hout &&
+                          residual->shape[3] == wout)) &&
            "conv2d: residual must have out's shape");
     float *o = wxk_f32_mut(out, "conv2d");
     const float *xp = wxk_f32(x, "conv2d"), *wp = wxk_f32(w, "conv2d");
