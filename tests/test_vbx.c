@@ -253,6 +253,12 @@ static void check_errors(const wx_plda *plda)
     CHECK(wx_plda_load(other, good, &p, &err) == WX_ERR_FORMAT && !p);
     CHECK_MSG(strstr(err.msg, "lda"), "%s", err.msg);
     CHECK(wx_plda_load("/nonexistent/x.npz", good, &p, &err) != WX_OK && !p);
+    fixture_path("vbx_plda_bad_shape.npz", other, sizeof other);
+    CHECK(wx_plda_load(good, other, &p, &err) == WX_ERR_FORMAT && !p);
+    CHECK_MSG(strstr(err.msg, "mu") && strstr(err.msg, "(127,)") && strstr(err.msg, "(128,)"), "%s", err.msg);
+    fixture_path("vbx_plda_bad_psi.npz", other, sizeof other);
+    CHECK(wx_plda_load(good, other, &p, &err) == WX_ERR_FORMAT && !p);
+    CHECK_MSG(strstr(err.msg, "psi[127]") && strstr(err.msg, "not positive"), "%s", err.msg);
     if (!plda) return;
     wx_vbx_params prm;
     wx_vbx_params_default(&prm);

@@ -19,6 +19,7 @@ Writes into tests/fixtures/:
     case<i>.params (3) i32              num_clusters, min_clusters, max_clusters (0: None/inf)
     case<i>.hard (C, S) i32, case<i>.centroids (K, D) f32 (rounded), case<i>.soft (C, S, K) f64
     case<i>.kmeans (n) i32              k-means labels when the count is forced (else absent)
+  vbx_plda_bad_shape.npz, vbx_plda_bad_psi.npz   mu (127,); psi[127] = -1
   lsap.fix                 scipy.optimize.linear_sum_assignment on small integer matrices
                           (many ties): m<i>.cost (r, c) f64, m<i>.maximize (1) i32,
                           m<i>.rows / m<i>.cols (min(r, c)) i32; mt42 (8) f64, the first
@@ -183,6 +184,11 @@ def main():
     run_set("four", *make_set(rng, 4, 36), cases, plda)
     run_set("two", *make_set(rng, 2, 24), [(None, None, None), (3, None, None)], plda)
     write_lsap(rng)
+    # broken PLDA files: a wrong shape, a non-positive psi (tr zeros: refused before use)
+    np.savez_compressed(OUT / "vbx_plda_bad_shape.npz", mu=np.zeros(127), tr=np.zeros((128, 128)),
+                        psi=np.ones(128))
+    np.savez_compressed(OUT / "vbx_plda_bad_psi.npz", mu=np.zeros(128), tr=np.zeros((128, 128)),
+                        psi=np.concatenate([np.ones(127), [-1.0]]))
 
 
 if __name__ == "__main__":

@@ -173,7 +173,7 @@ static void kmeans_plusplus(kmeans *m)
     for (int i = 0; i < n; i++) m->cdf[i] = (i ? m->cdf[i - 1] : 0.0) + (double)(1.0f / (float)n);
     double total = m->cdf[n - 1], u = wx_mt19937_random_sample(&m->rng);
     int first = 0;   /* cdf.searchsorted(u, side="right") */
-    while (first < n && m->cdf[first] / total <= u) first++;
+    while (first < n - 1 && m->cdf[first] / total <= u) first++;
     memcpy(m->centers, m->X + (size_t)first * D, (size_t)D * sizeof *m->centers);
     for (int i = 0; i < n; i++) m->closest[i] = upcast_sq_distance(m->centers, m->X + (size_t)i * D, D);
     float pot = dot_ones_f32(m->closest, n);

@@ -10,8 +10,10 @@
  *     gains less than 1e-4;
  *   centroids: posterior-weighted means of the raw embeddings over the speakers with prior
  *     > 1e-7 (k-means, src/pipeline/kmeans.h, when the count must change);
- *   assignment: 2 − scipy's cdist cosine, inactive speakers below every score, NaN replaced by
- *     the smallest score, one cluster per local speaker (linear_sum_assignment), or argmax.
+ *   assignment: 2 − scipy's cdist cosine; inactive speakers set to soft.min() − 1, which is
+ *     NaN as soon as one embedding is NaN, then every NaN replaced by the smallest score (so
+ *     inactive speakers tie with it); one cluster per local speaker (linear_sum_assignment),
+ *     or argmax when k-means forced the count.
  * Eigenvector signs are LAPACK's: each flips one feature column, and VBx only ever uses a
  * column through rho·alpha (both flip) and x² (unchanged), so nothing downstream moves. */
 #include "vbx.h"
@@ -225,21 +227,15 @@ cleanup:
     return st;
 }
 
-/* Reads a 1-D (len *n, or any when *n ≤ 0) or 2-D array of file into *dst. */
+/* Array name of file, 1-D (d0) or 2-D (d0, d1), finite, into a malloc'd *dst. */
 static wx_status read_array(const wx_npz *z, const char *file, const char *name, int ndim,
                             int64_t d0, int64_t d1, double **dst, wx_err *err)
 {
-    const wx_npy_array *a = wx_npz_find(z, name);
-    if (!a) return wx_fail(err, WX_ERR_FORMAT, "%s: array %s is missing", file, name);
-    int64_t shape[2] = {d0 > 0 ? d0 : a->shape[0], d1};
-    if (a->ndim != ndim || (ndim >= 1 && (a->shape[0] < 1 || a->shape[0] > 65536)))
-        return wx_fail(err, WX_ERR_FORMAT, "%s: array %s must be %d-D with 1 to 65536 rows",
-                       file, name, ndim);
-    *dst = malloc((size_t)(ndim == 2 ? shape[0] * shape[1] : shape[0]) * sizeof **dst);
+    int64_t shape[2] = {d0, d1}, n = ndim == 2 ? d0 * d1 : d0;
+    *dst = malloc((size_t)n * sizeof **dst);
     if (!*dst) return wx_fail(err, WX_ERR_NOMEM, "%s: out of memory", file);
     wx_status st = wx_npz_read_f64(z, name, ndim, shape, *dst, err);
     if (st) return st;
-    int64_t n = ndim == 2 ? shape[0] * shape[1] : shape[0];
     for (int64_t i = 0; i < n; i++)
         if (!isfinite((*dst)[i]))
             return wx_fail(err, WX_ERR_FORMAT, "%s: array %s holds a non-finite value", file, name);
