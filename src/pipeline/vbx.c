@@ -330,7 +330,6 @@ void wx_vbx_params_default(wx_vbx_params *p)
 
 typedef struct vbx_model {
     int n, P, K;
-    const double *X;         /* (n, P) features */
     const double *phi;       /* (P) */
     double *G;               /* (n) per-frame constant of (23) */
     double *rho;             /* (n, P) X·sqrt(phi), (18) */
@@ -404,7 +403,7 @@ wx_status wx_vbx_posteriors(const double *X, int n, int P, const double *phi, co
                              int *iterations, wx_err *err)
 {
     int mk = K > P ? K : P;
-    vbx_model m = {.n = n, .P = P, .K = K, .X = X, .phi = phi};
+    vbx_model m = {.n = n, .P = P, .K = K, .phi = phi};
     m.G = malloc((size_t)n * sizeof *m.G);
     m.rho = malloc((size_t)n * P * sizeof *m.rho);
     m.invL = malloc((size_t)K * P * sizeof *m.invL);
