@@ -1,6 +1,6 @@
 /* fixture.h — reader for the reference fixtures that tools/fixture.py writes: a file of
  * named arrays. Layout (little-endian): magic "WXFIX" + format version byte '1', then
- * u32 count, then per array: u16 name length, name, u8 dtype (0 f32, 1 i32, 2 utf-8 text),
+ * u32 count, then per array: u16 name length, name, u8 dtype (0 f32, 1 i32, 2 utf-8 text, 3 f64),
  * u8 rank, u32 dims[rank], data. */
 #ifndef WX_FIXTURE_H
 #define WX_FIXTURE_H
@@ -12,11 +12,11 @@
 
 typedef struct wx_fixture_array {
     char name[128];
-    int dtype;           /* 0 f32, 1 i32, 2 text */
+    int dtype;           /* 0 f32, 1 i32, 2 text, 3 f64 */
     int rank;
     int64_t dims[8];
     int64_t n;           /* element count (bytes for text) */
-    void *data;          /* float*, int32_t* or NUL-terminated char* */
+    void *data;          /* float*, int32_t*, NUL-terminated char* or double* */
 } wx_fixture_array;
 
 typedef struct wx_fixture {
@@ -62,7 +62,8 @@ static inline int wx_fixture_load(const char *path, wx_fixture *fx)
             a->dims[d] = dim;
             a->n *= dim;
         }
-        size_t esize = dt == 2 ? 1 : 4;
+        if (dt > 3) goto bad;
+        size_t esize = dt == 2 ? 1 : dt == 3 ? 8 : 4;
         a->data = calloc((size_t)a->n * esize + 1, 1);
         if (fread(a->data, esize, (size_t)a->n, f) != (size_t)a->n) goto bad;
         fx->count++;

@@ -148,6 +148,17 @@ static float pairwise_f32(const float *a, int n)
     return pairwise_f32(a, half) + pairwise_f32(a + half, n - half);
 }
 
+void wx_unit_rows_f32(const float *x, int n, int D, float *out)
+{
+    float sq[D > 0 ? D : 1];
+    for (int i = 0; i < n; i++) {
+        const float *r = x + (size_t)i * D;
+        for (int j = 0; j < D; j++) sq[j] = r[j] * r[j];
+        float norm = sqrtf(pairwise_f32(sq, D));
+        for (int j = 0; j < D; j++) out[(size_t)i * D + j] = r[j] / norm;
+    }
+}
+
 /* Cluster sizes (summed weights, NULL: 1 each) of labels[0, n) in [0, K): counts (K). */
 static int count_labels(const int *labels, const int *weight, int n, int *counts)
 {
@@ -318,14 +329,9 @@ wx_status wx_cluster_items(const float *x, const int *weight, int n, int D,
     if (max_c < 2 || n < 2) {
         memset(labels, 0, (size_t)n * sizeof *labels);
     } else {
-        float *unit = malloc((size_t)n * D * sizeof *unit), sq[D];
+        float *unit = malloc((size_t)n * D * sizeof *unit);
         if (!unit) return wx_fail(err, WX_ERR_NOMEM, "clustering: out of memory");
-        for (int i = 0; i < n; i++) {   /* embeddings /= np.linalg.norm(…), float32 */
-            const float *r = x + (size_t)i * D;
-            for (int j = 0; j < D; j++) sq[j] = r[j] * r[j];
-            float norm = sqrtf(pairwise_f32(sq, D));
-            for (int j = 0; j < D; j++) unit[(size_t)i * D + j] = r[j] / norm;
-        }
+        wx_unit_rows_f32(x, n, D, unit);
         wx_status st = cluster(unit, weight, n, D, p, min_c, max_c, num_clusters, labels, err);
         free(unit);
         if (st) return st;

@@ -33,6 +33,9 @@ wx_status wx_cluster_items(const float *x, const int *weight, int n, int D,
                           const wx_ahc_params *p, int num_clusters, int min_clusters,
                           int max_clusters, int *labels, float **centroids, int *k, wx_err *err);
 
+/* numpy's x / np.linalg.norm(x, axis=1, keepdims=True) of n float32 rows (n, D): out (n, D). */
+void wx_unit_rows_f32(const float *x, int n, int D, float *out);
+
 /* scipy's cosine distance 1 − u·v / (|u| |v|), in double (NaN for a zero vector). */
 double wx_cosine_distance(const float *u, const float *v, int D);
 
