@@ -22,6 +22,11 @@ if(Python3_Interpreter_FOUND)
   else()
     set_tests_properties(worker_local PROPERTIES TIMEOUT 300 ENVIRONMENT "${WX_WORKER_TEST_ENV}")
   endif()
+  # pyannote's gated pipelines from a stand-in hub (tests/fake_hub.py): token, cache, fallback.
+  add_test(NAME worker_hub
+           COMMAND ${Python3_EXECUTABLE} ${CMAKE_SOURCE_DIR}/tests/worker_hub_test.py
+           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(worker_hub PROPERTIES TIMEOUT 300 ENVIRONMENT "${WX_WORKER_TEST_ENV}")
   foreach(scenario main hardening crash)
     add_test(NAME worker_api_${scenario}
              COMMAND ${Python3_EXECUTABLE} ${CMAKE_SOURCE_DIR}/tests/worker_api_test.py ${scenario}

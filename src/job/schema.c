@@ -448,6 +448,7 @@ void wx_job_input_to_options(const wx_job_input *input, wx_transcribe_options *o
     opts->diarize = diarization_asked(input);
     const char *diarization_model = wx_job_input_string(input, "diarization_model");
     opts->diarization_model = strcmp(diarization_model, "auto") ? diarization_model : NULL;
+    opts->hf_token = wx_job_input_string(input, "huggingface_access_token");
     opts->num_speakers = (int)input_real(input, "num_speakers");     /* null: 0, not given */
     opts->min_speakers = (int)input_real(input, "min_speakers");
     opts->max_speakers = (int)input_real(input, "max_speakers");

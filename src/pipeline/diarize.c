@@ -7,14 +7,17 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../io/audio.h"
 #include "../models/ge2e.h"
 #include "../models/pyannet.h"
+#include "../models/wespeaker.h"
 #include "clustering.h"
 #include "frames.h"
+#include "vbx.h"
 
 #define SEG_BATCH 8           /* windows per segmentation forward */
 #define EMB_BATCH 64          /* 160-frame partials per encoder forward */
@@ -22,10 +25,16 @@
 #define MIN_CLEAN_FRAMES 20   /* mel frames of clean speech below which all speech is used */
 #define MAX_SAMPLES 16        /* voice samples matched exactly (2^16 subsets) */
 #define TARGET_DBFS (-30.0)   /* Resemblyzer's normalize_volume(increase_only=True) */
+#define PYA_CHUNKS 8          /* chunks per WeSpeaker forward (each embeds its S speakers) */
+#define PYA_MIN_SAMPLES 400   /* WeSpeaker's min_num_samples (pyannote's search): one fbank frame */
 
 struct wx_diarizer {
     wx_pyannet *seg;
-    wx_ge2e *ge2e;
+    wx_ge2e *ge2e;                /* the open set's embedding */
+    wx_wespeaker *wespeaker;      /* a pyannote pipeline's (then ge2e is NULL) */
+    wx_plda *plda;                /* community-1: VBx over this PLDA; NULL: AHC */
+    wx_pyannote_pipeline pp;      /* the pipeline's parameters (paths not kept) */
+    int dim;                      /* embedding dimension */
     int window;               /* samples of one segmentation window */
     int F, S, n_classes;      /* frames per window, local speakers, powerset classes */
     wx_window frames;         /* the receptive-field frame grid */
@@ -65,30 +74,65 @@ void wx_diarize_params_default(wx_diarize_params *p)
     p->sample_threshold = 0.6;
 }
 
-wx_status wx_diarizer_load(const char *seg_dir, const char *embedding_path, wx_backend *be,
-                           wx_diarizer **out, wx_err *err)
+/* The segmentation model of d and the grids it implies. */
+static wx_status load_segmentation(wx_diarizer *d, const char *seg_dir, wx_backend *be,
+                                   wx_err *err)
 {
-    wx_diarizer *d = calloc(1, sizeof *d);
-    if (!d) return wx_fail(err, WX_ERR_NOMEM, "out of memory");
     wx_status st = wx_pyannet_load(seg_dir, be, &d->seg, err);
-    if (st == WX_OK) {
-        d->cfg = wx_pyannet_config_of(d->seg);
-        bool powerset = d->cfg->log_softmax && d->cfg->powerset_speakers > 0;
-        if (!powerset && (d->cfg->log_softmax || d->cfg->num_classes > WX_PYANNET_MAX_SPEAKERS))
-            st = wx_fail(err, WX_ERR_FORMAT, "%s: neither a powerset nor a multi-label "
-                         "segmentation model", seg_dir);
-    }
-    if (st == WX_OK) st = wx_ge2e_load(embedding_path, be, &d->ge2e, err);
-    if (st != WX_OK) {
-        wx_diarizer_free(d);
-        return st;
-    }
+    if (st != WX_OK) return st;
+    d->cfg = wx_pyannet_config_of(d->seg);
+    bool powerset = d->cfg->log_softmax && d->cfg->powerset_speakers > 0;
+    if (!powerset && (d->cfg->log_softmax || d->cfg->num_classes > WX_PYANNET_MAX_SPEAKERS))
+        return wx_fail(err, WX_ERR_FORMAT, "%s: neither a powerset nor a multi-label "
+                       "segmentation model", seg_dir);
     d->window = d->cfg->window_samples;
     d->F = wx_pyannet_num_frames(d->seg, d->window);
     d->S = d->cfg->log_softmax ? d->cfg->powerset_speakers : d->cfg->num_classes;
     d->n_classes = d->cfg->num_classes;
     d->frames = (wx_window){0.0, (double)d->cfg->rf_size / d->cfg->sample_rate,
                             (double)d->cfg->rf_step / d->cfg->sample_rate};
+    return WX_OK;
+}
+
+wx_status wx_diarizer_load(const char *seg_dir, const char *embedding_path, wx_backend *be,
+                           wx_diarizer **out, wx_err *err)
+{
+    wx_diarizer *d = calloc(1, sizeof *d);
+    if (!d) return wx_fail(err, WX_ERR_NOMEM, "out of memory");
+    d->dim = WX_GE2E_DIM;
+    wx_status st = load_segmentation(d, seg_dir, be, err);
+    if (st == WX_OK) st = wx_ge2e_load(embedding_path, be, &d->ge2e, err);
+    if (st != WX_OK) {
+        wx_diarizer_free(d);
+        return st;
+    }
+    *out = d;
+    return WX_OK;
+}
+
+wx_status wx_diarizer_load_pyannote(const wx_pyannote_pipeline *p, wx_backend *be,
+                                    wx_diarizer **out, wx_err *err)
+{
+    wx_diarizer *d = calloc(1, sizeof *d);
+    if (!d) return wx_fail(err, WX_ERR_NOMEM, "out of memory");
+    d->pp = *p;
+    d->pp.segmentation = d->pp.embedding = d->pp.plda = NULL;
+    char xvec[4200], plda[4200];
+    wx_status st = load_segmentation(d, p->segmentation, be, err);
+    if (st == WX_OK && !d->cfg->log_softmax)
+        st = wx_fail(err, WX_ERR_FORMAT, "%s: pyannote's pipelines need a powerset "
+                     "segmentation model (segmentation-3.0)", p->segmentation);
+    if (st == WX_OK) st = wx_wespeaker_load(p->embedding, be, &d->wespeaker, err);
+    if (st == WX_OK && p->plda) {
+        snprintf(xvec, sizeof xvec, "%s/xvec_transform.npz", p->plda);
+        snprintf(plda, sizeof plda, "%s/plda.npz", p->plda);
+        st = wx_plda_load(xvec, plda, &d->plda, err);
+    }
+    if (st != WX_OK) {
+        wx_diarizer_free(d);
+        return st;
+    }
+    d->dim = wx_wespeaker_dim(d->wespeaker);
     *out = d;
     return WX_OK;
 }
@@ -98,10 +142,14 @@ void wx_diarizer_free(wx_diarizer *d)
     if (!d) return;
     wx_pyannet_free(d->seg);
     wx_ge2e_free(d->ge2e);
+    wx_wespeaker_free(d->wespeaker);
+    wx_plda_free(d->plda);
     free(d);
 }
 
-int wx_diarizer_embedding_dim(const wx_diarizer *d) { (void)d; return WX_GE2E_DIM; }
+int wx_diarizer_embedding_dim(const wx_diarizer *d) { return d->dim; }
+
+bool wx_diarizer_is_pyannote(const wx_diarizer *d) { return d->wespeaker != NULL; }
 
 void wx_diarization_free(wx_diarization *r)
 {
@@ -600,6 +648,152 @@ static bool any_speech(const job *j)
     return false;
 }
 
+/* ---- pyannote's pipelines (SpeakerDiarization.apply, pyannote.audio 4.0.7) --------------- */
+
+/* The weights (S, F) of chunk c's speakers, as get_embeddings builds them: each speaker's
+ * frames, without the overlapped ones when exclude_overlap leaves more than min_frames. */
+static void speaker_masks(const job *j, int c, int min_frames, float *w)
+{
+    int F = j->F, S = j->S;
+    const uint8_t *bin = j->bin + (size_t)c * F * S;
+    for (int s = 0; s < S; s++) {
+        int clean = 0;
+        for (int f = 0; f < F; f++) {
+            int active = 0;
+            for (int t = 0; t < S; t++) active += bin[(size_t)f * S + t];
+            clean += bin[(size_t)f * S + s] && active < 2;
+        }
+        bool use_clean = j->d->pp.exclude_overlap && clean > min_frames;
+        for (int f = 0; f < F; f++) {
+            int active = 0;
+            for (int t = 0; t < S; t++) active += bin[(size_t)f * S + t];
+            w[(size_t)s * F + f] = bin[(size_t)f * S + s] && (!use_clean || active < 2);
+        }
+    }
+}
+
+/* emb (C, S, D): every local speaker of every chunk embedded over its mask, the chunk's
+ * samples cropped as Audio.crop(mode="pad") does (zeros past the end). */
+static wx_status embed_local_speakers(job *j, int step, float *emb, wx_err *err)
+{
+    wx_diarizer *d = j->d;
+    int W = d->window, F = j->F, S = j->S, D = d->dim;
+    int min_frames = (int)ceil((double)F * PYA_MIN_SAMPLES / W);
+    float *chunks = malloc((size_t)PYA_CHUNKS * W * sizeof *chunks);
+    float *weights = malloc((size_t)PYA_CHUNKS * S * F * sizeof *weights);
+    wx_status st = WX_OK;
+    if (!chunks || !weights) { st = wx_fail(err, WX_ERR_NOMEM, "diarization: out of memory"); goto done; }
+    for (int c0 = 0; c0 < j->C && st == WX_OK; c0 += PYA_CHUNKS) {
+        if (cancelled(j)) { st = wx_fail(err, WX_ERR_INVALID_INPUT, "cancelled"); break; }
+        int b = j->C - c0 < PYA_CHUNKS ? j->C - c0 : PYA_CHUNKS;
+        for (int i = 0; i < b; i++) {
+            size_t begin = (size_t)(c0 + i) * step;
+            size_t avail = begin < j->n ? j->n - begin : 0, take = avail < (size_t)W ? avail : (size_t)W;
+            float *dst = chunks + (size_t)i * W;
+            if (take) memcpy(dst, j->samples + begin, take * sizeof *dst);
+            memset(dst + take, 0, ((size_t)W - take) * sizeof *dst);
+            speaker_masks(j, c0 + i, min_frames, weights + (size_t)i * S * F);
+        }
+        st = wx_wespeaker_embed(d->wespeaker, chunks, b, W, weights, S, F,
+                                emb + (size_t)c0 * S * D, err);
+    }
+done:
+    free(chunks);
+    free(weights);
+    return st;
+}
+
+/* Speakers as pyannote names them: the clusters that have turns, in increasing cluster index
+ * (Annotation.labels() sorted, renamed SPEAKER_00, …); their centroids in that order, zeros
+ * for the count's extra clusters (index ≥ K), as pyannote pads them. */
+static wx_status label_by_cluster(wx_diarization *out, const float *centroids, int K,
+                                  int n_labels, int D, wx_err *err)
+{
+    int rank[n_labels > 0 ? n_labels : 1], n = 0;
+    bool present[n_labels > 0 ? n_labels : 1];
+    memset(present, 0, sizeof present);
+    for (int i = 0; i < out->n_turns; i++) present[out->turns[i].speaker] = true;
+    for (int k = 0; k < n_labels; k++) rank[k] = present[k] ? n++ : -1;
+    out->n_speakers = n;
+    out->dim = D;
+    out->centroids = calloc((size_t)(n ? n : 1) * D, sizeof *out->centroids);
+    if (!out->centroids) return wx_fail(err, WX_ERR_NOMEM, "diarization: out of memory");
+    for (int k = 0; k < n_labels && k < K; k++)
+        if (rank[k] >= 0)
+            memcpy(out->centroids + (size_t)rank[k] * D, centroids + (size_t)k * D,
+                   (size_t)D * sizeof *out->centroids);
+    for (int i = 0; i < out->n_turns; i++) out->turns[i].speaker = rank[out->turns[i].speaker];
+    qsort(out->turns, (size_t)out->n_turns, sizeof *out->turns, by_start);
+    return WX_OK;
+}
+
+/* Clusters the (chunk, speaker) embeddings with the pipeline's method: hard (C, S). */
+static wx_status cluster_local_speakers(job *j, const float *emb, int num, int min, int max,
+                                        int *hard, float **centroids, int *K, wx_err *err)
+{
+    wx_diarizer *d = j->d;
+    if (d->plda) {
+        wx_vbx_params vp;
+        wx_vbx_params_default(&vp);
+        vp.threshold = d->pp.threshold;
+        vp.Fa = d->pp.Fa;
+        vp.Fb = d->pp.Fb;
+        return wx_vbx_cluster(d->plda, emb, j->bin, j->C, j->F, j->S, d->dim, &vp, num, min,
+                              max, hard, centroids, K, err);
+    }
+    wx_ahc_params ap = {d->pp.threshold, d->pp.min_cluster_size};
+    return wx_cluster_embeddings(emb, j->bin, j->C, j->F, j->S, d->dim, &ap, num, min, max,
+                                 hard, centroids, K, err);
+}
+
+/* After the segmentation: speaker count, embeddings, clustering, reconstruction, labels. */
+static wx_status diarize_pyannote(job *j, int step, int num, int min, int max,
+                                  wx_diarization *out, wx_err *err)
+{
+    int C = j->C, S = j->S, F = j->F, D = j->d->dim, K = 0, max_count = 0;
+    int *count = malloc((size_t)j->N * sizeof *count), *hard = malloc((size_t)C * S * sizeof *hard);
+    float *binf = malloc((size_t)C * F * S * sizeof *binf), *centroids = NULL;
+    float *emb = malloc((size_t)C * S * D * sizeof *emb);
+    wx_status st = WX_OK;
+    if (!count || !hard || !binf || !emb) { st = wx_fail(err, WX_ERR_NOMEM, "diarization: out of memory"); goto done; }
+    for (size_t i = 0; i < (size_t)C * F * S; i++) binf[i] = j->bin[i];
+    st = wx_speaker_count(binf, C, F, S, &j->chunks, &j->d->frames, count, err);
+    for (int t = 0; st == WX_OK && t < j->N; t++) max_count = count[t] > max_count ? count[t] : max_count;
+    if (st != WX_OK || max_count == 0) goto done;   /* nobody speaks: no turns */
+    double t1 = wx_now();
+    st = embed_local_speakers(j, step, emb, err);
+    double t2 = wx_now();
+    out->seconds_embedding = t2 - t1;
+    if (st == WX_OK) st = cluster_local_speakers(j, emb, num, min, max, hard, &centroids, &K, err);
+    out->seconds_clustering = wx_now() - t2;
+    if (st) goto done;
+    out->n_clusters = K;
+    int cap = num > 0 ? num : max > 0 ? max : INT32_MAX;   /* count ≤ max_speakers only */
+    for (int t = 0; t < j->N; t++) count[t] = count[t] < cap ? count[t] : cap;
+    int n_labels = 0;
+    for (int c = 0; c < C; c++)
+        for (int s = 0; s < S; s++) {
+            int active = 0;
+            for (int f = 0; f < F && !active; f++) active = j->bin[((size_t)c * F + f) * S + s];
+            if (!active) hard[c * S + s] = -2;   /* inactive: pyannote's throw-away cluster */
+            n_labels = hard[c * S + s] + 1 > n_labels ? hard[c * S + s] + 1 : n_labels;
+        }
+    wx_local_segmentation ls = {j->bin, C, F, S, j->chunks, j->d->frames};
+    /* not clipped to the audio: pyannote's last turn may run into the padded last window */
+    st = wx_diarize_reconstruct(&ls, hard, n_labels, count, j->d->pp.min_duration_off,
+                                INFINITY, &out->turns, &out->n_turns, err);
+    for (int i = 0; st == WX_OK && i < out->n_turns; i++)
+        n_labels = out->turns[i].speaker + 1 > n_labels ? out->turns[i].speaker + 1 : n_labels;
+    if (st == WX_OK) st = label_by_cluster(out, centroids, K, n_labels, D, err);
+done:
+    free(count);
+    free(hard);
+    free(binf);
+    free(emb);
+    free(centroids);
+    return st;
+}
+
 wx_status wx_diarize(wx_diarizer *d, const float *samples, size_t n, const wx_diarize_params *p,
                      int num, int min, int max, volatile const int *cancel,
                      wx_diarization *out, wx_err *err)
@@ -607,7 +801,7 @@ wx_status wx_diarize(wx_diarizer *d, const float *samples, size_t n, const wx_di
     memset(out, 0, sizeof *out);
     if (num <= 0 && min > 0 && max > 0 && min > max)
         return wx_fail(err, WX_ERR_INVALID_INPUT, "min_speakers (%d) is above max_speakers (%d)", min, max);
-    int step = (int)lround(p->step * d->window);
+    int step = (int)lround((d->wespeaker ? d->pp.step : p->step) * d->window);
     if (step < 1) return wx_fail(err, WX_ERR_INVALID_INPUT, "diarization step %g is too small", p->step);
     job j = {.d = d, .p = p, .samples = samples, .n = n, .F = d->F, .S = d->S, .cancel = cancel};
     j.C = count_windows(n, d->window, step);
@@ -624,6 +818,10 @@ wx_status wx_diarize(wx_diarizer *d, const float *samples, size_t n, const wx_di
     out->seconds_segmentation = t1 - t0;
     out->n_chunks = j.C;
     out->n_chains = j.n_chains;
+    if (st == WX_OK && d->wespeaker) {
+        st = diarize_pyannote(&j, step, num, min, max, out, err);
+        goto done;
+    }
     if (st != WX_OK || !any_speech(&j)) goto done;   /* silence: no turns */
     j.emb = calloc((size_t)j.n_chains * WX_GE2E_DIM, sizeof *j.emb);
     j.weight = calloc((size_t)j.n_chains, sizeof *j.weight);
@@ -645,7 +843,7 @@ done:
     free(j.weight);
     free(j.clean_seconds);
     if (st != WX_OK) wx_diarization_free(out);
-    if (st == WX_OK && !out->centroids) out->dim = WX_GE2E_DIM;
+    if (st == WX_OK && !out->centroids) out->dim = d->dim;
     return st;
 }
 
@@ -657,7 +855,9 @@ wx_status wx_diarizer_embed_sample(wx_diarizer *d, const float *samples, size_t 
     if (n < (size_t)WX_SAMPLE_RATE / 2)
         return wx_fail(err, WX_ERR_INVALID_INPUT, "the sample is %.2f s long; at least 0.5 s of "
                        "speech is needed", (double)n / WX_SAMPLE_RATE);
-    return wx_ge2e_embed_utterance(d->ge2e, samples, (int64_t)n, out, err);
+    if (!d->wespeaker) return wx_ge2e_embed_utterance(d->ge2e, samples, (int64_t)n, out, err);
+    float all = 1.0f;   /* one weight for every frame: the whole sample */
+    return wx_wespeaker_embed(d->wespeaker, samples, 1, (int64_t)n, &all, 1, 1, out, err);
 }
 
 wx_status wx_match_speaker_samples(const float *centroids, int K, const float *samples, int M,

@@ -37,6 +37,29 @@ typedef struct wx_diarize_params {
 /* The tuned defaults (README: how they were tuned on dev00.wav). */
 void wx_diarize_params_default(wx_diarize_params *p);
 
+/* One of pyannote's pipelines (speaker-diarization-community-1, -3.1), as its config.yaml
+ * sets it (io/pipeline_config.h reads it; the caller resolves the model references to
+ * files). */
+typedef struct wx_pyannote_pipeline {
+    const char *segmentation;  /* PyanNet (powerset): a directory or its pytorch_model.bin */
+    const char *embedding;     /* WeSpeaker ResNet34: pytorch_model.bin */
+    const char *plda;          /* directory of xvec_transform.npz + plda.npz: VBx; NULL: AHC */
+    double step;               /* segmentation_step, a fraction of the window (0.1) */
+    bool exclude_overlap;      /* embedding_exclude_overlap */
+    double min_duration_off;   /* params.segmentation.min_duration_off */
+    double threshold;          /* params.clustering.threshold */
+    int min_cluster_size;      /* AgglomerativeClustering's */
+    double Fa, Fb;             /* VBxClustering's */
+} wx_pyannote_pipeline;
+
+/* Loads a pyannote pipeline onto be. Its jobs follow pyannote.audio 4.0.7's
+ * SpeakerDiarization.apply exactly: one embedding per (window, local speaker), the pipeline's
+ * clustering, the speaker count capped by max_speakers only, speakers named in cluster
+ * order (SPEAKER_00 the lowest cluster with turns). wx_diarize's params are then unused. */
+wx_status wx_diarizer_load_pyannote(const wx_pyannote_pipeline *p, wx_backend *be,
+                                    wx_diarizer **out, wx_err *err);
+bool wx_diarizer_is_pyannote(const wx_diarizer *d);
+
 /* Loads segmentation-3.0 from seg_dir and the GE2E encoder from embedding_path onto be. */
 wx_status wx_diarizer_load(const char *seg_dir, const char *embedding_path, wx_backend *be,
                            wx_diarizer **out, wx_err *err);

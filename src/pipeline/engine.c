@@ -4,6 +4,7 @@
 #include "engine.h"
 #include "align_models.h"
 #include "diarize.h"
+#include "diarizers.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -125,6 +126,16 @@ static wx_status load_diarizer(const wx_engine_config *c, wx_engine *e, wx_err *
     return wx_diarizer_load(seg, emb, recurrent_backend(e), &e->diarizer, err);
 }
 
+/* pyannote's pipelines beside the open set: nothing is read until a job asks for one. */
+static wx_status create_diarizers(const wx_engine_config *c, wx_engine *e, wx_err *err)
+{
+    char models[4200];
+    snprintf(models, sizeof models, "%s/..", c->model_dir);
+    wx_diarizers_config dc = {models, c->diarization_dir, recurrent_backend(e), e->diarizer,
+                              e->diarizer_note};
+    return wx_diarizers_create(&dc, &e->diarizers, err);
+}
+
 /* CUDA when asked or when auto finds a usable device; the CPU otherwise, with the reason
  * recorded. A forced "cuda" that cannot start is an error. */
 static wx_status create_backend(const wx_engine_config *c, wx_engine *e, wx_err *err)
@@ -212,6 +223,7 @@ wx_status wx_engine_load(const wx_engine_config *c, wx_engine **out, wx_err *err
     if (st == WX_OK) st = load_vad(c, e, err);
     if (st == WX_OK) st = create_align_models(c, e, err);
     if (st == WX_OK) st = load_diarizer(c, e, err);
+    if (st == WX_OK) st = create_diarizers(c, e, err);
     if (st == WX_OK) {
         e->mel_buf = malloc((size_t)wx_mel_n_mels(e->mel) * WX_CHUNK_FRAMES * sizeof(float));
         if (!e->mel_buf) st = wx_fail(err, WX_ERR_NOMEM, "out of memory");
@@ -230,6 +242,7 @@ void wx_engine_free(wx_engine *e)
     wx_whisper_state_free(e->state);
     wx_vad_free(e->vad);
     wx_align_models_free(e->align_models);
+    wx_diarizers_free(e->diarizers);
     wx_diarizer_free(e->diarizer);
     wx_whisper_free(e->whisper);
     wx_tokenizer_free(e->tokenizer);

@@ -21,6 +21,7 @@ struct wx_engine {
     struct wx_align_models *align_models;   /* wav2vec2 models, loaded on first use */
     struct wx_diarizer *diarizer; /* the open diarization set; NULL when not installed */
     char diarizer_note[1024];      /* why there is none (the warning diarization jobs get) */
+    struct wx_diarizers *diarizers;   /* every set, pyannote's pipelines loaded on first use */
     wx_whisper *whisper;
     wx_tokenizer *tokenizer;
     wx_mel *mel;

@@ -25,6 +25,9 @@ typedef struct wx_engine_config {
      * pretrained.pt. Without both, diarization requests get a warning, not turns. */
     const char *segmentation_dir;
     const char *embedding_path;
+    /* A pyannote pipeline directory (config.yaml + the models it names), NULL: none; the
+     * pipelines are otherwise looked for in <model_dir>/../pyannote/ and the hub cache. */
+    const char *diarization_dir;
     /* CTranslate2's compute types: "int8", "int8_float32", "int8_float16" and
      * "int8_bfloat16" store Whisper's linear weights in int8 on the CPU backend (CUDA keeps
      * float16); "default", "auto", "float32", "float16" and "bfloat16" (or NULL) keep the
@@ -117,6 +120,7 @@ typedef struct wx_transcribe_options {
     bool return_chars;           /* wav2vec2 alignment's return_char_alignments */
     bool diarize;                /* speaker diarization (the request's diarization/diarize) */
     const char *diarization_model;   /* "auto" (NULL), "open", or a gated pipeline name */
+    const char *hf_token;        /* the Hugging Face token for a gated pipeline; NULL: none */
     int num_speakers, min_speakers, max_speakers;   /* ≤ 0: not given */
     bool fill_nearest;           /* WhisperX's assign_word_speakers(fill_nearest) */
     bool return_speaker_embeddings;  /* each speaker's centroid in the transcript */

@@ -14,6 +14,7 @@
 #include "align_models.h"
 #include "beam_search.h"
 #include "diarize.h"
+#include "diarizers.h"
 #include "speakers.h"
 #include "word_timing.h"
 
@@ -563,18 +564,18 @@ static void diarization_warning(wx_transcript *out, const char *fmt, ...)
 }
 
 /* Gives speakers the names of the voice samples closest to their centroids. */
-static wx_status name_speakers(wx_engine *e, const wx_transcribe_options *o,
+static wx_status name_speakers(wx_diarizer *d, const wx_transcribe_options *o,
                                const wx_diarize_params *p, const float *centroids,
                                wx_transcript *out, wx_err *err)
 {
-    int M = 0, D = wx_diarizer_embedding_dim(e->diarizer), K = out->n_speakers;
+    int M = 0, D = wx_diarizer_embedding_dim(d), K = out->n_speakers;
     float *emb = malloc((size_t)(o->n_speaker_samples ? o->n_speaker_samples : 1) * D * sizeof *emb);
     int idx[o->n_speaker_samples ? o->n_speaker_samples : 1], name_of[K ? K : 1];
     if (!emb) return wx_fail(err, WX_ERR_NOMEM, "out of memory");
     for (int i = 0; i < o->n_speaker_samples; i++) {
         const wx_speaker_sample *s = &o->speaker_samples[i];
         wx_err e2 = {{0}};
-        if (wx_diarizer_embed_sample(e->diarizer, s->samples, s->n_samples, emb + (size_t)M * D,
+        if (wx_diarizer_embed_sample(d, s->samples, s->n_samples, emb + (size_t)M * D,
                                      &e2) != WX_OK) {
             diarization_warning(out, "speaker_samples[%d] (\"%s\"): %s; that name is not used",
                                 i, s->name, e2.msg);
@@ -597,30 +598,27 @@ static wx_status name_speakers(wx_engine *e, const wx_transcribe_options *o,
     return st;
 }
 
-/* The diarize stage: turns of the open model set, speaker names from the voice samples, and
- * WhisperX's assign_word_speakers onto segments and words. */
+/* The diarize stage: turns of the model set the job asks for (diarizers.h), speaker names
+ * from the voice samples, and WhisperX's assign_word_speakers onto segments and words. */
 static wx_status diarize_transcript(wx_engine *e, const float *samples, size_t n,
                                     const wx_transcribe_options *o, wx_transcript *out,
                                     wx_err *err)
 {
     double t0 = wx_now();
-    const char *model = o->diarization_model && *o->diarization_model ? o->diarization_model : "auto";
-    if (!e->diarizer) {
-        diarization_warning(out, "%s", e->diarizer_note);
-        return WX_OK;
-    }
-    if (strcmp(model, "auto") && strcmp(model, "open"))
-        diarization_warning(out, "diarization_model \"%s\" is not installed in this worker; the "
-                            "open model set (segmentation-3.0 + GE2E) diarized instead", model);
-    snprintf(out->diarization_model, sizeof out->diarization_model, "open");
-    snprintf(out->diarization_note, sizeof out->diarization_note, "%s",
-             !strcmp(model, "open") ? "open requested: segmentation-3.0 + GE2E"
-             : "no gated pipeline is installed: the open set, segmentation-3.0 + GE2E");
+    wx_diarizer_choice choice;
+    wx_status st = wx_diarizers_choose(e->diarizers, o->diarization_model, o->hf_token, &choice,
+                                       err);
+    if (st != WX_OK) return st;
+    if (choice.warning[0]) diarization_warning(out, "%s", choice.warning);
+    if (!choice.diarizer) return WX_OK;
+    wx_diarizer *d = choice.diarizer;
+    snprintf(out->diarization_model, sizeof out->diarization_model, "%s", choice.name);
+    snprintf(out->diarization_note, sizeof out->diarization_note, "%s", choice.note);
     wx_diarize_params p;
     wx_diarize_params_default(&p);
     wx_diarization r;
-    wx_status st = wx_diarize(e->diarizer, samples, n, &p, o->num_speakers, o->min_speakers,
-                              o->max_speakers, o->cancel, &r, err);
+    st = wx_diarize(d, samples, n, &p, o->num_speakers, o->min_speakers, o->max_speakers,
+                    o->cancel, &r, err);
     if (st) return st;
     out->turns = r.turns;
     out->n_turns = r.n_turns;
@@ -631,7 +629,7 @@ static wx_status diarize_transcript(wx_engine *e, const float *samples, size_t n
     for (int k = 0; st == WX_OK && k < r.n_speakers; k++)
         snprintf(out->speakers[k], sizeof out->speakers[k], "SPEAKER_%02d", k);
     if (st == WX_OK && o->n_speaker_samples > 0 && r.n_speakers > 0)
-        st = name_speakers(e, o, &p, r.centroids, out, err);
+        st = name_speakers(d, o, &p, r.centroids, out, err);
     if (st == WX_OK && o->return_speaker_embeddings) {
         out->speaker_embeddings = r.centroids;
         out->embedding_dim = r.dim;

@@ -18,6 +18,8 @@ typedef struct wx_worker_config {
                                    * <model_dir>/../segmentation-3.0 */
     const char *embedding_path;   /* --embedding_path, WX_EMBEDDING_PATH, else
                                    * <model_dir>/../ge2e/pretrained.pt */
+    const char *diarization_dir;  /* --diarization_dir, WX_DIARIZATION_DIR: a pyannote
+                                   * pipeline directory (config.yaml and its models) */
     const char *device;       /* --device, WX_DEVICE, else "auto" */
     const char *compute_type; /* --compute_type, WX_COMPUTE_TYPE, else "default" */
     int n_threads;            /* --threads, WX_THREADS, else all cores */
