@@ -9,7 +9,7 @@
  *   - embeddings of a seeded random WeSpeakerResNet34 (tests/fixtures/wespeaker_random.bin,
  *     pyannote's checkpoint layout, channel width 8) against pyannote's forward(waveforms,
  *     weights) on 3 chunks x 3 speakers (one all-zero) with 589-frame masks and on an
- *     odd-length chunk with 317-frame masks, also batched past the model's pass size;
+ *     odd-length chunk with 317-frame masks, also 9 chunks (past the model's pass of 4);
  *   - bad input: a truncated checkpoint, a pyannote checkpoint of another architecture
  *     (PyanNet), a missing file, a backend without the ops, too short chunks, NaN weights.
  * Fixtures: tests/fixtures/wespeaker.fix, wespeaker_random.bin, wespeaker_other.bin from
@@ -280,9 +280,10 @@ static double embedding_err(const float *got, const float *ref, int dim)
     return max_d / sqrt(norm);
 }
 
-/* The embeddings are a ~30-layer float32 network: torch's and our convolutions sum in
- * different orders and the batch norms are folded here; 1e-4 of the embedding's norm. */
-#define EMBED_TOL 1e-4
+/* The embeddings come out of 36 float32 convolutions that torch and we sum in different
+ * orders, with the batch norms folded here: measured 1.2e-7 of the embedding's norm; bound
+ * 1e-5 (resampling the weights one frame off moves them by 2e-3 to 5e-3). */
+#define EMBED_TOL 1e-5
 
 static void check_embeddings(const char *label, const float *got, const float *ref, int count,
                              int dim)
@@ -299,7 +300,7 @@ static void test_embed(wx_wespeaker *m, const wx_fixture *fx, const clip *clips)
     if (!masks || !ref) return;
     int dim = wx_wespeaker_dim(m);
     CHECK(dim == 256 && ref->dims[2] == 256);
-    CHECK(wx_wespeaker_frames(m, CHUNK) == 125);
+    CHECK(wx_wespeaker_frames(m, CHUNK) == 125 && wx_wespeaker_sample_rate(m) == SR);
     int B = 3, S = 3, F = (int)masks->dims[2];
     float *chunks = malloc((size_t)9 * CHUNK * sizeof *chunks);
     float *w9 = malloc((size_t)9 * S * F * sizeof *w9), *out = malloc((size_t)9 * S * dim * sizeof *out);
@@ -314,7 +315,7 @@ static void test_embed(wx_wespeaker *m, const wx_fixture *fx, const clip *clips)
     bool finite = true;
     for (int i = 0; i < dim; i++) finite &= isfinite(silent[i]);
     CHECK(finite);
-    /* 9 chunks (the 3 three times): one full pass of 8, then one of 1 */
+    /* 9 chunks (the 3 three times): two full passes of 4, then one of 1 */
     for (int r = 1; r < 3; r++)
         memcpy(chunks + r * B * CHUNK, chunks, (size_t)B * CHUNK * sizeof *chunks);
     for (int r = 0; r < 3; r++) {
@@ -322,7 +323,7 @@ static void test_embed(wx_wespeaker *m, const wx_fixture *fx, const clip *clips)
         memcpy(ref9 + r * B * S * dim, ref->data, (size_t)B * S * dim * sizeof *ref9);
     }
     CHECK_MSG(wx_wespeaker_embed(m, chunks, 9, CHUNK, w9, S, F, out, &err) == WX_OK, "%s", err.msg);
-    check_embeddings("9 chunks (passes of 8 + 1)", out, ref9, 9 * S, dim);
+    check_embeddings("9 chunks (passes 4 + 4 + 1)", out, ref9, 9 * S, dim);
 
     /* an odd-length chunk, 317 weight frames */
     const wx_fixture_array *omasks = fx_get(fx, "odd.masks"), *oref = fx_get(fx, "odd.out");

@@ -32,7 +32,7 @@ the same writer back with identical weights and outputs (so the file layout is t
 the fixture model gives embeddings that differ between speakers (not bias-dominated).
 
 Usage: .cache/venv-vad/bin/python tools/gen_wespeaker_fixtures.py [--data ../shared/data]
-       [--out tests/fixtures]
+       [--out tests/fixtures] [--width 8]
 """
 import argparse
 import os
@@ -146,12 +146,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "../../shared/data"))
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "../tests/fixtures"))
+    ap.add_argument("--width", type=int, default=FIXTURE_WIDTH,
+                    help="ResNet channel width (32: the real model's, a 26 MB checkpoint to "
+                         "run tests/test_wespeaker.c on by hand with WX_FIXTURE_DIR)")
     args = ap.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(1)
     check_round_trip()
 
-    model = wespeaker(FIXTURE_WIDTH, 2024)
+    model = wespeaker(args.width, 2024)
     save_checkpoint(model, os.path.join(args.out, "wespeaker_random.bin"))
 
     other = PyanNet(lstm={"hidden_size": 16, "num_layers": 1, "bidirectional": True,

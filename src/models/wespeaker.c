@@ -18,7 +18,8 @@
 #define N_LAYERS 4
 #define MAX_BLOCKS 16          /* 3 + 4 + 6 + 3 */
 #define BN_EPS 1e-5            /* nn.BatchNorm2d's default, which ResNet34 keeps */
-#define MAX_BATCH 8            /* chunks per ResNet pass: bounds the activations */
+#define MAX_BATCH 4            /* chunks per ResNet pass: bounds the activations (4 buffers
+                                * of 4 x 32 x 80 x 998 floats, 164 MB, for 10 s chunks) */
 #define N_BUFFERS 4
 
 static const int BLOCKS[N_LAYERS] = {3, 4, 6, 3};
@@ -362,13 +363,13 @@ static act resnet(wx_wespeaker *m, pass *p, int64_t nb, int64_t frames)
 }
 
 /* F.interpolate(weights (rows, F), size=T, mode="nearest") into dst (rows, T): source frame
- * min(floor(t · (float)(F / T)), F − 1), as ATen's nearest_idx (t itself when F == T, t / 2
- * when T == 2F). */
+ * min(floor(t · (float)F / T), F − 1) in float32, as ATen's nearest_idx (whose shortcuts for
+ * F == T and T == 2F give the same frames: the products are exact there). */
 static void resample_nearest(const float *src, int64_t rows, int64_t f, float *dst, int64_t t)
 {
     float scale = (float)f / (float)t;
     for (int64_t i = 0; i < t; i++) {
-        int64_t j = f == t ? i : t == 2 * f ? i >> 1 : (int64_t)floorf((float)i * scale);
+        int64_t j = (int64_t)floorf((float)i * scale);
         if (j > f - 1) j = f - 1;
         for (int64_t r = 0; r < rows; r++) dst[r * t + i] = src[r * f + j];
     }

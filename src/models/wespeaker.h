@@ -38,7 +38,8 @@ int wx_wespeaker_sample_rate(const wx_wespeaker *m);    /* 16000 */
  * resampled to): 125 for 10 s. */
 int64_t wx_wespeaker_frames(const wx_wespeaker *m, int64_t n_samples);
 
-/* embeddings out (B, S, dim) of B chunks of n 16 kHz samples each (chunks (B, n)), speaker s
+/* embeddings out (B, S, dim) of B chunks of n samples each at the model's sample rate
+ * (chunks (B, n), 16 kHz for pyannote's checkpoints), speaker s
  * of chunk b weighted per frame by weights (B, S, F) (pyannote's masks: F frames spanning the
  * chunk, typically the segmentation's 589; each ≥ 0, finite), one ResNet pass per chunk shared
  * by its S speakers (pyannote runs one per (chunk, speaker); the result is the same), pooled
