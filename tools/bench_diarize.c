@@ -6,6 +6,9 @@
  * than the wall on a shared host)
  * Usage: wx-diarize [options] AUDIO
  *   --seg DIR (models/segmentation-3.0)  --emb FILE (models/ge2e/pretrained.pt)
+ *   --pyannote DIR: a pyannote pipeline directory instead (config.yaml naming its models as
+ *   "$model/…" subfolders, community-1's layout): pyannote's design exactly; the flags of
+ *   the open set's params below are then unused
  *   --uri NAME (the file's base name without extension)  --threads N (2)
  *   --repeat N (1: runs wx_diarize N times, prints the median wall, RTTM of the last run)
  *   --num N --min N --max N (speakers; not given: free)
@@ -24,10 +27,12 @@
 
 #include "backend/backend.h"
 #include "io/audio.h"
+#include "io/pipeline_config.h"
 #include "pipeline/diarize.h"
+#include "pipeline/diarizers.h"
 
 typedef struct options {
-    const char *seg, *emb, *audio, *uri;
+    const char *seg, *emb, *pyannote, *audio, *uri;
     int threads, repeat, num, min, max;
     wx_diarize_params p;
 } options;
@@ -35,7 +40,8 @@ typedef struct options {
 static void usage(const char *argv0)
 {
     fprintf(stderr,
-            "usage: %s [--seg DIR] [--emb FILE] [--uri NAME] [--threads N] [--repeat N]\n"
+            "usage: %s [--seg DIR] [--emb FILE] [--pyannote DIR] [--uri NAME] [--threads N]\n"
+            "          [--repeat N]\n"
             "          [--num N] [--min N] [--max N] [--step F] [--onset F] [--min-off F]\n"
             "          [--no-links] [--link-iou F] [--link-min F] [--threshold F]\n"
             "          [--min-cluster-size N] [--min-train F] [--sample-threshold F] AUDIO\n",
@@ -59,6 +65,7 @@ static int parse_args(int argc, char **argv, options *o)
         i++;
         if (!strcmp(a, "--seg")) o->seg = v;
         else if (!strcmp(a, "--emb")) o->emb = v;
+        else if (!strcmp(a, "--pyannote")) o->pyannote = v;
         else if (!strcmp(a, "--uri")) o->uri = v;
         else if (!strcmp(a, "--threads")) o->threads = atoi(v);
         else if (!strcmp(a, "--repeat")) o->repeat = atoi(v);
@@ -77,6 +84,26 @@ static int parse_args(int argc, char **argv, options *o)
         else return -1;
     }
     return o->audio && o->repeat > 0 && o->threads > 0 ? 0 : -1;
+}
+
+/* The pipeline of directory dir: its config.yaml, its models in its own subfolders. */
+static wx_status load_pyannote(const char *dir, wx_backend *be, wx_diarizer **d, wx_err *err)
+{
+    char path[4200], seg[4200], emb[4200], plda[4200];
+    wx_pipeline_config cfg;
+    wx_pyannote_pipeline p;
+    snprintf(path, sizeof path, "%s/config.yaml", dir);
+    wx_status st = wx_pipeline_config_load(path, &cfg, err);
+    if (st != WX_OK) return st;
+    if (!cfg.segmentation.in_pipeline || !cfg.embedding.in_pipeline ||
+        (cfg.plda.present && !cfg.plda.in_pipeline))
+        return wx_fail(err, WX_ERR_INVALID_INPUT, "%s: wx-diarize reads models from the "
+                       "pipeline's own subfolders ($model/...) only", path);
+    snprintf(seg, sizeof seg, "%s/%s", dir, cfg.segmentation.path);
+    snprintf(emb, sizeof emb, "%s/%s/pytorch_model.bin", dir, cfg.embedding.path);
+    snprintf(plda, sizeof plda, "%s/%s", dir, cfg.plda.path);
+    st = wx_pyannote_pipeline_from_config(&cfg, seg, emb, cfg.plda.present ? plda : NULL, &p, err);
+    return st == WX_OK ? wx_diarizer_load_pyannote(&p, be, d, err) : st;
 }
 
 /* User + system CPU seconds of the process so far, all threads. */
@@ -121,7 +148,8 @@ int main(int argc, char **argv)
     int rc = 1;
     wx_backend *be = wx_backend_cpu_create(o.threads, &err);
     if (!be || !walls || wx_audio_load_file(o.audio, 0, &audio, &err) != WX_OK ||
-        wx_diarizer_load(o.seg, o.emb, be, &d, &err) != WX_OK)
+        (o.pyannote ? load_pyannote(o.pyannote, be, &d, &err)
+                    : wx_diarizer_load(o.seg, o.emb, be, &d, &err)) != WX_OK)
         goto fail;
     double c0 = cpu_seconds();
     for (int k = 0; k < o.repeat; k++) {
