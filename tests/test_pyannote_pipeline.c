@@ -4,7 +4,8 @@
  * configs tests/data/pipelines/{community-1,speaker-diarization-3.1}.yaml read by our
  * config.yaml reader, segmentation-3.0's real weights (models/segmentation-3.0), the random
  * WeSpeaker ResNet34 of tests/fixtures/wespeaker_random.bin and, for community-1's VBx, the
- * random PLDA tests/fixtures/vbx_*.npz; on sample.wav, dev00.wav and tst00.wav. The turns
+ * random PLDA tests/fixtures/vbx_*.npz; on sample.wav, dev00.wav, tst00.wav and sample.wav
+ * followed by 12 s of zeros (windows where nobody speaks skip the ResNet). The turns
  * must be the same tracks with the same labels, their ends equal after rounding to the
  * segmentation frame (16.875 ms). Also: a powerset model is required, a missing PLDA is an
  * error naming it. */
@@ -24,6 +25,7 @@
 #include "wx_test.h"
 
 #define FRAME_STEP 0.016875   /* segmentation-3.0's frame step, seconds */
+#define SILENCE (12 * 16000)  /* zeros after sample.wav in the "+silence" case */
 
 typedef struct track { double start, end; char label[32]; } track;
 
@@ -114,12 +116,13 @@ static wx_diarizer *load_pipeline(const char *yaml, const char *seg, const char 
 
 static void run_pipeline(const char *name, wx_diarizer *d, const wx_fixture *fx, const char *data)
 {
-    static const char *recordings[] = {"sample.wav", "dev00.wav", "tst00.wav"};
+    static const char *recordings[] = {"sample.wav", "dev00.wav", "tst00.wav",
+                                       "sample.wav+silence"};
     wx_diarize_params unused;
     wx_diarize_params_default(&unused);
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         char path[4200], key[128];
-        snprintf(path, sizeof path, "%s/%s", data, recordings[i]);
+        snprintf(path, sizeof path, "%s/%.*s", data, (int)strcspn(recordings[i], "+"), recordings[i]);
         snprintf(key, sizeof key, "%s/%s/turns", name, recordings[i]);
         const wx_fixture_array *ref = wx_fixture_get(fx, key);
         wx_audio audio = {0};
@@ -127,6 +130,13 @@ static void run_pipeline(const char *name, wx_diarizer *d, const wx_fixture *fx,
         wx_err err = {{0}};
         CHECK_MSG(ref != NULL, "fixture %s", key);
         CHECK_MSG(wx_audio_load_file(path, 0, &audio, &err) == WX_OK, "%s: %s", path, err.msg);
+        if (audio.samples && strstr(recordings[i], "+silence")) {   /* SILENCE zeros after it */
+            float *longer = calloc(audio.n_samples + SILENCE, sizeof *longer);
+            memcpy(longer, audio.samples, audio.n_samples * sizeof *longer);
+            free(audio.samples);
+            audio.samples = longer;
+            audio.n_samples += SILENCE;
+        }
         if (ref && audio.samples) {
             CHECK_MSG(wx_diarize(d, audio.samples, audio.n_samples, &unused, 0, 0, 0, NULL, &r,
                                  &err) == WX_OK, "%s", err.msg);

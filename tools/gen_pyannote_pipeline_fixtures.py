@@ -2,7 +2,8 @@
 """gen_pyannote_pipeline_fixtures.py — whole-pipeline references for tests/test_pyannote_pipeline.c:
 pyannote.audio 4.0.7's own SpeakerDiarization, configured as speaker-diarization-community-1
 and speaker-diarization-3.1 configure it (tests/data/pipelines/*.yaml, read here with pyannote's
-own PyYAML path), run on sample.wav, dev00.wav and tst00.wav with
+own PyYAML path), run on sample.wav, dev00.wav, tst00.wav and sample.wav followed by 12 s of zeros (windows where
+nobody speaks) with
 
   - segmentation-3.0's real weights, models/segmentation-3.0 (the float32 tensors of the ONNX
     export under pyannote's names, builder/convert_segmentation3.py): pyannote's parametric sinc
@@ -24,6 +25,7 @@ import argparse
 import os
 import sys
 
+import numpy as np
 import torch
 import yaml
 
@@ -39,7 +41,8 @@ from safetensors.torch import load_file  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIX = os.path.join(ROOT, "tests", "fixtures")
-RECORDINGS = ["sample.wav", "dev00.wav", "tst00.wav"]
+RECORDINGS = ["sample.wav", "dev00.wav", "tst00.wav", "sample.wav+silence"]
+SILENCE = 12 * 16000   # zeros after sample.wav: windows where nobody speaks
 PIPELINES = {"community-1": "community-1.yaml", "3.1": "speaker-diarization-3.1.yaml"}
 
 
@@ -95,7 +98,9 @@ def main():
     for name, config in PIPELINES.items():
         pipe = pipeline(config, seg, emb, plda)
         for rec in RECORDINGS:
-            audio = load(os.path.join(args.data, rec))
+            audio = load(os.path.join(args.data, rec.split("+")[0]))
+            if rec.endswith("+silence"):
+                audio = np.concatenate([audio, np.zeros(SILENCE, np.float32)])
             out = pipe({"waveform": torch.from_numpy(audio[None]), "sample_rate": 16000})
             lines = [f"{turn.start!r} {turn.end!r} {label}"
                      for turn, _, label in out.speaker_diarization.itertracks(yield_label=True)]

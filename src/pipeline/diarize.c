@@ -34,6 +34,7 @@ struct wx_diarizer {
     wx_wespeaker *wespeaker;      /* a pyannote pipeline's (then ge2e is NULL) */
     wx_plda *plda;                /* community-1: VBx over this PLDA; NULL: AHC */
     wx_pyannote_pipeline pp;      /* the pipeline's parameters (paths not kept) */
+    float *silent_embedding;      /* (dim) a speaker with all-zero weights: seg_1's bias */
     int dim;                      /* embedding dimension */
     int window;               /* samples of one segmentation window */
     int F, S, n_classes;      /* frames per window, local speakers, powerset classes */
@@ -110,6 +111,17 @@ wx_status wx_diarizer_load(const char *seg_dir, const char *embedding_path, wx_b
     return WX_OK;
 }
 
+/* What the embedding gives a speaker whose weights are all zero (pyannote's _pool: mean =
+ * std = 0 exactly, whatever the features), computed once on the shortest valid input. */
+static wx_status silent_embedding(wx_diarizer *d, wx_err *err)
+{
+    float zeros[PYA_MIN_SAMPLES] = {0}, weight = 0.0f;
+    d->silent_embedding = malloc((size_t)wx_wespeaker_dim(d->wespeaker) * sizeof(float));
+    if (!d->silent_embedding) return wx_fail(err, WX_ERR_NOMEM, "out of memory");
+    return wx_wespeaker_embed(d->wespeaker, zeros, 1, PYA_MIN_SAMPLES, &weight, 1, 1,
+                              d->silent_embedding, err);
+}
+
 wx_status wx_diarizer_load_pyannote(const wx_pyannote_pipeline *p, wx_backend *be,
                                     wx_diarizer **out, wx_err *err)
 {
@@ -123,6 +135,7 @@ wx_status wx_diarizer_load_pyannote(const wx_pyannote_pipeline *p, wx_backend *b
         st = wx_fail(err, WX_ERR_FORMAT, "%s: pyannote's pipelines need a powerset "
                      "segmentation model (segmentation-3.0)", p->segmentation);
     if (st == WX_OK) st = wx_wespeaker_load(p->embedding, be, &d->wespeaker, err);
+    if (st == WX_OK) st = silent_embedding(d, err);
     if (st == WX_OK && p->plda) {
         snprintf(xvec, sizeof xvec, "%s/xvec_transform.npz", p->plda);
         snprintf(plda, sizeof plda, "%s/plda.npz", p->plda);
@@ -144,6 +157,7 @@ void wx_diarizer_free(wx_diarizer *d)
     wx_ge2e_free(d->ge2e);
     wx_wespeaker_free(d->wespeaker);
     wx_plda_free(d->plda);
+    free(d->silent_embedding);
     free(d);
 }
 
@@ -672,34 +686,54 @@ static void speaker_masks(const job *j, int c, int min_frames, float *w)
     }
 }
 
+static bool chunk_silent(const job *j, int c)
+{
+    const uint8_t *bin = j->bin + (size_t)c * j->F * j->S;
+    for (size_t i = 0; i < (size_t)j->F * j->S; i++)
+        if (bin[i]) return false;
+    return true;
+}
+
 /* emb (C, S, D): every local speaker of every chunk embedded over its mask, the chunk's
- * samples cropped as Audio.crop(mode="pad") does (zeros past the end). */
+ * samples cropped as Audio.crop(mode="pad") does (zeros past the end). A chunk where nobody
+ * speaks skips the ResNet: all its weights are zero, so each of its speakers gets exactly
+ * the silent embedding pyannote computes for it. */
 static wx_status embed_local_speakers(job *j, int step, float *emb, wx_err *err)
 {
     wx_diarizer *d = j->d;
     int W = d->window, F = j->F, S = j->S, D = d->dim;
-    int min_frames = (int)ceil((double)F * PYA_MIN_SAMPLES / W);
+    int min_frames = (int)ceil((double)F * PYA_MIN_SAMPLES / W), index[PYA_CHUNKS];
     float *chunks = malloc((size_t)PYA_CHUNKS * W * sizeof *chunks);
     float *weights = malloc((size_t)PYA_CHUNKS * S * F * sizeof *weights);
+    float *out = malloc((size_t)PYA_CHUNKS * S * D * sizeof *out);
     wx_status st = WX_OK;
-    if (!chunks || !weights) { st = wx_fail(err, WX_ERR_NOMEM, "diarization: out of memory"); goto done; }
-    for (int c0 = 0; c0 < j->C && st == WX_OK; c0 += PYA_CHUNKS) {
-        if (cancelled(j)) { st = wx_fail(err, WX_ERR_INVALID_INPUT, "cancelled"); break; }
-        int b = j->C - c0 < PYA_CHUNKS ? j->C - c0 : PYA_CHUNKS;
-        for (int i = 0; i < b; i++) {
-            size_t begin = (size_t)(c0 + i) * step;
+    if (!chunks || !weights || !out) { st = wx_fail(err, WX_ERR_NOMEM, "diarization: out of memory"); goto done; }
+    for (int c = 0, b = 0; c <= j->C && st == WX_OK; c++) {
+        if (c < j->C && chunk_silent(j, c)) {
+            for (int s = 0; s < S; s++)
+                memcpy(emb + ((size_t)c * S + s) * D, d->silent_embedding, (size_t)D * sizeof *emb);
+            continue;
+        }
+        if (c < j->C) {   /* queue chunk c */
+            size_t begin = (size_t)c * step;
             size_t avail = begin < j->n ? j->n - begin : 0, take = avail < (size_t)W ? avail : (size_t)W;
-            float *dst = chunks + (size_t)i * W;
+            float *dst = chunks + (size_t)b * W;
             if (take) memcpy(dst, j->samples + begin, take * sizeof *dst);
             memset(dst + take, 0, ((size_t)W - take) * sizeof *dst);
-            speaker_masks(j, c0 + i, min_frames, weights + (size_t)i * S * F);
+            speaker_masks(j, c, min_frames, weights + (size_t)b * S * F);
+            index[b++] = c;
         }
-        st = wx_wespeaker_embed(d->wespeaker, chunks, b, W, weights, S, F,
-                                emb + (size_t)c0 * S * D, err);
+        if (b == 0 || (b < PYA_CHUNKS && c < j->C)) continue;
+        if (cancelled(j)) { st = wx_fail(err, WX_ERR_INVALID_INPUT, "cancelled"); break; }
+        st = wx_wespeaker_embed(d->wespeaker, chunks, b, W, weights, S, F, out, err);
+        for (int i = 0; st == WX_OK && i < b; i++)
+            memcpy(emb + (size_t)index[i] * S * D, out + (size_t)i * S * D, (size_t)S * D * sizeof *emb);
+        b = 0;
     }
 done:
     free(chunks);
     free(weights);
+    free(out);
     return st;
 }
 
