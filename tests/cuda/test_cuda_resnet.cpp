@@ -4,7 +4,8 @@
  * backend): odd sizes, K = 3 pad 1 and K = 1 pad 0, stride 1 and 2, with and without residual
  * and ReLU, B > 1, the ResNet34's own shapes; repeated calls of one shape (the cached plan)
  * bit-identical; statistics pooling with weights that sum to zero and a single weighted frame
- * (pyannote's epsilons: mean 0, std 0), and against pyannote's StatsPool itself (a fixture). Emulated only: conv2d's workspace out of device memory
+ * (pyannote's epsilons: mean 0, std 0), and against pyannote's StatsPool itself (a fixture);
+ * the whole WeSpeaker model on this backend against the CPU backend. Emulated only: conv2d's workspace out of device memory
  * is a recorded job error and the op works once memory is back; cuDNN failing to start leaves
  * the backend without the ResNet ops, saying why. Built twice, like
  * test_cuda_vad: against the emulator (CI, cuDNN's stand-in kernels/emu/emu_cudnn.cpp) and
@@ -14,6 +15,9 @@
 
 #include "cuda/cuda_test_util.h"
 #include "fixture.h"
+extern "C" {
+#include "models/wespeaker.h"
+}
 #ifdef WX_CUDA_EMU
 #include <cuda_runtime.h> /* the emulator: wxemu::set_memory_limit */
 #include <cudnn.h>        /* and wxemu::inject_cudnn_create_error */
@@ -345,6 +349,43 @@ static void test_workspace_oom(void)
 }
 #endif
 
+/* The whole WeSpeaker ResNet34 (the random fixture checkpoint, width 8) on both backends:
+ * 2 chunks of 1.5 s, 3 speakers (one all zero), 150 weight frames. The CUDA result is within
+ * 1e-5 of each embedding's norm of the CPU's (both float32; measured ~1e-7). */
+static void test_wespeaker_model(void)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/wespeaker_random.bin",
+             wx_test_env("WX_FIXTURE_DIR", "tests/fixtures"));
+    wx_wespeaker *gpu = NULL, *cpu = NULL;
+    wx_err err = {{0}};
+    CHECK_MSG(wx_wespeaker_load(path, cuda_be, &gpu, &err) == WX_OK, "%s", err.msg);
+    CHECK_MSG(wx_wespeaker_load(path, cpu_be, &cpu, &err) == WX_OK, "%s", err.msg);
+    if (gpu && cpu) {
+        const int B = 2, S = 3, F = 150, n = 24000, D = wx_wespeaker_dim(cpu);
+        std::vector<float> chunks((size_t)B * n), weights((size_t)B * S * F);
+        std::vector<float> a((size_t)B * S * D), b((size_t)B * S * D);
+        for (float &v : chunks) v = 0.1f * frand();
+        for (size_t i = 0; i < weights.size(); i++)
+            weights[i] = (i / F) % S == 1 ? 0.0f : (frand() > 0.0f ? 1.0f : 0.0f);
+        CHECK(wx_wespeaker_embed(gpu, chunks.data(), B, n, weights.data(), S, F, a.data(), &err) == WX_OK);
+        CHECK(wx_wespeaker_embed(cpu, chunks.data(), B, n, weights.data(), S, F, b.data(), &err) == WX_OK);
+        double worst = 0.0;
+        for (int r = 0; r < B * S; r++) {
+            double norm = 0.0, diff = 0.0;
+            for (int d = 0; d < D; d++) {
+                norm += (double)b[(size_t)r * D + d] * b[(size_t)r * D + d];
+                diff = std::max(diff, (double)std::fabs(a[(size_t)r * D + d] - b[(size_t)r * D + d]));
+            }
+            worst = std::max(worst, diff / std::sqrt(norm));
+        }
+        printf("wespeaker on CUDA vs CPU: max |diff| / norm %.3g\n", worst);
+        CHECK_MSG(worst <= 1e-5, "wespeaker: %.3g of the norm", worst);
+    }
+    wx_wespeaker_free(gpu);
+    wx_wespeaker_free(cpu);
+}
+
 int main(void)
 {
     int rc = backends_open("test_cuda_resnet");
@@ -392,6 +433,7 @@ int main(void)
     test_stats_pool_upstream();
     test_stats_pool_one_frame(1);
     test_stats_pool_one_frame(40);
+    test_wespeaker_model();
     printf("conv2d: max |err| %.3g, %.3f of the bound; stats_pool: max |err| mean %.3g std %.3g, "
            "%.3f of the bound\n", worst_conv_err, worst_conv_ratio, worst_mean_err, worst_std_err,
            worst_pool_ratio);
