@@ -59,10 +59,11 @@ cmake --build build-asan -j "$jobs" >/dev/null
 # The worker tests transcribe through the pipeline's threads; whole-recording parity is left to
 # the other trees (8 minutes under TSan), and so are worker_local (one job at a time, its
 # many bad inputs each a new process: 5.5 minutes) and worker_queue_soak (300 jobs through
-# the paths worker_queue_protocol, _leak and _crash already run threaded: 2 minutes).
-tsan_targets=(whisperx-worker test_backend_cpu test_vad test_job_render fuzz_request_smoke)
-tsan_tests='^(worker_|test_backend_cpu|test_vad|test_job_render|fuzz_request)'
-tsan_skip='^(worker_local|worker_queue_soak)$'
+# the paths worker_queue_protocol, _leak and _crash already run threaded: 2 minutes), and
+# worker_hub (seven worker processes; the hub's own threads run in test_hub here).
+tsan_targets=(whisperx-worker test_backend_cpu test_vad test_job_render fuzz_request_smoke test_hub)
+tsan_tests='^(worker_|test_backend_cpu|test_vad|test_job_render|fuzz_request|test_hub)'
+tsan_skip='^(worker_local|worker_queue_soak|worker_hub)$'
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWX_TSAN=ON -DWX_WITH_NVCC=OFF \
     "${python_opt[@]}" >/dev/null
 cmake --build build-tsan -j "$jobs" --target "${tsan_targets[@]}" >/dev/null
