@@ -10,8 +10,8 @@ Writes tests/fixtures/npz_*.npz. The good archives hold (values the test recompu
   i4  ()     <i4  -7
   u1  (0,)   |u1  empty
 npz_plain.npz (np.savez), npz_compressed.npz (np.savez_compressed), npz_v2.npz and
-npz_v3.npz (the same arrays in .npy format 2.0 / 3.0, stored). Broken, one array "x" each:
-fortran (fortran_order True), bigendian (>f8), object (dtype O), truncated (data cut short),
+npz_v3.npz (the same arrays in .npy format 2.0 / 3.0, stored); npz_fortran.npz: "x" =
+arange(6).reshape(2, 3) stored with fortran_order True. Broken, one array "x" each: bigendian (>f8), object (dtype O), truncated (data cut short),
 shape (header shape larger than the data), trailing (data longer than the shape), version
 (format 4.0), header (descr key missing).
 """
@@ -62,7 +62,6 @@ def main():
     good = npy_bytes(x)
     header_end = good.index(b"\n") + 1
     broken = {
-        "fortran": npy_bytes(np.asfortranarray(x)),
         "bigendian": npy_bytes(x.astype(">f8")),
         "object": npy_bytes(np.array([1, "a"], dtype=object), allow_pickle=True),
         "truncated": good[:-5],
@@ -73,6 +72,8 @@ def main():
     }
     for name, data in broken.items():
         write_zip(OUT / f"npz_bad_{name}.npz", {"x.npy": data})
+    # column-major storage (np.savez of a transposed view writes it): read back in C order
+    write_zip(OUT / "npz_fortran.npz", {"x.npy": npy_bytes(np.asfortranarray(x))})
 
 
 if __name__ == "__main__":

@@ -179,9 +179,7 @@ static wx_status parse_dict(const char *header, size_t len, const char *label, w
         break;
     }
     if (!seen[0] || !seen[1] || !seen[2]) return bad_header(&s, "descr, fortran_order or shape missing");
-    if (fortran)
-        return wx_fail(err, WX_ERR_UNSUPPORTED, "%s: fortran_order True is not supported (save a "
-                       "C-ordered array)", label);
+    a->fortran_order = fortran;
     return WX_OK;
 }
 
@@ -331,9 +329,26 @@ const wx_npy_array *wx_npz_find(const wx_npz *z, const char *name)
 
 /* ---- conversion -------------------------------------------------------------------------- */
 
+/* Where element i in C order (row-major over the shape) is stored. */
+static size_t storage_index(const wx_npy_array *a, size_t i)
+{
+    if (!a->fortran_order || a->ndim < 2) return i;
+    size_t at = 0, stride = 1, rest = i;
+    int64_t idx[WX_NPY_MAX_DIMS];
+    for (int d = a->ndim - 1; d >= 0; d--) {   /* row-major digits of i */
+        idx[d] = (int64_t)(rest % (size_t)a->shape[d]);
+        rest /= (size_t)a->shape[d];
+    }
+    for (int d = 0; d < a->ndim; d++) {   /* column-major: the first index varies fastest */
+        at += (size_t)idx[d] * stride;
+        stride *= (size_t)a->shape[d];
+    }
+    return at;
+}
+
 static double element_f64(const wx_npy_array *a, size_t i)
 {
-    const uint8_t *p = a->data + i * dtype_size(a->dtype);
+    const uint8_t *p = a->data + storage_index(a, i) * dtype_size(a->dtype);
     union { double f8; float f4; uint16_t u2; int64_t i8; int32_t i4; int16_t i2; int8_t i1;
             uint64_t u8; uint32_t u4; uint8_t u1; } v;
     memcpy(&v, p, dtype_size(a->dtype));

@@ -7,6 +7,7 @@
 #ifndef WX_NPZ_H
 #define WX_NPZ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,7 +26,9 @@ typedef struct wx_npy_array {
     int ndim;                         /* 0 for a scalar */
     int64_t shape[WX_NPY_MAX_DIMS];
     int64_t nelem;
-    const uint8_t *data;              /* nbytes of little-endian C-order elements */
+    bool fortran_order;               /* data column-major (the readers below give C order) */
+    const uint8_t *data;              /* nbytes of little-endian elements, in C order unless
+                                         fortran_order */
     size_t nbytes;
 } wx_npy_array;
 
