@@ -347,8 +347,8 @@ static void winograd_blocks(void *p, int64_t begin, int64_t end, int tid)
     }
 }
 
-/* The Winograd path of conv2d (c: the im2col context, shapes checked); false when the
- * transformed filters cannot be allocated (the caller then takes the im2col path). */
+/* The Winograd path of conv2d (ic: the im2col context of the checked shapes, nb images);
+ * false when the transformed filters cannot be allocated (the caller then takes im2col). */
 static bool conv2d_winograd(wx_backend *be, const conv2d_ctx *ic, const wx_tensor *w, int64_t nb)
 {
     const float *u = wx_cpu_derived(be, w, WINO_TILE * ic->cout * ic->cin, winograd_filters);
