@@ -2,7 +2,10 @@
  * fbank (src/io/fbank.c) and the CPU backend's conv2d and stats_pool ops
  * (src/backend/cpu/ops_resnet.c):
  *   - conv2d against a naive float64 loop: odd sizes, stride 1 and 2, pad 0 and 1, 3×3 and
- *     1×1, with and without residual and ReLU, on one thread and split over three;
+ *     1×1, with and without residual and ReLU, on one thread and split over three; the 3×3
+ *     stride-1 shapes with 8 to 256 input channels (the Winograd path) against the error bound
+ *     of Winograd F(2×2, 3×3) in float32, each case again after new weights are uploaded into
+ *     the same tensor;
  *   - stats_pool against pyannote's _pool formula in float64, with an all-zero speaker;
  *   - the fbank of a 10 s chunk of sample.wav and of dev00.wav against model.compute_fbank
  *     (torchaudio's kaldi.fbank + mean subtraction) of pyannote.audio 4.0.7;
@@ -58,57 +61,167 @@ typedef struct conv_case {
     bool residual, relu;
 } conv_case;
 
+/* The CPU backend's Winograd F(2×2, 3×3) shapes (ops_resnet.c: WINO_MIN_CIN = 8). */
+static bool winograd_case(const conv_case *c) { return c->k == 3 && c->stride == 1 && c->cin >= 8; }
+
+/* |G| (4×3), |Bᵀ| (4×4), |Aᵀ| (2×4) of F(2×2, 3×3): the transforms' coefficients in absolute
+ * value (G's are 0, ½, 1; B's and A's 0, 1). */
+static const double ABS_G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, 0.5, 0.5}, {0, 0, 1}};
+static const double ABS_BT[4][4] = {{1, 0, 1, 0}, {0, 1, 1, 0}, {0, 1, 1, 0}, {0, 1, 0, 1}};
+static const double ABS_AT[2][4] = {{1, 1, 1, 0}, {0, 1, 1, 1}};
+
+/* au (Cout, Cin, 16) = |G| |g| |G|ᵀ of each filter. */
+static void abs_filter_transforms(const conv_case *c, const float *w, double *au)
+{
+    for (int f = 0; f < c->cout * c->cin; f++)
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 4; j++) {
+                double acc = 0;
+                for (int p = 0; p < 3; p++)
+                    for (int q = 0; q < 3; q++)
+                        acc += ABS_G[i][p] * fabs(w[f * 9 + p * 3 + q]) * ABS_G[j][q];
+                au[f * 16 + i * 4 + j] = acc;
+            }
+}
+
+/* av (Cin, 16) = |Bᵀ| |d| |B| of image xb's 4×4 patch at (r0, c0), zero outside. */
+static void abs_input_transform(const conv_case *c, const float *xb, int r0, int c0, double *av)
+{
+    for (int ci = 0; ci < c->cin; ci++)
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 4; j++) {
+                double acc = 0;
+                for (int p = 0; p < 4; p++)
+                    for (int q = 0; q < 4; q++) {
+                        int ih = r0 + p, iw = c0 + q;
+                        if (ih < 0 || ih >= c->h || iw < 0 || iw >= c->w) continue;
+                        acc += ABS_BT[i][p] * fabs(xb[(ci * c->h + ih) * c->w + iw]) * ABS_BT[j][q];
+                    }
+                av[ci * 16 + i * 4 + j] = acc;
+            }
+}
+
+/* E = Σ_ci |Aᵀ| (|G||g||G|ᵀ ⊙ |Bᵀ||d||B|) |A| at output (a, b) of the tile: the magnitude
+ * every rounding of the Winograd path is relative to (the products' cancelling terms
+ * included), without bias and residual. */
+static double winograd_magnitude(const conv_case *c, const double *au_co, const double *av,
+                                 int a, int b)
+{
+    double e = 0;
+    for (int ci = 0; ci < c->cin; ci++)
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 4; j++)
+                e += ABS_AT[a][i] * au_co[ci * 16 + i * 4 + j] * av[ci * 16 + i * 4 + j] *
+                     ABS_AT[b][j];
+    return e;
+}
+
+/* The float64 convolution at output (b, co, oh, ow) with its Σ|terms| (bias and residual
+ * included); residual NULL when the case has none. */
+static double reference_conv(const conv_case *c, const float *x, const float *w,
+                             const float *bias, const float *res_o, int b, int co, int64_t oh,
+                             int64_t ow, double *mag)
+{
+    double acc = bias[co];
+    *mag = fabs(bias[co]);
+    for (int ci = 0; ci < c->cin; ci++)
+        for (int kh = 0; kh < c->k; kh++)
+            for (int kw = 0; kw < c->k; kw++) {
+                int64_t ih = oh * c->stride + kh - c->pad, iw = ow * c->stride + kw - c->pad;
+                if (ih < 0 || ih >= c->h || iw < 0 || iw >= c->w) continue;
+                double p = (double)w[((co * c->cin + ci) * c->k + kh) * c->k + kw] *
+                           x[((b * c->cin + ci) * c->h + ih) * c->w + iw];
+                acc += p;
+                *mag += fabs(p);
+            }
+    if (res_o) {
+        acc += *res_o;
+        *mag += fabs(*res_o);
+    }
+    return c->relu && acc < 0 ? 0 : acc;
+}
+
+/* Checks got (B, Cout, Hout, Wout) against the float64 loop; returns the outputs off. */
+static int compare_conv(const conv_case *c, const float *x, const float *w, const float *bias,
+                        const float *res, const float *got, const char *label)
+{
+    int64_t hout = (c->h + 2 * c->pad - c->k) / c->stride + 1;
+    int64_t wout = (c->w + 2 * c->pad - c->k) / c->stride + 1;
+    bool wino = winograd_case(c);
+    double *au = wino ? malloc((size_t)c->cout * c->cin * 16 * sizeof *au) : NULL;
+    double *av = wino ? malloc((size_t)c->cin * 16 * sizeof *av) : NULL;
+    if (wino) abs_filter_transforms(c, w, au);
+    double max_err = 0.0, max_err_e = 0.0;
+    int bad = 0;
+    for (int b = 0; b < c->b; b++)
+        for (int64_t oh = 0; oh < hout; oh++)
+            for (int64_t ow = 0; ow < wout; ow++) {
+                if (wino && oh % 2 == 0 && ow % 2 == 0)   /* a new 2×2 output tile */
+                    abs_input_transform(c, x + b * c->cin * c->h * c->w, (int)oh - c->pad,
+                                        (int)ow - c->pad, av);
+                for (int co = 0; co < c->cout; co++) {
+                    int64_t o = ((b * c->cout + co) * hout + oh) * wout + ow;
+                    double mag, ref = reference_conv(c, x, w, bias, c->residual ? res + o : NULL,
+                                                     b, co, oh, ow, &mag);
+                    double e = fabs(got[o] - ref), tol;
+                    max_err = fmax(max_err, e / (mag > 0 ? mag : 1));
+                    if (wino) {
+                        /* Winograd in float32, u = 2⁻²⁴, to first order: G g Gᵀ rounded once
+                         * from float64 (u), Bᵀ d B two additions deep (2u), the product (u),
+                         * the sgemm's sum over Cin (Cin·u, any order), Aᵀ m A four additions
+                         * deep (4u), then bias and residual (2u), each relative to the
+                         * magnitude E of its operands (coefficients ±1, ±½ in absolute value):
+                         * |err| ≤ (Cin + 10)·u·E, E = |bias| + |res| + Σ_ci |Aᵀ|(|G||g||G|ᵀ ⊙
+                         * |Bᵀ||d||B|)|A|. 1.01 covers the second-order terms. */
+                        double big_e = fabs(bias[co]) + (c->residual ? fabs(res[o]) : 0) +
+                                winograd_magnitude(c, au + co * c->cin * 16, av, (int)(oh % 2),
+                                                   (int)(ow % 2));
+                        tol = 1.01 * (c->cin + 10) * 0x1p-24 * big_e;
+                        max_err_e = fmax(max_err_e, e / (big_e > 0 ? big_e : 1));
+                    } else {
+                        /* float32 accumulation of Cin·K·K + 2 terms: error ≤ (terms)·2⁻²⁴·
+                         * Σ|terms|; 1e-5·Σ|terms| covers up to ~160 terms in the worst case */
+                        tol = 1e-5 * mag;
+                    }
+                    bad += e > tol + 1e-7;
+                }
+            }
+    printf("  conv2d %s b%d %dx%dx%d -> %d k%d s%d p%d%s%s: max err / sum|terms| %.3g", label,
+           c->b, c->cin, c->h, c->w, c->cout, c->k, c->stride, c->pad,
+           c->residual ? " +res" : "", c->relu ? " relu" : "", max_err);
+    if (wino)
+        printf(", winograd: / E %.3g (bound %.3g)", max_err_e, 1.01 * (c->cin + 10) * 0x1p-24);
+    printf("\n");
+    free(au);
+    free(av);
+    return bad;
+}
+
+/* The case on be, then again with other weights uploaded into the same w tensor (the CPU
+ * backend's transformed filters must follow the upload). */
 static void check_conv(wx_backend *be, const conv_case *c)
 {
     int64_t hout = (c->h + 2 * c->pad - c->k) / c->stride + 1;
     int64_t wout = (c->w + 2 * c->pad - c->k) / c->stride + 1;
     int64_t xs[4] = {c->b, c->cin, c->h, c->w}, ws[4] = {c->cout, c->cin, c->k, c->k};
     int64_t os[4] = {c->b, c->cout, hout, wout}, bs[1] = {c->cout};
-    int64_t n_out = c->b * c->cout * hout * wout;
+    int64_t n_out = c->b * c->cout * hout * wout, n_w = (int64_t)c->cout * c->cin * c->k * c->k;
     float *x = random_array(c->b * c->cin * c->h * c->w);
-    float *w = random_array(c->cout * c->cin * c->k * c->k), *bias = random_array(c->cout);
+    float *w = random_array(n_w), *w2 = random_array(n_w), *bias = random_array(c->cout);
     float *res = random_array(n_out), *got = malloc((size_t)n_out * sizeof *got);
     wx_tensor *tx = tensor(be, 4, xs, x), *tw = tensor(be, 4, ws, w), *tb = tensor(be, 1, bs, bias);
     wx_tensor *tr = tensor(be, 4, os, res), *to = tensor(be, 4, os, NULL);
-    wx_op(be, conv2d, to, tx, tw, tb, c->residual ? tr : NULL, c->stride, c->pad, c->relu);
-    be->ops->download(be, to, got, wx_tensor_nbytes(to));
-    double max_err = 0.0;
-    int bad = 0;
-    for (int b = 0; b < c->b; b++)
-        for (int co = 0; co < c->cout; co++)
-            for (int64_t oh = 0; oh < hout; oh++)
-                for (int64_t ow = 0; ow < wout; ow++) {
-                    int64_t o = ((b * c->cout + co) * hout + oh) * wout + ow;
-                    double acc = bias[co], mag = fabs(bias[co]);
-                    for (int ci = 0; ci < c->cin; ci++)
-                        for (int kh = 0; kh < c->k; kh++)
-                            for (int kw = 0; kw < c->k; kw++) {
-                                int64_t ih = oh * c->stride + kh - c->pad;
-                                int64_t iw = ow * c->stride + kw - c->pad;
-                                if (ih < 0 || ih >= c->h || iw < 0 || iw >= c->w) continue;
-                                double p = (double)w[((co * c->cin + ci) * c->k + kh) * c->k + kw] *
-                                           x[((b * c->cin + ci) * c->h + ih) * c->w + iw];
-                                acc += p;
-                                mag += fabs(p);
-                            }
-                    if (c->residual) {
-                        acc += res[o];
-                        mag += fabs(res[o]);
-                    }
-                    if (c->relu && acc < 0) acc = 0;
-                    double e = fabs(got[o] - acc);
-                    max_err = fmax(max_err, e / (mag > 0 ? mag : 1));
-                    /* float32 accumulation of Cin·K·K + 2 terms: error ≤ (terms)·2⁻²⁴·Σ|terms|;
-                     * 1e-5·Σ|terms| covers up to ~160 terms in the worst case */
-                    bad += e > 1e-5 * mag + 1e-7;
-                }
-    printf("  conv2d b%d %dx%dx%d -> %d k%d s%d p%d%s%s: max err / sum|terms| %.3g\n", c->b,
-           c->cin, c->h, c->w, c->cout, c->k, c->stride, c->pad, c->residual ? " +res" : "",
-           c->relu ? " relu" : "", max_err);
-    CHECK_MSG(bad == 0, "conv2d: %d outputs off", bad);
+    const float *weights[2] = {w, w2};
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass) be->ops->upload(be, tw, w2, wx_tensor_nbytes(tw));
+        wx_op(be, conv2d, to, tx, tw, tb, c->residual ? tr : NULL, c->stride, c->pad, c->relu);
+        be->ops->download(be, to, got, wx_tensor_nbytes(to));
+        int bad = compare_conv(c, x, weights[pass], bias, res, got, pass ? "w2" : "w1");
+        CHECK_MSG(bad == 0, "conv2d: %d outputs off", bad);
+    }
     wx_tensor *ts[] = {tx, tw, tb, tr, to};
     for (int i = 0; i < 5; i++) be->ops->free(be, ts[i]);
-    free(x); free(w); free(bias); free(res); free(got);
+    free(x); free(w); free(w2); free(bias); free(res); free(got);
 }
 
 static void test_conv2d(wx_backend *be)
@@ -125,6 +238,16 @@ static void test_conv2d(wx_backend *be)
         /* large enough to run split over the pool, several row tiles per image */
         {2, 16, 20, 37, 24, 3, 1, 1, true, true},
         {3, 16, 21, 47, 32, 3, 2, 1, false, true},
+        /* Winograd F(2×2, 3×3): odd and even H and W, widths 8 to 256, pad 0 and 2, several
+         * column blocks per tile row (256 channels: 16 tiles a block) */
+        {2, 8, 9, 13, 8, 3, 1, 1, true, true},
+        {1, 8, 3, 3, 5, 3, 1, 1, false, false},
+        {1, 12, 6, 5, 8, 3, 1, 0, false, true},
+        {1, 32, 10, 31, 64, 3, 1, 1, true, false},
+        {2, 64, 7, 20, 32, 3, 1, 2, false, true},
+        {1, 128, 5, 26, 128, 3, 1, 1, true, true},
+        {1, 256, 4, 45, 256, 3, 1, 1, true, true},
+        {1, 256, 3, 9, 200, 3, 1, 1, false, false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_conv(be, &cases[i]);
 }

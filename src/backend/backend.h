@@ -163,7 +163,9 @@ typedef struct wx_backend_ops {
      *                                   (Cout) + residual)
      * with stride `stride` and zero padding `pad` on both axes, Hout = (H + 2·pad − K) /
      * stride + 1 (likewise Wout); residual NULL or (B, Cout, Hout, Wout); act the identity,
-     * or max(·, 0) when relu. All F32. */
+     * or max(·, 0) when relu. All F32. w is a weight: its contents change only through
+     * upload (the CPU backend keeps a transformed copy of a 3×3 w until then, or until w is
+     * freed). */
     void (*conv2d)(wx_backend *, wx_tensor *out, const wx_tensor *x, const wx_tensor *w,
                    const wx_tensor *bias, const wx_tensor *residual, int stride, int pad,
                    bool relu);

@@ -25,10 +25,23 @@
 #define LINEAR_SMALL_M 12 /* up to this many rows, linear streams the weights itself */
 #define ATTN_GEMM_MIN_TQ 16 /* queries per (batch, head) from which attention uses sgemm */
 
+/* An array derived from a weight tensor by an op (conv2d's Winograd filters), kept until the
+ * weight's memory is freed or written by upload. */
+typedef struct derived_entry {
+    const char *src;          /* the weight's data */
+    size_t src_bytes;
+    int ndim;
+    int64_t shape[WX_MAX_DIMS];
+    wx_cpu_derive_fn make;
+    float *data;
+} derived_entry;
+
 typedef struct cpu_impl {
     wx_threadpool *pool;
     void *scratch; /* grown on demand, reused by conv1d, conv2d, attention and reorder */
     size_t scratch_bytes;
+    derived_entry *derived; /* (n_derived) of capacity cap_derived */
+    int n_derived, cap_derived;
 } cpu_impl;
 
 static cpu_impl *impl_of(wx_backend *be) { return (cpu_impl *)be->impl; }
@@ -57,6 +70,60 @@ void wx_cpu_run_parallel(wx_backend *be, int64_t n, int64_t work_per_item, wx_pa
 }
 
 #define run_parallel wx_cpu_run_parallel
+
+/* ---- arrays derived from weights ------------------------------------------------------ */
+
+static bool same_source(const derived_entry *e, const wx_tensor *w, wx_cpu_derive_fn make)
+{
+    if (e->src != (const char *)w->data || e->make != make || e->ndim != w->ndim) return false;
+    for (int i = 0; i < w->ndim; i++)
+        if (e->shape[i] != w->shape[i]) return false;
+    return true;
+}
+
+/* Drops every derived array whose weight overlaps bytes [p, p + bytes). */
+static void drop_derived(cpu_impl *im, const void *p, size_t bytes)
+{
+    const char *lo = p, *hi = lo + bytes;
+    for (int i = 0; i < im->n_derived;) {
+        derived_entry *e = &im->derived[i];
+        if (e->src < hi && lo < e->src + e->src_bytes) {
+            free(e->data);
+            *e = im->derived[--im->n_derived];
+        } else {
+            i++;
+        }
+    }
+}
+
+static bool grow_derived(cpu_impl *im)
+{
+    if (im->n_derived < im->cap_derived) return true;
+    int cap = im->cap_derived ? 2 * im->cap_derived : 16;
+    derived_entry *d = realloc(im->derived, (size_t)cap * sizeof *d);
+    if (!d) return false;
+    im->derived = d;
+    im->cap_derived = cap;
+    return true;
+}
+
+const float *wx_cpu_derived(wx_backend *be, const wx_tensor *w, int64_t floats,
+                            wx_cpu_derive_fn make)
+{
+    cpu_impl *im = impl_of(be);
+    for (int i = 0; i < im->n_derived; i++)
+        if (same_source(&im->derived[i], w, make)) return im->derived[i].data;
+    if (!grow_derived(im)) return NULL;
+    size_t bytes = ((size_t)floats * sizeof(float) + ALIGN - 1) / ALIGN * ALIGN;
+    float *data = aligned_alloc(ALIGN, bytes ? bytes : ALIGN);
+    if (!data) return NULL;
+    make(w, data);
+    derived_entry *e = &im->derived[im->n_derived++];
+    *e = (derived_entry){.src = w->data, .src_bytes = wx_tensor_nbytes(w), .ndim = w->ndim,
+                         .make = make, .data = data};
+    memcpy(e->shape, w->shape, sizeof e->shape);
+    return data;
+}
 
 /* C (M, N) = alpha·op(A)·op(B) + beta·C, row-major, split into column blocks across the pool;
  * each block is one single-threaded OpenBLAS call (OpenBLAS runs with 1 thread, so its own
@@ -212,23 +279,25 @@ static wx_tensor *cpu_alloc(wx_backend *be, enum wx_dtype dtype, int ndim, const
 
 static void cpu_free(wx_backend *be, wx_tensor *t)
 {
-    (void)be;
     if (!t) return;
-    if (!t->is_view) free(t->data);
+    if (!t->is_view) {
+        drop_derived(impl_of(be), t->data, wx_tensor_nbytes(t));
+        free(t->data);
+    }
     free(t);
 }
 
 static void cpu_upload(wx_backend *be, wx_tensor *t, const void *host, size_t bytes)
 {
-    (void)be;
     assert(bytes <= wx_tensor_nbytes(t) && "upload larger than the tensor");
+    drop_derived(impl_of(be), t->data, bytes);
     memcpy(t->data, host, bytes);
 }
 
 /* Weights are float32 (a plain copy) or, for the int8 compute type, WX_Q8 (quantized). */
 static void cpu_upload_f32(wx_backend *be, wx_tensor *t, const float *host, int64_t n)
 {
-    (void)be;
+    drop_derived(impl_of(be), t->data, wx_tensor_nbytes(t));
     if (t->dtype == WX_Q8) {
         assert(n == wx_tensor_nelem(t) && "cpu backend: a WX_Q8 matrix is uploaded whole");
         wx_cpu_q8_upload(t, host);
@@ -893,6 +962,8 @@ static void cpu_destroy(wx_backend *be)
     if (im) {
         wx_threadpool_destroy(im->pool);
         free(im->scratch);
+        for (int i = 0; i < im->n_derived; i++) free(im->derived[i].data);
+        free(im->derived);
         free(im);
     }
     free(be);

@@ -1,8 +1,13 @@
 /* ops_resnet.c — CPU implementations of the ResNet ops (conv2d with folded batch norm,
- * residual and ReLU; weighted statistics pooling). conv2d cuts each image's output into tiles
- * of whole output rows; a tile's im2col goes into that thread's slice of the backend scratch
- * and one single-threaded OpenBLAS sgemm (the GEMM the CPU linear uses) writes the tile onto
- * its bias (+ residual), so the pool runs im2col and GEMM of different tiles side by side. */
+ * residual and ReLU; weighted statistics pooling). conv2d has two paths, both split over the
+ * pool in blocks that each thread works through in its own slice of the backend scratch:
+ *  - 3×3 stride-1 convolutions with at least WINO_MIN_CIN input channels: Winograd
+ *    F(2×2, 3×3) (Lavin & Gray 2015): the filters transformed once (G g Gᵀ, kept by the
+ *    backend beside the weight tensor, wx_cpu_derived), each block of 4×4-input / 2×2-output
+ *    tiles transformed (Bᵀ d B), 16 single-threaded OpenBLAS sgemms (Cout × Cin)·(Cin × tiles),
+ *    then Aᵀ m A with bias, residual and ReLU;
+ *  - every other shape: tiles of whole output rows im2col'd, one sgemm each onto the tile's
+ *    bias (+ residual). */
 #include "ops_resnet.h"
 
 #include <assert.h>
@@ -11,8 +16,11 @@
 #include <string.h>
 
 #include "ops_vad.h"
+#include "vec.h"
 
 #define TILE_TARGET_FLOATS (1 << 17) /* im2col floats per tile (512 KB: stays in L2) */
+#define WINO_MIN_CIN 8                /* fewer input channels: im2col (the transforms dominate) */
+#define WINO_BLOCK_FLOATS (1 << 17)   /* transformed inputs + products per Winograd block */
 #define STATS_EPS 1e-8f               /* pyannote's _pool: v1 + 1e-8, denominator + 1e-8 */
 
 static float *f32(const wx_tensor *t)
@@ -111,6 +119,262 @@ static void conv2d_tiles(void *p, int64_t begin, int64_t end, int tid)
     }
 }
 
+/* ---- conv2d, Winograd F(2×2, 3×3) ---------------------------------------------------------
+ * Output tile (2×2) at (2·th, 2·tw) from the input patch d (4×4) at (2·th − pad, 2·tw − pad):
+ *   y = Aᵀ [Σ_ci (G g_ci Gᵀ) ⊙ (Bᵀ d_ci B)] A, with
+ *   Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1], G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1],
+ *   Aᵀ = [1 1 1 0; 0 1 −1 −1].
+ * The sum over ci of the 16 element-wise products is 16 GEMMs, one per element (i, j). */
+
+#define WINO_TILE 16 /* elements of a 4×4 transformed tile */
+
+static const double WINO_G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+
+/* u (16, Cout, Cin) = G g Gᵀ of each filter g = w[co][ci] (3×3), in float64, rounded once. */
+static void winograd_filters(const wx_tensor *w, float *u)
+{
+    const float *g = f32(w);
+    int64_t cout = w->shape[0], cin = w->shape[1], n = cout * cin;
+    for (int64_t f = 0; f < n; f++) {
+        const float *k = g + f * 9;
+        double gk[4][3]; /* G g */
+        for (int i = 0; i < 4; i++)
+            for (int b = 0; b < 3; b++)
+                gk[i][b] = WINO_G[i][0] * k[b] + WINO_G[i][1] * k[3 + b] + WINO_G[i][2] * k[6 + b];
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 4; j++)
+                u[(i * 4 + j) * n + f] = (float)(gk[i][0] * WINO_G[j][0] + gk[i][1] * WINO_G[j][1] +
+                                                 gk[i][2] * WINO_G[j][2]);
+    }
+}
+
+typedef struct wino_ctx {
+    const float *x;         /* (B, Cin, H, W) */
+    const float *u;         /* (16, Cout, Cin) transformed filters */
+    const float *bias;      /* (Cout) */
+    const float *residual;  /* (B, Cout, Hout, Wout) or NULL */
+    float *out;             /* (B, Cout, Hout, Wout) */
+    float *scratch;         /* thread_floats per thread */
+    int64_t cin, h, w_in, cout, hout, wout, pad;
+    int64_t tiles_h, tiles_w, block_tiles, blocks_w, thread_floats;
+    bool relu;
+} wino_ctx;
+
+/* A block's tiles padded to whole vectors: the row stride of its v and m. */
+static inline int64_t padded_tiles(int64_t n) { return (n + VL - 1) / VL * VL; }
+
+#if VEC_BYTES == 32
+#define EVEN_LANES {0, 2, 4, 6, 8, 10, 12, 14}
+#define ODD_LANES {1, 3, 5, 7, 9, 11, 13, 15}
+#define LOW_PAIRS {0, 8, 1, 9, 2, 10, 3, 11}
+#define HIGH_PAIRS {4, 12, 5, 13, 6, 14, 7, 15}
+#else
+#define EVEN_LANES {0, 2, 4, 6}
+#define ODD_LANES {1, 3, 5, 7}
+#define LOW_PAIRS {0, 4, 1, 5}
+#define HIGH_PAIRS {2, 6, 3, 7}
+#endif
+
+/* One input row segment (row ih of channel x, H×W) split into even[t] = x[c0 + 2t] and
+ * odd[t] = x[c0 + 2t + 1] for t in [0, n], zero outside the image and for t in (n, len). */
+static void load_row_pairs(const wino_ctx *c, const float *x, int64_t ih, int64_t c0, int64_t n,
+                           int64_t len, float *even, float *odd)
+{
+    memset(even, 0, (size_t)len * sizeof *even);
+    memset(odd, 0, (size_t)len * sizeof *odd);
+    if (ih < 0 || ih >= c->h) return;
+    const float *row = x + ih * c->w_in;
+    /* [lo, hi): the pairs with both columns inside the row */
+    int64_t lo = c0 < 0 ? (1 - c0) / 2 : 0, last = c->w_in - 2 - c0;
+    int64_t hi = last < 0 ? 0 : last / 2 + 1;
+    if (hi > n + 1) hi = n + 1;
+    if (lo > hi) lo = hi;
+    for (int64_t t = 0; t <= n; t++) { /* the border pairs, each column checked */
+        if (t == lo) t = hi;
+        if (t > n) break;
+        int64_t col = c0 + 2 * t;
+        if (col >= 0 && col < c->w_in) even[t] = row[col];
+        if (col + 1 >= 0 && col + 1 < c->w_in) odd[t] = row[col + 1];
+    }
+    const vi even_lanes = EVEN_LANES, odd_lanes = ODD_LANES;
+    int64_t t = lo;
+    for (; t + VL <= hi; t += VL) {
+        vf a = vf_load(row + c0 + 2 * t), b = vf_load(row + c0 + 2 * t + VL);
+        vf_store(even + t, __builtin_shuffle(a, b, even_lanes));
+        vf_store(odd + t, __builtin_shuffle(a, b, odd_lanes));
+    }
+    for (; t < hi; t++) {
+        even[t] = row[c0 + 2 * t];
+        odd[t] = row[c0 + 2 * t + 1];
+    }
+}
+
+/* Bᵀ d in place on rows r[0..3] (len floats each): d0 − d2, d1 + d2, d2 − d1, d1 − d3. */
+static void rows_bt(float *const r[4], int64_t len)
+{
+    for (int64_t t = 0; t < len; t += VL) {
+        vf d0 = vf_load(r[0] + t), d1 = vf_load(r[1] + t), d2 = vf_load(r[2] + t);
+        vf d3 = vf_load(r[3] + t);
+        vf_store(r[0] + t, d0 - d2);
+        vf_store(r[1] + t, d1 + d2);
+        vf_store(r[2] + t, d2 - d1);
+        vf_store(r[3] + t, d1 - d3);
+    }
+}
+
+/* v (16, Cin, np) = Bᵀ d B of the block's n tiles (tile row th, tile columns tw0 …) of image
+ * x, np = padded_tiles(n) (the padding tiles read zeros); rows (8, np + VL) scratch: the even
+ * and odd columns of the 4 patch rows, then Bᵀ d. */
+static void winograd_inputs(const wino_ctx *c, const float *x, int64_t th, int64_t tw0,
+                            int64_t n, float *v, float *rows)
+{
+    int64_t np = padded_tiles(n), len = np + VL, plane = c->cin * np;
+    int64_t c0 = 2 * tw0 - c->pad, r0 = 2 * th - c->pad;
+    float *ev[4], *od[4];
+    for (int i = 0; i < 4; i++) {
+        ev[i] = rows + (2 * i) * len;
+        od[i] = rows + (2 * i + 1) * len;
+    }
+    for (int64_t ci = 0; ci < c->cin; ci++) {
+        const float *xc = x + ci * c->h * c->w_in;
+        for (int i = 0; i < 4; i++) load_row_pairs(c, xc, r0 + i, c0, n, len, ev[i], od[i]);
+        rows_bt(ev, len);
+        rows_bt(od, len);
+        /* (Bᵀ d) B: tile t's columns are ev[t], od[t], ev[t + 1], od[t + 1] */
+        for (int i = 0; i < 4; i++) {
+            float *v0 = v + (i * 4 * c->cin + ci) * np;
+            const float *e = ev[i], *o = od[i];
+            for (int64_t t = 0; t < np; t += VL) {
+                vf e0 = vf_load(e + t), e1 = vf_load(e + t + 1);
+                vf o0 = vf_load(o + t), o1 = vf_load(o + t + 1);
+                vf_store(v0 + t, e0 - e1);
+                vf_store(v0 + plane + t, o0 + e1);
+                vf_store(v0 + 2 * plane + t, e1 - o0);
+                vf_store(v0 + 3 * plane + t, o0 - o1);
+            }
+        }
+    }
+}
+
+/* y (4, np) = the 2×2 outputs y00, y01, y10, y11 of Aᵀ m A for output channel co's tiles;
+ * m (16, Cout, np). Aᵀ m: rows m0 + m1 + m2 and m1 − m2 − m3, likewise the columns. */
+static void tiles_at_a(const float *m, int64_t co, int64_t cout, int64_t np, float *y)
+{
+    int64_t plane = cout * np;
+    const float *mc = m + co * np;
+    for (int64_t t = 0; t < np; t += VL) {
+        vf s0[4], s1[4];
+        for (int j = 0; j < 4; j++) {
+            vf m0 = vf_load(mc + j * plane + t), m1 = vf_load(mc + (4 + j) * plane + t);
+            vf m2 = vf_load(mc + (8 + j) * plane + t), m3 = vf_load(mc + (12 + j) * plane + t);
+            s0[j] = m0 + m1 + m2;
+            s1[j] = m1 - m2 - m3;
+        }
+        vf_store(y + t, s0[0] + s0[1] + s0[2]);
+        vf_store(y + np + t, s0[1] - s0[2] - s0[3]);
+        vf_store(y + 2 * np + t, s1[0] + s1[1] + s1[2]);
+        vf_store(y + 3 * np + t, s1[1] - s1[2] - s1[3]);
+    }
+}
+
+static inline float finish(float a, bool relu) { return relu && a < 0.0f ? 0.0f : a; }
+
+/* out row (cols columns from the tile row's first) = interleaved y0[t], y1[t] + bias
+ * (+ residual res), ReLU when relu. */
+static void store_row(float *out, const float *res, const float *y0, const float *y1,
+                      int64_t cols, float bias, bool relu)
+{
+    const vi low = LOW_PAIRS, high = HIGH_PAIRS;
+    const vf b = vf_set1(bias), zero = vf_set1(0.0f);
+    int64_t t = 0;
+    for (; 2 * t + 2 * VL <= cols; t += VL) {
+        vf a0 = vf_load(y0 + t) + b, a1 = vf_load(y1 + t) + b;
+        vf lo = __builtin_shuffle(a0, a1, low), hi = __builtin_shuffle(a0, a1, high);
+        if (res) {
+            lo += vf_load(res + 2 * t);
+            hi += vf_load(res + 2 * t + VL);
+        }
+        if (relu) {
+            lo = vf_max(lo, zero);
+            hi = vf_max(hi, zero);
+        }
+        vf_store(out + 2 * t, lo);
+        vf_store(out + 2 * t + VL, hi);
+    }
+    for (int64_t col = 2 * t; col < cols; col++) {
+        float a = ((col & 1) ? y1 : y0)[col / 2] + bias;
+        out[col] = finish(res ? a + res[col] : a, relu);
+    }
+}
+
+/* out's 2×2 tiles of the block = Aᵀ m A + bias (+ residual), ReLU; m (16, Cout, np), y (4, np)
+ * scratch. The last tile column (row) is cut at Wout (Hout) when it is odd. */
+static void winograd_outputs(const wino_ctx *c, int64_t b, int64_t th, int64_t tw0, int64_t n,
+                             const float *m, float *y)
+{
+    int64_t hw = c->hout * c->wout, oh = 2 * th, ow0 = 2 * tw0, np = padded_tiles(n);
+    int64_t rows = oh + 1 < c->hout ? 2 : 1;
+    int64_t cols = ow0 + 2 * n <= c->wout ? 2 * n : 2 * n - 1;
+    for (int64_t co = 0; co < c->cout; co++) {
+        tiles_at_a(m, co, c->cout, np, y);
+        int64_t offset = (b * c->cout + co) * hw + oh * c->wout + ow0;
+        for (int64_t r = 0; r < rows; r++) {
+            const float *res = c->residual ? c->residual + offset + r * c->wout : NULL;
+            store_row(c->out + offset + r * c->wout, res, y + 2 * r * np, y + (2 * r + 1) * np,
+                      cols, c->bias[co], c->relu);
+        }
+    }
+}
+
+/* Blocks [begin, end): block = (b · tiles_h + th) · blocks_w + column block. */
+static void winograd_blocks(void *p, int64_t begin, int64_t end, int tid)
+{
+    const wino_ctx *c = p;
+    int64_t cap = c->block_tiles; /* a multiple of VL */
+    float *v = c->scratch + (int64_t)tid * c->thread_floats; /* (16, Cin, np) */
+    float *m = v + WINO_TILE * c->cin * cap;                   /* (16, Cout, np) */
+    float *rows = m + WINO_TILE * c->cout * cap;               /* (8, np + VL), then y (4, np) */
+    for (int64_t blk = begin; blk < end; blk++) {
+        int64_t tw0 = (blk % c->blocks_w) * cap, th = (blk / c->blocks_w) % c->tiles_h;
+        int64_t b = blk / (c->blocks_w * c->tiles_h);
+        int64_t n = tw0 + cap < c->tiles_w ? cap : c->tiles_w - tw0, np = padded_tiles(n);
+        winograd_inputs(c, c->x + b * c->cin * c->h * c->w_in, th, tw0, n, v, rows);
+        for (int k = 0; k < WINO_TILE; k++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)c->cout, (int)np,
+                        (int)c->cin, 1.0f, c->u + k * c->cout * c->cin, (int)c->cin,
+                        v + k * c->cin * np, (int)np, 0.0f, m + k * c->cout * np, (int)np);
+        winograd_outputs(c, b, th, tw0, n, m, rows);
+    }
+}
+
+/* The Winograd path of conv2d (ic: the im2col context of the checked shapes, nb images);
+ * false when the transformed filters cannot be allocated (the caller then takes im2col). */
+static bool conv2d_winograd(wx_backend *be, const conv2d_ctx *ic, const wx_tensor *w, int64_t nb)
+{
+    const float *u = wx_cpu_derived(be, w, WINO_TILE * ic->cout * ic->cin, winograd_filters);
+    if (!u) return false;
+    wino_ctx c = {
+        .x = ic->x, .u = u, .bias = ic->bias, .residual = ic->residual, .out = ic->out,
+        .cin = ic->cin, .h = ic->h, .w_in = ic->w_in, .cout = ic->cout, .hout = ic->hout,
+        .wout = ic->wout, .pad = ic->pad, .relu = ic->relu,
+        .tiles_h = (ic->hout + 1) / 2, .tiles_w = (ic->wout + 1) / 2,
+    };
+    /* tile columns per block: about WINO_BLOCK_FLOATS of v and m, spread evenly */
+    int64_t cap = WINO_BLOCK_FLOATS / (WINO_TILE * (c.cin + c.cout));
+    if (cap < 1) cap = 1;
+    c.blocks_w = (c.tiles_w + cap - 1) / cap;
+    c.block_tiles = padded_tiles((c.tiles_w + c.blocks_w - 1) / c.blocks_w);
+    c.blocks_w = (c.tiles_w + c.block_tiles - 1) / c.block_tiles;
+    int64_t n = c.block_tiles;
+    int64_t floats = WINO_TILE * (c.cin + c.cout) * n + 8 * (n + VL);
+    c.thread_floats = (floats + 15) / 16 * 16; /* 64-byte aligned slices */
+    int threads = be->n_threads > 0 ? be->n_threads : 1;
+    c.scratch = wx_cpu_scratch(be, (size_t)(c.thread_floats * threads) * sizeof(float));
+    wx_cpu_run_parallel(be, nb * c.tiles_h * c.blocks_w, WINO_TILE * c.cout * c.cin * n,
+                        winograd_blocks, &c);
+    return true;
+}
+
 static inline bool same_shape4(const wx_tensor *t, int64_t d0, int64_t d1, int64_t d2, int64_t d3)
 {
     return t->ndim == 4 && t->shape[0] == d0 && t->shape[1] == d1 && t->shape[2] == d2 &&
@@ -143,6 +407,7 @@ void wx_cpu_conv2d(wx_backend *be, wx_tensor *out, const wx_tensor *x, const wx_
            "conv2d: out must not alias x or residual");
     c.residual = residual ? f32(residual) : NULL;
     if (nb == 0 || c.cout == 0 || c.hout == 0 || c.wout == 0) return;
+    if (c.k == 3 && stride == 1 && c.cin >= WINO_MIN_CIN && conv2d_winograd(be, &c, w, nb)) return;
     /* whole output rows per tile, about TILE_TARGET_FLOATS of im2col, and no more rows than
      * leave every thread a tile */
     int threads = be->n_threads > 0 ? be->n_threads : 1;

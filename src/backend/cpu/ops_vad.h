@@ -14,6 +14,13 @@ void wx_cpu_run_parallel(wx_backend *be, int64_t n, int64_t work_per_item, wx_pa
 /* backend_cpu.c: its op scratch, at least `bytes`, 64-byte aligned, valid until the next call
  * (no op of this backend holds it across another op). */
 void *wx_cpu_scratch(wx_backend *be, size_t bytes);
+/* backend_cpu.c: an array of `floats` floats derived from weight w by make (which fills dst
+ * from w), made on the first call for w's memory, shape and make, then returned as it is
+ * until w's memory is freed or uploaded to (so w must change only through upload); NULL when
+ * out of memory. */
+typedef void (*wx_cpu_derive_fn)(const wx_tensor *w, float *dst);
+const float *wx_cpu_derived(wx_backend *be, const wx_tensor *w, int64_t floats,
+                            wx_cpu_derive_fn make);
 #define WX_CPU_ELEM_BLOCK 4096 /* element-wise ops are split in blocks of this many elements */
 
 void wx_cpu_abs(wx_backend *be, wx_tensor *x);
