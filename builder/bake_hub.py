@@ -153,7 +153,9 @@ class Hub:
                 write_stream(resp, dest)
         except urllib.error.HTTPError as e:
             code = e.headers.get("X-Error-Code", "") if e.headers else ""
-            raise FetchError(e.code, "%s: HTTP %d %s" % (url, e.code, code or e.reason)) from None
+            hint = " (the hub refuses the hf_token secret: is it a valid token?)" \
+                if e.code == 401 and send_token and self.token and not code else ""
+            raise FetchError(e.code, "%s: HTTP %d %s%s" % (url, e.code, code or e.reason, hint)) from None
         except (urllib.error.URLError, OSError) as e:
             raise FetchError(0, "%s: %s" % (url, e)) from None
         return seen
