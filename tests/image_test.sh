@@ -91,8 +91,8 @@ mkdir -p "$ctx/.cache/wheels"
 git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -C "$ctx" -xf -
 cp -L "$wheels"/* "$ctx/.cache/wheels/"
 
-bake_env=(WHISPER_MODELS=tiny.en "ALIGN_LANGUAGES=en nl" DIARIZATION=$diarization
-          HF_ENDPOINT=$hub_url TORCHAUDIO_MODELS_URL=$hub_url/torchaudio/models/resolve/main)
+bake_env=(WHISPER_MODELS=tiny.en "ALIGN_LANGUAGES=en nl" "DIARIZATION=$diarization"
+          "HF_ENDPOINT=$hub_url" "TORCHAUDIO_MODELS_URL=$hub_url/torchaudio/models/resolve/main")
 gated=pyannote/speaker-diarization-community-1
 expect=(--model tiny.en --model WAV2VEC2_ASR_BASE_960H
         --model jonatasgrosman/wav2vec2-large-xlsr-53-dutch --model pyannote-vad
@@ -107,7 +107,7 @@ direct_bake() {
         2>"$work/bake.log" || { tail -5 "$work/bake.log" >&2; fail "builder/bake_models.sh"; }
     grep -q "LEFT OUT.*$gated" "$work/bake.log" || [ $diarization = open ] ||
         fail "the bake log does not say that $gated was left out"
-    left=(); [ $diarization = auto ] && left=(--left-out $gated)
+    left=(); [ $diarization = auto ] && left=(--left-out "$gated")
     python3 tests/image/check_manifest.py "$work/models" "${expect[@]}" "${left[@]}" ||
         fail "the manifest of the direct bake"
     echo "image_test: PASSED (direct builder path only: $1)" >&2
@@ -168,9 +168,9 @@ for image in base-open base app; do
     c=$($B from -q localhost/wx-test/$image)
     m=$($B mount "$c")
     left=()
-    [ $image = base-open ] && [ $diarization = auto ] && left=(--left-out $gated)
+    [ $image = base-open ] && [ $diarization = auto ] && left=(--left-out "$gated")
     extra=()
-    [ $image != base-open ] && [ $diarization = auto ] && extra=(--model $gated)
+    [ $image != base-open ] && [ $diarization = auto ] && extra=(--model "$gated")
     python3 tests/image/check_manifest.py "$m/models" "${expect[@]}" "${extra[@]}" "${left[@]}" \
         --secret-file "$work/hf_token" || fail "the manifest of $image"
     for p in usr/bin/python3 usr/bin/pip usr/bin/pip3 usr/bin/gcc usr/bin/cc usr/bin/nvcc; do
@@ -196,9 +196,10 @@ layers() { python3 -c 'import json, sys
 for l in json.load(open(sys.argv[1]))["layers"]: print(l["digest"], l["size"])' "$1/manifest.json"; }
 app_bytes=$(join -v1 <(layers "$work/app.dir" | sort) <(layers "$work/base.dir" | sort) |
             awk '{s += $2} END {print s + 0}')
-base_bytes=$(layers "$work/base.dir" | awk '{s += $2} END {print s + 0}')
-echo "image_test: base image $((base_bytes / 1048576)) MiB (uncompressed layers, Debian 13 rootfs" \
-     "instead of CUDA), app layer $app_bytes bytes ($((app_bytes / 1048576)) MiB)" >&2
+echo "image_test: base image layers (uncompressed; a Debian 13 rootfs instead of CUDA's):" \
+     "$(layers "$work/base.dir" | awk '{printf "%s%.1f MiB", n++ ? " + " : "", $2 / 1048576}')" >&2
+echo "image_test: app layer (the CPU-only worker): $app_bytes bytes" \
+     "($(awk -v b="$app_bytes" 'BEGIN {printf "%.2f", b / 1048576}') MiB)" >&2
 [ "$app_bytes" -gt 0 ] && [ "$app_bytes" -lt $((20 * 1048576)) ] ||
     fail "the app layer is $app_bytes bytes (target: under 20 MB)"
 
