@@ -5,8 +5,9 @@
 # models (tests/image/make_hub.py), then checks: the manifest of a build without the
 # hf_token secret (community-1 left out, said in the build log) and of one with it, the final
 # image without Python, pip or a compiler, the secret in no layer, history, config or log,
-# the app layer's size (< 20 MB), every library of the worker found, and the app image's
-# worker transcribing jfk.wav on the CPU. Where no image builder can run here, it says which
+# the app layer's size (< 20 MB), every library of the worker found, the app image's
+# worker transcribing jfk.wav on the CPU, and docker-compose.yml's healthcheck passing against
+# the image's local API. Where no image builder can run here, it says which
 # step failed and runs builder/bake_models.sh directly into a temporary /models instead.
 #   tests/image_test.sh     exit 0 pass, 1 fail, 77 skipped (the reason is printed)
 # Environment: WX_IMAGE_CACHE (default .cache/image-test: the rootfs tarball and the random
@@ -218,5 +219,26 @@ want = "ask not what your country can do for you, ask what you can do for your c
 assert want in text, text
 print("image_test: transcript: " + text.strip(), file=sys.stderr)
 PY
+
+step "docker-compose.yml's healthcheck against the app image's local API"
+api_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+health=$(python3 - docker-compose.yml "$api_port" <<'PY'
+import json, re, sys
+test = json.loads(re.search(r"test: (\[.*?\])\n", open(sys.argv[1]).read(), re.S).group(1))
+assert test[:3] == ["CMD", "bash", "-c"], test
+print(test[3].replace("/8000", "/" + sys.argv[2]))
+PY
+)
+$B run --isolation chroot "$c" -- whisperx-worker --rp_serve_api --rp_api_port "$api_port" \
+    >"$work/api.log" 2>&1 &
+api_pid=$!
+healthy=0
+for _ in $(seq 60); do
+    if $B run --isolation chroot "$c" -- bash -c "$health" 2>/dev/null; then healthy=1; break; fi
+    sleep 1
+done
+kill "$api_pid" 2>/dev/null || true
+wait "$api_pid" 2>/dev/null || true
+[ $healthy = 1 ] || { tail -5 "$work/api.log" >&2; fail "the healthcheck never passed"; }
 $B rm "$c" >/dev/null
 echo "image_test: PASSED" >&2
