@@ -10,12 +10,10 @@
 # the image's local API. Where no image builder can run here, it says which
 # step failed and runs builder/bake_models.sh directly into a temporary /models instead.
 #   tests/image_test.sh     exit 0 pass, 1 fail, 77 skipped (the reason is printed)
-# Environment: WX_IMAGE_CACHE (default .cache/image-test: the rootfs tarball and the random
-# WeSpeaker), WX_IMAGE_STORAGE (buildah's storage; default a temporary directory removed at
+# Environment: WX_IMAGE_CACHE (default .cache/image-test: the rootfs tarball), WX_IMAGE_STORAGE (buildah's storage; default a temporary directory removed at
 # the end: vfs storage copies every layer in full, about 15 GB for this test, so a kept one
 # saves the apt steps of a rerun at that cost), WX_FAKE_HUB (default tests/fake_hub.py),
-# WX_REFERENCE_PYTHON (a Python with pyannote.audio for the random WeSpeaker; default
-# .cache/venv-vad/bin/python; without it the test bakes DIARIZATION=open), WX_DATA_DIR.
+# WX_DATA_DIR.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -26,7 +24,6 @@ step() { echo "== $(date +%T) $*" >&2; }
 
 cache=${WX_IMAGE_CACHE:-$root/.cache/image-test}
 fake_hub=${WX_FAKE_HUB:-$root/tests/fake_hub.py}
-ref_python=${WX_REFERENCE_PYTHON:-$root/.cache/venv-vad/bin/python}
 data=${WX_DATA_DIR:-$root/tests/data}
 wheels=$root/.cache/wheels
 token=hf_imagetest$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
@@ -65,20 +62,11 @@ if [ ! -s "$rootfs" ]; then
     rm -rf "$work/rootfs"
 fi
 
-diarization=open
-wespeaker=$cache/wespeaker-random.bin
-if [ ! -s "$wespeaker" ] && [ -x "$ref_python" ]; then
-    step "random WeSpeaker ResNet34 (once; cached in $wespeaker)"
-    "$ref_python" tests/image/gen_wespeaker.py "$wespeaker" 2>"$work/wespeaker.log" ||
-        tail -3 "$work/wespeaker.log" >&2
-fi
-if [ -s "$wespeaker" ]; then
-    diarization=auto
-    python3 tests/image/make_hub.py "$work/hub" "$work/hub.json" "$token" --wespeaker "$wespeaker"
-else
-    echo "image_test: no random WeSpeaker ($ref_python lacks pyannote.audio): baking DIARIZATION=open" >&2
-    python3 tests/image/make_hub.py "$work/hub" "$work/hub.json" "$token"
-fi
+# The stand-in for pyannote/wespeaker-voxceleb-resnet34-LM: the random-weight checkpoint of
+# the fixtures (the real architecture at channel width 8, pyannote's file layout).
+diarization=auto
+wespeaker=$root/tests/fixtures/wespeaker_random.bin
+python3 tests/image/make_hub.py "$work/hub" "$work/hub.json" "$token" --wespeaker "$wespeaker"
 python3 "$fake_hub" "$work/hub" "$work/hub.json" >"$work/hub.port" &
 hub_pid=$!
 for _ in $(seq 50); do [ -s "$work/hub.port" ] && break; sleep 0.1; done

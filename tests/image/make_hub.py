@@ -9,8 +9,8 @@ test, from small real-format models of this repository (Python standard library 
                                          torchaudio's WAV2VEC2_ASR_BASE_960H file (the test
                                          points TORCHAUDIO_MODELS_URL at this repo)
   jonatasgrosman/wav2vec2-large-xlsr-53-dutch   tests/fixtures/wav2vec2_hf_base (tiny random)
-  pyannote/wespeaker-voxceleb-resnet34-LM       CKPT (tests/image/gen_wespeaker.py: a random
-                                         WeSpeaker ResNet34 in pyannote's checkpoint format)
+  pyannote/wespeaker-voxceleb-resnet34-LM       CKPT (tests/fixtures/wespeaker_random.bin: a
+                                         random WeSpeaker ResNet34 in pyannote's format)
   pyannote/speaker-diarization-community-1      gated (TOKEN only): config.yaml, segmentation
                                          (tests/fixtures/pyannet_powerset_ckpt), embedding
                                          (CKPT), PLDA arrays of the published shapes (zeros)
