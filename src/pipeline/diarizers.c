@@ -107,19 +107,23 @@ bool wx_diarizers_loaded(const wx_diarizers *ds, const char *name)
     return false;
 }
 
-/* The file or directory `want` ("pytorch_model.bin" or "" for the directory) of a model the
- * config names by repo: the image's copy, else the hub's. *path malloc'd. */
+/* The pytorch_model.bin (or, directory, its directory) of a model the config names by repo:
+ * the image's copy <models>/<org>/<name>, else <models>/<name> (segmentation-3.0: the open
+ * set's copy from PyPI), else the hub's. *path malloc'd. */
 static wx_status resolve_repo(const wx_diarizers *ds, const wx_hub_config *hc,
                               const wx_pipeline_ref *ref, bool directory, char **path,
                               wx_hub_error *kind, wx_err *err)
 {
     const char *base = strrchr(ref->path, '/');
-    char local[4200];
-    snprintf(local, sizeof local, "%s/%s%s", ds->models_dir, base ? base + 1 : ref->path,
-             directory ? "" : "/pytorch_model.bin");
-    if (directory ? is_dir(local) : is_file(local)) {
-        *path = strdup(local);
-        return *path ? WX_OK : wx_fail(err, WX_ERR_NOMEM, "out of memory");
+    const char *names[2] = {ref->path, base ? base + 1 : ref->path};   /* baked, PyPI's copy */
+    for (int i = 0; i < 2; i++) {
+        char local[4200];
+        snprintf(local, sizeof local, "%s/%s%s", ds->models_dir, names[i],
+                 directory ? "" : "/pytorch_model.bin");
+        if (directory ? is_dir(local) : is_file(local)) {
+            *path = strdup(local);
+            return *path ? WX_OK : wx_fail(err, WX_ERR_NOMEM, "out of memory");
+        }
     }
     wx_status st = wx_hub_file(hc, ref->path, ref->revision[0] ? ref->revision : NULL,
                                "pytorch_model.bin", path, kind, err);
