@@ -13,7 +13,7 @@ static const char USAGE[] =
     "usage: whisperx-worker [--test_input JSON] [--rp_serve_api [--rp_api_host HOST]\n"
     "       [--rp_api_port PORT]] [--rp_local_audio_dir DIR] [--model_dir DIR] [--vad_dir DIR]\n"
     "       [--align_dir DIR] [--segmentation_dir DIR] [--embedding_path FILE]\n"
-    "       [--diarization_dir DIR]\n"
+    "       [--diarization_dir DIR] [--models_dir DIR]\n"
     "       [--device auto|cpu|cuda] [--compute_type default|float32|int8|...] [--threads N]\n"
     "       [--rp_log_level ERROR|WARN|INFO|DEBUG]\n"
     "       [--version]\n";
@@ -50,6 +50,7 @@ static int parse_args(int argc, char **argv, wx_worker_config *c, int *serve_api
         else if ((v = flag_value(argc, argv, &i, "--segmentation_dir"))) c->segmentation_dir = v;
         else if ((v = flag_value(argc, argv, &i, "--embedding_path"))) c->embedding_path = v;
         else if ((v = flag_value(argc, argv, &i, "--diarization_dir"))) c->diarization_dir = v;
+        else if ((v = flag_value(argc, argv, &i, "--models_dir"))) c->models_dir = v;
         else if ((v = flag_value(argc, argv, &i, "--device"))) c->device = v;
         else if ((v = flag_value(argc, argv, &i, "--compute_type"))) c->compute_type = v;
         else if ((v = flag_value(argc, argv, &i, "--threads"))) c->n_threads = atoi(v);
@@ -73,6 +74,7 @@ int main(int argc, char **argv)
         .segmentation_dir = env_or("WX_SEGMENTATION_DIR", NULL),
         .embedding_path = env_or("WX_EMBEDDING_PATH", NULL),
         .diarization_dir = env_or("WX_DIARIZATION_DIR", NULL),
+        .models_dir = env_or("WX_MODELS_DIR", NULL),
         .device = env_or("WX_DEVICE", "auto"),
         .compute_type = env_or("WX_COMPUTE_TYPE", "default"),
         .n_threads = atoi(env_or("WX_THREADS", "0")),

@@ -228,7 +228,11 @@ json_t *wx_job_run(wx_engine *engine, const json_t *input, const wx_job_hooks *h
         report->cancelled = is_cancelled(hooks);
         goto cleanup;
     }
-    wx_job_input_check_model(&job.in, wx_engine_model_name(engine));
+    if (wx_engine_use_model(engine, wx_job_input_string(&job.in, "model"), &err) != WX_OK) {
+        body = error_body(json_string(err.msg));
+        goto cleanup;
+    }
+    wx_job_input_check_model(&job.in, wx_engine_model_name(engine));   /* no manifest: warned */
     wx_job_input_check_compute_type(&job.in, wx_engine_compute_type(engine));
     wx_job_input_check_vad(&job.in, wx_engine_has_vad(engine));
     if (!job_options(&job.in, hooks, &samples, &opts)) {

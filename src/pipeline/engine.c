@@ -6,6 +6,8 @@
 #include "diarize.h"
 #include "diarizers.h"
 
+#include <jansson.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,10 +23,17 @@
 #define DEFAULT_STATE_MB 2048   /* decoder state budget without device memory; WX_STATE_MB overrides */
 #define DEFAULT_HEADROOM_MB 512 /* CUDA: kept free beyond state + scratch; WX_CUDA_HEADROOM_MB */
 #define NVIDIA_PROC "/proc/driver/nvidia/version"
+#define DEFAULT_MODEL_CACHE_MB 8192   /* Whisper weights kept loaded; WX_MODEL_CACHE_MB */
+
+/* A Whisper model of the manifest: its name and directory. */
+struct wx_baked_model {
+    char name[128];
+    char dir[4096];
+};
 
 static wx_status lookup_token(wx_engine *e, const char *tok, int32_t *id, wx_err *err)
 {
-    *id = wx_tokenizer_token_id(e->tokenizer, tok);
+    *id = wx_tokenizer_token_id(e->m.tokenizer, tok);
     if (*id < 0) return wx_fail(err, WX_ERR_FORMAT, "the tokenizer has no %s token", tok);
     return WX_OK;
 }
@@ -32,17 +41,17 @@ static wx_status lookup_token(wx_engine *e, const char *tok, int32_t *id, wx_err
 static wx_status resolve_special_tokens(wx_engine *e, wx_err *err)
 {
     wx_status st;
-    if ((st = lookup_token(e, "<|startoftranscript|>", &e->sot, err)) ||
-        (st = lookup_token(e, "<|endoftext|>", &e->eot, err)) ||
-        (st = lookup_token(e, "<|startofprev|>", &e->sot_prev, err)) ||
-        (st = lookup_token(e, "<|notimestamps|>", &e->no_timestamps, err)) ||
-        (st = lookup_token(e, "<|transcribe|>", &e->transcribe, err)) ||
-        (st = lookup_token(e, "<|translate|>", &e->translate, err)))
+    if ((st = lookup_token(e, "<|startoftranscript|>", &e->m.sot, err)) ||
+        (st = lookup_token(e, "<|endoftext|>", &e->m.eot, err)) ||
+        (st = lookup_token(e, "<|startofprev|>", &e->m.sot_prev, err)) ||
+        (st = lookup_token(e, "<|notimestamps|>", &e->m.no_timestamps, err)) ||
+        (st = lookup_token(e, "<|transcribe|>", &e->m.transcribe, err)) ||
+        (st = lookup_token(e, "<|translate|>", &e->m.translate, err)))
         return st;
-    e->no_speech = wx_tokenizer_token_id(e->tokenizer, "<|nospeech|>");
-    if (e->no_speech < 0) e->no_speech = wx_tokenizer_token_id(e->tokenizer, "<|nocaptions|>");
+    e->m.no_speech = wx_tokenizer_token_id(e->m.tokenizer, "<|nospeech|>");
+    if (e->m.no_speech < 0) e->m.no_speech = wx_tokenizer_token_id(e->m.tokenizer, "<|nocaptions|>");
     /* CTranslate2: a Whisper vocabulary of 51865 or more tokens is multilingual. */
-    e->multilingual = wx_whisper_get_hparams(e->whisper)->n_vocab >= 51865;
+    e->m.multilingual = wx_whisper_get_hparams(e->m.whisper)->n_vocab >= 51865;
     return WX_OK;
 }
 
@@ -50,20 +59,20 @@ static wx_status resolve_special_tokens(wx_engine *e, wx_err *err)
  * removed) has a digit, '%', '$' or '£'; merged with the model's suppress_ids. */
 static wx_status collect_numeral_tokens(wx_engine *e, wx_err *err)
 {
-    const wx_ct2_config *cfg = wx_whisper_get_config(e->whisper);
-    e->suppress_numerals = malloc(((size_t)e->eot + (size_t)cfg->n_suppress_ids) * sizeof(int32_t));
-    if (!e->suppress_numerals) return wx_fail(err, WX_ERR_NOMEM, "out of memory");
+    const wx_ct2_config *cfg = wx_whisper_get_config(e->m.whisper);
+    e->m.suppress_numerals = malloc(((size_t)e->m.eot + (size_t)cfg->n_suppress_ids) * sizeof(int32_t));
+    if (!e->m.suppress_numerals) return wx_fail(err, WX_ERR_NOMEM, "out of memory");
     int n = 0;
-    memcpy(e->suppress_numerals, cfg->suppress_ids, (size_t)cfg->n_suppress_ids * sizeof(int32_t));
+    memcpy(e->m.suppress_numerals, cfg->suppress_ids, (size_t)cfg->n_suppress_ids * sizeof(int32_t));
     n = cfg->n_suppress_ids;
-    for (int32_t id = 0; id < e->eot; id++) {
-        char *text = wx_tokenizer_decode(e->tokenizer, &id, 1, 0);
+    for (int32_t id = 0; id < e->m.eot; id++) {
+        char *text = wx_tokenizer_decode(e->m.tokenizer, &id, 1, 0);
         if (!text) return wx_fail(err, WX_ERR_NOMEM, "out of memory");
         const char *t = text[0] == ' ' ? text + 1 : text;
-        if (strpbrk(t, "0123456789%$") || strstr(t, "\xc2\xa3")) e->suppress_numerals[n++] = id;
+        if (strpbrk(t, "0123456789%$") || strstr(t, "\xc2\xa3")) e->m.suppress_numerals[n++] = id;
         free(text);
     }
-    e->n_suppress_numerals = n;
+    e->m.n_suppress_numerals = n;
     return WX_OK;
 }
 
@@ -115,8 +124,8 @@ static wx_status load_diarizer(const wx_engine_config *c, wx_engine *e, wx_err *
     const char *missing = access(probe, F_OK) != 0 ? probe : access(emb, F_OK) != 0 ? emb : NULL;
     if (missing) {
         snprintf(e->diarizer_note, sizeof e->diarizer_note, "diarization is not applied: the "
-                 "open model set is not installed (%.400s is missing; scripts/setup.sh or "
-                 "builder/fetch_models.sh fetches it)", missing);
+                 "open model set is not installed (%.400s is missing: builder/fetch_models.sh "
+                 "fetches it; an image built with DIARIZATION=none has none)", missing);
         bool named = (c->segmentation_dir && *c->segmentation_dir) ||
                      (c->embedding_path && *c->embedding_path);
         return named ? wx_fail(err, WX_ERR_INVALID_INPUT, "the diarization model %.400s does "
@@ -205,29 +214,98 @@ static wx_status resolve_compute_type(const char *compute_type, wx_engine *e,
     return WX_OK;
 }
 
+/* Loads the Whisper model of directory dir into e->m (empty) under `name`. */
+static wx_status load_whisper_set(wx_engine *e, const char *dir, const char *name, wx_err *err)
+{
+    memset(&e->m, 0, sizeof e->m);
+    snprintf(e->m.name, sizeof e->m.name, "%s", name);
+    wx_status st = wx_whisper_load_as(dir, e->backend, e->matrix_dtype, &e->m.whisper, err);
+    if (st == WX_OK) st = wx_tokenizer_load(dir, &e->m.tokenizer, err);
+    if (st == WX_OK) st = resolve_special_tokens(e, err);
+    if (st == WX_OK) st = collect_numeral_tokens(e, err);
+    if (st == WX_OK) st = wx_mel_create(wx_whisper_get_hparams(e->m.whisper)->n_mels, &e->m.mel, err);
+    if (st == WX_OK) {
+        e->m.mel_buf = malloc((size_t)wx_mel_n_mels(e->m.mel) * WX_CHUNK_FRAMES * sizeof(float));
+        if (!e->m.mel_buf) st = wx_fail(err, WX_ERR_NOMEM, "out of memory");
+    }
+    if (st == WX_OK) {
+        e->m.weight_bytes = wx_whisper_weight_bytes_for(wx_whisper_get_hparams(e->m.whisper),
+                                                        wx_dtype_size(e->matrix_dtype));
+        e->m.last_used = wx_now();
+    }
+    return st;
+}
+
+static void free_whisper_set(wx_whisper_set *m)
+{
+    wx_whisper_state_free(m->state);
+    wx_whisper_free(m->whisper);
+    wx_tokenizer_free(m->tokenizer);
+    wx_mel_free(m->mel);
+    free(m->mel_buf);
+    free(m->suppress_numerals);
+    memset(m, 0, sizeof *m);
+}
+
+/* The manifest's Whisper models ({"models": [{"name", "kind": "whisper", "path"}, ...]},
+ * builder/write_manifest.py), when models_dir (WX_MODELS_DIR, else the model directory's
+ * parent) holds a manifest.json; none otherwise. The model loaded at start takes the name
+ * of the entry whose directory it is. */
+static wx_status read_manifest(const wx_engine_config *c, wx_engine *e, wx_err *err)
+{
+    char path[4200], real[PATH_MAX], mine[PATH_MAX];
+    if (c->models_dir && *c->models_dir) snprintf(e->models_dir, sizeof e->models_dir, "%s", c->models_dir);
+    else snprintf(e->models_dir, sizeof e->models_dir, "%s/..", c->model_dir);
+    snprintf(path, sizeof path, "%s/manifest.json", e->models_dir);
+    if (access(path, F_OK) != 0) {
+        e->models_dir[0] = '\0';
+        return WX_OK;
+    }
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr), *models = json_object_get(root, "models");
+    if (!json_is_array(models)) {
+        json_decref(root);
+        return wx_fail(err, WX_ERR_FORMAT, "%s: not a model manifest (%s)", path,
+                       root ? "no \"models\" list" : jerr.text);
+    }
+    e->baked = calloc(json_array_size(models) + 1, sizeof *e->baked);
+    if (!e->baked) { json_decref(root); return wx_fail(err, WX_ERR_NOMEM, "out of memory"); }
+    bool have_mine = realpath(c->model_dir, mine) != NULL;
+    size_t i;
+    json_t *m;
+    json_array_foreach(models, i, m) {
+        const char *kind = json_string_value(json_object_get(m, "kind"));
+        const char *name = json_string_value(json_object_get(m, "name"));
+        const char *rel = json_string_value(json_object_get(m, "path"));
+        if (!kind || strcmp(kind, "whisper") || !name || !rel || strstr(rel, "..")) continue;
+        struct wx_baked_model *b = &e->baked[e->n_baked++];
+        snprintf(b->name, sizeof b->name, "%s", name);
+        snprintf(b->dir, sizeof b->dir, "%s/%s", e->models_dir, rel);
+        if (have_mine && realpath(b->dir, real) && !strcmp(real, mine))
+            snprintf(e->m.name, sizeof e->m.name, "%s", b->name);
+    }
+    json_decref(root);
+    return WX_OK;
+}
+
 wx_status wx_engine_load(const wx_engine_config *c, wx_engine **out, wx_err *err)
 {
     wx_engine *e = calloc(1, sizeof *e);
     if (!e) return wx_fail(err, WX_ERR_NOMEM, "out of memory");
     const char *slash = strrchr(c->model_dir, '/');
-    snprintf(e->model_name, sizeof e->model_name, "%s", slash && slash[1] ? slash + 1 : c->model_dir);
-    enum wx_dtype matrix_dtype = WX_F32;
+    const char *env = getenv("WX_MODEL_CACHE_MB");
+    double mb = env && *env ? strtod(env, NULL) : DEFAULT_MODEL_CACHE_MB;
+    e->cache_bytes = (size_t)((mb >= 0 ? mb : DEFAULT_MODEL_CACHE_MB) * 1048576.0);
+    e->matrix_dtype = WX_F32;
     wx_status st = create_backend(c, e, err);
-    if (st == WX_OK) st = resolve_compute_type(c->compute_type, e, &matrix_dtype, err);
+    if (st == WX_OK) st = resolve_compute_type(c->compute_type, e, &e->matrix_dtype, err);
     if (st == WX_OK)
-        st = wx_whisper_load_as(c->model_dir, e->backend, matrix_dtype, &e->whisper, err);
-    if (st == WX_OK) st = wx_tokenizer_load(c->model_dir, &e->tokenizer, err);
-    if (st == WX_OK) st = resolve_special_tokens(e, err);
-    if (st == WX_OK) st = collect_numeral_tokens(e, err);
-    if (st == WX_OK) st = wx_mel_create(wx_whisper_get_hparams(e->whisper)->n_mels, &e->mel, err);
+        st = load_whisper_set(e, c->model_dir, slash && slash[1] ? slash + 1 : c->model_dir, err);
+    if (st == WX_OK) st = read_manifest(c, e, err);
     if (st == WX_OK) st = load_vad(c, e, err);
     if (st == WX_OK) st = create_align_models(c, e, err);
     if (st == WX_OK) st = load_diarizer(c, e, err);
     if (st == WX_OK) st = create_diarizers(c, e, err);
-    if (st == WX_OK) {
-        e->mel_buf = malloc((size_t)wx_mel_n_mels(e->mel) * WX_CHUNK_FRAMES * sizeof(float));
-        if (!e->mel_buf) st = wx_fail(err, WX_ERR_NOMEM, "out of memory");
-    }
     if (st != WX_OK) {
         wx_engine_free(e);
         return st;
@@ -239,26 +317,96 @@ wx_status wx_engine_load(const wx_engine_config *c, wx_engine **out, wx_err *err
 void wx_engine_free(wx_engine *e)
 {
     if (!e) return;
-    wx_whisper_state_free(e->state);
+    free_whisper_set(&e->m);
+    for (int i = 0; i < e->n_idle; i++) free_whisper_set(&e->idle[i]);
     wx_vad_free(e->vad);
     wx_align_models_free(e->align_models);
     wx_diarizers_free(e->diarizers);
     wx_diarizer_free(e->diarizer);
-    wx_whisper_free(e->whisper);
-    wx_tokenizer_free(e->tokenizer);
-    wx_mel_free(e->mel);
     if (e->backend && e->backend != e->cpu) e->backend->ops->destroy(e->backend);
     if (e->cpu) e->cpu->ops->destroy(e->cpu);
-    free(e->mel_buf);
-    free(e->suppress_numerals);
+    free(e->baked);
     free(e);
+}
+
+/* Unloads idle models, least recently used first, until `extra` more bytes fit the budget. */
+static void evict_idle(wx_engine *e, size_t extra)
+{
+    for (;;) {
+        size_t used = e->m.weight_bytes + extra;
+        int oldest = -1;
+        for (int i = 0; i < e->n_idle; i++) {
+            used += e->idle[i].weight_bytes;
+            if (oldest < 0 || e->idle[i].last_used < e->idle[oldest].last_used) oldest = i;
+        }
+        if (oldest < 0 || (used <= e->cache_bytes && e->n_idle < WX_MAX_WHISPER_MODELS)) return;
+        free_whisper_set(&e->idle[oldest]);
+        e->idle[oldest] = e->idle[--e->n_idle];
+    }
+}
+
+wx_status wx_engine_use_model(wx_engine *e, const char *name, wx_err *err)
+{
+    if (!name || !*name || !e->n_baked || !strcmp(name, e->m.name)) {
+        e->m.last_used = wx_now();
+        return WX_OK;
+    }
+    const struct wx_baked_model *b = NULL;
+    for (int i = 0; i < e->n_baked && !b; i++)
+        if (!strcmp(e->baked[i].name, name)) b = &e->baked[i];
+    if (!b) {
+        char names[1024] = "";
+        for (int i = 0; i < e->n_baked; i++) {
+            size_t len = strlen(names);
+            snprintf(names + len, sizeof names - len, "%s%s", i ? ", " : "", e->baked[i].name);
+        }
+        return wx_fail(err, WX_ERR_INVALID_INPUT, "model \"%.128s\" is not in this worker; "
+                       "the models baked in are: %s", name, names);
+    }
+    wx_whisper_state_free(e->m.state);   /* an idle model keeps its weights, not its state */
+    e->m.state = NULL;
+    e->m.state_slots = e->m.state_rows = 0;
+    wx_whisper_set current = e->m;
+    for (int i = 0; i < e->n_idle; i++)
+        if (!strcmp(e->idle[i].name, name)) {   /* loaded before: swap it in */
+            e->m = e->idle[i];
+            e->idle[i] = current;
+            e->m.last_used = wx_now();
+            return WX_OK;
+        }
+    e->idle[e->n_idle++] = current;   /* room: evict_idle leaves fewer than the maximum */
+    memset(&e->m, 0, sizeof e->m);
+    wx_status st = load_whisper_set(e, b->dir, b->name, err);
+    if (st != WX_OK) {   /* keep serving the model that was there */
+        free_whisper_set(&e->m);
+        for (int i = 0; i < e->n_idle; i++)
+            if (!strcmp(e->idle[i].name, current.name)) {
+                e->m = e->idle[i];
+                e->idle[i] = e->idle[--e->n_idle];
+            }
+        return st;
+    }
+    evict_idle(e, 0);
+    return WX_OK;
+}
+
+int wx_engine_model_count(const wx_engine *e) { return e->n_baked; }
+
+const char *wx_engine_model_at(const wx_engine *e, int i, bool *loaded)
+{
+    if (i < 0 || i >= e->n_baked) return NULL;
+    const char *name = e->baked[i].name;
+    bool in = !strcmp(name, e->m.name);
+    for (int k = 0; k < e->n_idle && !in; k++) in = !strcmp(name, e->idle[k].name);
+    if (loaded) *loaded = in;
+    return name;
 }
 
 const char *wx_engine_device(const wx_engine *e) { return e->backend->ops->name; }
 const char *wx_engine_device_note(const wx_engine *e) { return e->device_note; }
 const char *wx_engine_compute_type(const wx_engine *e)
 {
-    switch (wx_whisper_matrix_dtype(e->whisper)) {
+    switch (wx_whisper_matrix_dtype(e->m.whisper)) {
     case WX_Q8: return "int8";
     case WX_F16: return "float16";
     default: return "float32";
@@ -268,25 +416,25 @@ const char *wx_engine_device_warning(const wx_engine *e)
 {
     return e->device_warning[0] ? e->device_warning : NULL;
 }
-const char *wx_engine_model_name(const wx_engine *e) { return e->model_name; }
-bool wx_engine_is_multilingual(const wx_engine *e) { return e->multilingual; }
+const char *wx_engine_model_name(const wx_engine *e) { return e->m.name; }
+bool wx_engine_is_multilingual(const wx_engine *e) { return e->m.multilingual; }
 bool wx_engine_has_vad(const wx_engine *e) { return e->vad != NULL; }
 bool wx_engine_has_diarization(const wx_engine *e) { return e->diarizer != NULL; }
 
 const float *wx_engine_window_mel(wx_engine *e, const float *samples, size_t n)
 {
     if (e->backend->ops->log_mel) {
-        wx_op(e->backend, log_mel, wx_whisper_mel_input(e->state), samples, n,
-              wx_mel_filters(e->mel), wx_mel_n_mels(e->mel));
+        wx_op(e->backend, log_mel, wx_whisper_mel_input(e->m.state), samples, n,
+              wx_mel_filters(e->m.mel), wx_mel_n_mels(e->m.mel));
         return NULL;
     }
-    wx_mel_compute(e->mel, samples, n, e->mel_buf);
-    return e->mel_buf;
+    wx_mel_compute(e->m.mel, samples, n, e->m.mel_buf);
+    return e->m.mel_buf;
 }
 
 static int max_prompt_tokens(const wx_engine *e)
 {
-    return wx_whisper_get_hparams(e->whisper)->n_text_ctx / 2 + 4;
+    return wx_whisper_get_hparams(e->m.whisper)->n_text_ctx / 2 + 4;
 }
 
 double wx_state_need_bytes(const wx_whisper_hparams *hp, size_t weight_size, size_t kv_size,
@@ -342,7 +490,7 @@ wx_status wx_engine_usable_batch(const wx_engine *e, int requested, int n_window
     char why[256];
     bool device;
     double budget = state_budget(e, &device, why, sizeof why);
-    const wx_whisper_hparams *hp = wx_whisper_get_hparams(e->whisper);
+    const wx_whisper_hparams *hp = wx_whisper_get_hparams(e->m.whisper);
     size_t ws = wx_dtype_size(e->backend->ops->weight_dtype);
     size_t kv = wx_dtype_size(e->backend->ops->kv_dtype);
     bool scratch = e->backend->ops->reserve_scratch != NULL;
@@ -360,14 +508,14 @@ wx_status wx_engine_usable_batch(const wx_engine *e, int requested, int n_window
 wx_status wx_engine_ensure_state(wx_engine *e, int slots, int beam, wx_err *err)
 {
     int rows = slots * beam;
-    if (e->state && e->state_slots >= slots && e->state_rows >= rows) return WX_OK;
-    wx_whisper_state_free(e->state);
-    e->state = NULL;
+    if (e->m.state && e->m.state_slots >= slots && e->m.state_rows >= rows) return WX_OK;
+    wx_whisper_state_free(e->m.state);
+    e->m.state = NULL;
     int max_prompt = max_prompt_tokens(e);
-    wx_status st = wx_whisper_state_create(e->whisper, slots, rows, max_prompt, &e->state, err);
+    wx_status st = wx_whisper_state_create(e->m.whisper, slots, rows, max_prompt, &e->m.state, err);
     if (st != WX_OK) return st;
-    e->state_slots = slots;
-    e->state_rows = rows;
+    e->m.state_slots = slots;
+    e->m.state_rows = rows;
     return WX_OK;
 }
 

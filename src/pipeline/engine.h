@@ -12,6 +12,26 @@
 #include "../io/tokenizer.h"
 #include "../models/whisper.h"
 
+#define WX_MAX_WHISPER_MODELS 8
+
+/* One Whisper model and what depends on it, swapped in and out of the engine whole. */
+typedef struct wx_whisper_set {
+    char name[128];               /* the manifest's name, else the directory's basename */
+    wx_whisper *whisper;
+    wx_tokenizer *tokenizer;
+    wx_mel *mel;
+    wx_whisper_state *state;      /* grown on demand, kept between jobs (freed when idle) */
+    int state_slots, state_rows;
+    float *mel_buf;               /* (n_mels, 3000) host */
+    int32_t sot, eot, sot_prev, no_timestamps, transcribe, translate;
+    int32_t no_speech;            /* <|nospeech|> or <|nocaptions|>; -1 if neither */
+    bool multilingual;
+    int32_t *suppress_numerals;   /* config suppress_ids ∪ tokens with digits, %, $, £ */
+    int n_suppress_numerals;
+    size_t weight_bytes;
+    double last_used;
+} wx_whisper_set;
+
 struct wx_engine {
     wx_backend *backend;          /* Whisper's: CUDA when usable, else the CPU */
     wx_backend *cpu;              /* the host backend; the same as backend on the CPU */
@@ -22,18 +42,14 @@ struct wx_engine {
     struct wx_diarizer *diarizer; /* the open diarization set; NULL when not installed */
     char diarizer_note[1024];      /* why there is none (the warning diarization jobs get) */
     struct wx_diarizers *diarizers;   /* every set, pyannote's pipelines loaded on first use */
-    wx_whisper *whisper;
-    wx_tokenizer *tokenizer;
-    wx_mel *mel;
-    wx_whisper_state *state;      /* grown on demand, kept between jobs */
-    int state_slots, state_rows;
-    float *mel_buf;               /* (n_mels, 3000) host */
-    char model_name[128];
-    int32_t sot, eot, sot_prev, no_timestamps, transcribe, translate;
-    int32_t no_speech;            /* <|nospeech|> or <|nocaptions|>; -1 if neither */
-    bool multilingual;
-    int32_t *suppress_numerals;   /* config suppress_ids ∪ tokens with digits, %, $, £ */
-    int n_suppress_numerals;
+    enum wx_dtype matrix_dtype;   /* of Whisper's linear weights (the compute type) */
+    wx_whisper_set m;             /* the Whisper model jobs run on now */
+    wx_whisper_set idle[WX_MAX_WHISPER_MODELS];   /* loaded, not in use: least recent first out */
+    int n_idle;
+    size_t cache_bytes;           /* WX_MODEL_CACHE_MB: weights of all loaded Whisper models */
+    char models_dir[2048];        /* where the manifest's paths start; "" without a manifest */
+    struct wx_baked_model *baked; /* the manifest's Whisper models (name, directory) */
+    int n_baked;
 };
 
 /* The log-mel of samples[0, n) (n ≤ 30 s): by the backend's device front end when it has one

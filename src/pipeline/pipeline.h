@@ -28,6 +28,9 @@ typedef struct wx_engine_config {
     /* A pyannote pipeline directory (config.yaml + the models it names), NULL: none; the
      * pipelines are otherwise looked for in <model_dir>/../pyannote/ and the hub cache. */
     const char *diarization_dir;
+    /* Where /models/manifest.json is (the images' baked models, builder/write_manifest.py);
+     * NULL: <model_dir>/.. when it holds one. Its Whisper models can be switched to by name. */
+    const char *models_dir;
     /* CTranslate2's compute types: "int8", "int8_float32", "int8_float16" and
      * "int8_bfloat16" store Whisper's linear weights in int8 on the CPU backend (CUDA keeps
      * float16); "default", "auto", "float32", "float16" and "bfloat16" (or NULL) keep the
@@ -44,7 +47,15 @@ const char *wx_engine_device_note(const wx_engine *engine);
  * too old for this build's CUDA runtime, no kernel image for the GPU, ...): the worker logs
  * it as a warning and reports it in /health. */
 const char *wx_engine_device_warning(const wx_engine *engine);
-const char *wx_engine_model_name(const wx_engine *engine);   /* directory basename */
+const char *wx_engine_model_name(const wx_engine *engine);   /* manifest name, else basename */
+/* With a manifest: makes its Whisper model `name` the one jobs run on, loaded on first use
+ * and kept with the others within WX_MODEL_CACHE_MB of weights (default 8192; the least
+ * recently used unloaded first); an unknown name is WX_ERR_INVALID_INPUT listing the names.
+ * Without a manifest (or NULL, or the current name): nothing to do. */
+wx_status wx_engine_use_model(wx_engine *engine, const char *name, wx_err *err);
+/* The manifest's Whisper models (0 without one): name i, and whether it is loaded now. */
+int wx_engine_model_count(const wx_engine *engine);
+const char *wx_engine_model_at(const wx_engine *engine, int i, bool *loaded);
 /* The precision Whisper computes in: "int8", "float32" or "float16". */
 const char *wx_engine_compute_type(const wx_engine *engine);
 bool wx_engine_is_multilingual(const wx_engine *engine);

@@ -42,7 +42,7 @@ void wx_transcribe_options_default(wx_transcribe_options *o)
 
 static void language_code(wx_engine *e, int32_t id, char *code, size_t size)
 {
-    const char *tok = wx_tokenizer_token_str(e->tokenizer, id);
+    const char *tok = wx_tokenizer_token_str(e->m.tokenizer, id);
     size_t n = tok ? strlen(tok) : 0;
     if (n > 4 && n - 4 < size) {
         memcpy(code, tok + 2, n - 4);
@@ -57,11 +57,11 @@ static void language_code(wx_engine *e, int32_t id, char *code, size_t size)
 static float detect_window(wx_engine *e, const float *samples, size_t n, size_t start,
                            float *logits, char *code, size_t code_size)
 {
-    const wx_ct2_config *cfg = wx_whisper_get_config(e->whisper);
+    const wx_ct2_config *cfg = wx_whisper_get_config(e->m.whisper);
     size_t len = n - start < WX_CHUNK_SAMPLES ? n - start : WX_CHUNK_SAMPLES;
-    wx_whisper_encode(e->state, wx_engine_window_mel(e, samples + start, len), 0);
-    wx_whisper_decode(e->state, &e->sot, 1, 1, 1, 0);
-    wx_whisper_logits(e->state, 0, logits);
+    wx_whisper_encode(e->m.state, wx_engine_window_mel(e, samples + start, len), 0);
+    wx_whisper_decode(e->m.state, &e->m.sot, 1, 1, 1, 0);
+    wx_whisper_logits(e->m.state, 0, logits);
     float max = -INFINITY, sum = 0.0f;
     int best = 0;
     for (int i = 0; i < cfg->n_lang_ids; i++) {
@@ -80,8 +80,8 @@ static float detect_window(wx_engine *e, const float *samples, size_t n, size_t 
 static wx_status detect_language(wx_engine *e, const float *samples, size_t n,
                                  const wx_transcribe_options *o, wx_transcript *out, wx_err *err)
 {
-    const wx_whisper_hparams *hp = wx_whisper_get_hparams(e->whisper);
-    if (wx_whisper_get_config(e->whisper)->n_lang_ids == 0)
+    const wx_whisper_hparams *hp = wx_whisper_get_hparams(e->m.whisper);
+    if (wx_whisper_get_config(e->m.whisper)->n_lang_ids == 0)
         return wx_fail(err, WX_ERR_FORMAT, "the model's config.json lists no lang_ids, so the "
                        "language cannot be detected: pass a language");
     float *logits = malloc((size_t)hp->n_vocab * sizeof *logits);
@@ -106,7 +106,7 @@ static wx_status detect_language(wx_engine *e, const float *samples, size_t n,
         if (p >= o->language_detection_min_prob) break;
     }
     free(logits);
-    return wx_whisper_take_error(e->state, err);
+    return wx_whisper_take_error(e->m.state, err);
 }
 
 /* [<|startofprev|> prompt-tokens] <|startoftranscript|> [<|lang|> <|task|>] <|notimestamps|>,
@@ -114,7 +114,7 @@ static wx_status detect_language(wx_engine *e, const float *samples, size_t n,
 static wx_status build_prompt(wx_engine *e, const wx_transcribe_options *o, const char *lang,
                               int32_t *prompt, int *len, wx_err *err)
 {
-    int n = 0, max_prev = wx_whisper_get_hparams(e->whisper)->n_text_ctx / 2 - 1;
+    int n = 0, max_prev = wx_whisper_get_hparams(e->m.whisper)->n_text_ctx / 2 - 1;
     if (o->initial_prompt && *o->initial_prompt) {
         const char *p = o->initial_prompt;
         while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
@@ -127,25 +127,25 @@ static wx_status build_prompt(wx_engine *e, const wx_transcribe_options *o, cons
         text[l + 1] = 0;
         int32_t *ids = NULL;
         int n_ids = 0;
-        wx_status st = wx_tokenizer_encode(e->tokenizer, text, &ids, &n_ids, err);
+        wx_status st = wx_tokenizer_encode(e->m.tokenizer, text, &ids, &n_ids, err);
         free(text);
         if (st != WX_OK) return st;
         int keep = n_ids < max_prev ? n_ids : max_prev;
-        prompt[n++] = e->sot_prev;
+        prompt[n++] = e->m.sot_prev;
         memcpy(prompt + n, ids + (n_ids - keep), (size_t)keep * sizeof *ids);
         n += keep;
         free(ids);
     }
-    prompt[n++] = e->sot;
-    if (e->multilingual) {
+    prompt[n++] = e->m.sot;
+    if (e->m.multilingual) {
         char tok[32];
         snprintf(tok, sizeof tok, "<|%s|>", lang);
-        int32_t id = wx_tokenizer_token_id(e->tokenizer, tok);
+        int32_t id = wx_tokenizer_token_id(e->m.tokenizer, tok);
         if (id < 0) return wx_fail(err, WX_ERR_INVALID_INPUT, "unsupported language '%s'", lang);
         prompt[n++] = id;
-        prompt[n++] = o->task && strcmp(o->task, "translate") == 0 ? e->translate : e->transcribe;
+        prompt[n++] = o->task && strcmp(o->task, "translate") == 0 ? e->m.translate : e->m.transcribe;
     }
-    prompt[n++] = e->no_timestamps;
+    prompt[n++] = e->m.no_timestamps;
     *len = n;
     return WX_OK;
 }
@@ -193,7 +193,7 @@ static wx_status fill_segment(wx_engine *e, const job *j, wx_beam_result *r, flo
                               wx_segment *seg, wx_err *err)
 {
     memset(seg, 0, sizeof *seg);
-    seg->text = wx_tokenizer_decode(e->tokenizer, r->tokens, r->n_tokens, 1);
+    seg->text = wx_tokenizer_decode(e->m.tokenizer, r->tokens, r->n_tokens, 1);
     if (!seg->text) return wx_fail(err, WX_ERR_NOMEM, "out of memory decoding text");
     float len = (float)r->n_tokens;
     seg->avg_logprob = r->score * powf(len, j->bp.length_penalty) / (len + 1.0f);
@@ -237,13 +237,13 @@ static wx_status fallback_chunk(wx_engine *e, const job *j, const chunk *c, uint
                                 wx_segment *seg, wx_err *err)
 {
     const wx_transcribe_options *o = j->o;
-    wx_whisper_encode(e->state, wx_engine_window_mel(e, j->samples + c->begin, c->end - c->begin), 0);
+    wx_whisper_encode(e->m.state, wx_engine_window_mel(e, j->samples + c->begin, c->end - c->begin), 0);
     float no_speech = seg->no_speech_prob;
     float t = o->temperature > 0 ? o->temperature : o->temperature_increment;
     for (; t <= 1.0f + 1e-6f; t += o->temperature_increment) {
         wx_beam_result r;
         wx_segment cand;
-        wx_status st = wx_sample_search(e->state, j->prompt, j->prompt_len, &j->bp, t,
+        wx_status st = wx_sample_search(e->m.state, j->prompt, j->prompt_len, &j->bp, t,
                                         o->best_of > 0 ? o->best_of : 5, seed, o->cancel, &r, err);
         if (st == WX_OK) st = fill_segment(e, j, &r, t, &cand, err);
         wx_beam_result_free(&r);
@@ -321,9 +321,9 @@ static wx_status time_batch_words(wx_engine *e, job *j, const chunk *chunks, int
 {
     wx_transcript *out = j->out;
     int sot_len = j->prompt_len - 1 - j->bp.sot_index;
-    wx_timing_model tm = {.state = e->state, .tokenizer = e->tokenizer,
+    wx_timing_model tm = {.state = e->m.state, .tokenizer = e->m.tokenizer,
                           .sot_sequence = j->prompt + j->bp.sot_index, .sot_len = sot_len,
-                          .no_timestamps = e->no_timestamps, .eot = e->eot,
+                          .no_timestamps = e->m.no_timestamps, .eot = e->m.eot,
                           .language = out->language};
     wx_status st = WX_OK;
     for (int k = 0; st == WX_OK && k < b->count; k++) {
@@ -331,7 +331,7 @@ static wx_status time_batch_words(wx_engine *e, job *j, const chunk *chunks, int
         const chunk *c = &chunks[first + k];
         if (b->slot[k] < 0) {
             take_slot0(b, k);
-            wx_whisper_encode(e->state, wx_engine_window_mel(e, j->samples + c->begin,
+            wx_whisper_encode(e->m.state, wx_engine_window_mel(e, j->samples + c->begin,
                                                              c->end - c->begin), 0);
         }
         wx_segment *seg = &out->segments[b->segment[k]];
@@ -361,16 +361,16 @@ static wx_status transcribe_batch(wx_engine *e, job *j, const chunk *chunks, int
         const float *mel = wx_engine_window_mel(e, j->samples + c->begin, c->end - c->begin);
         wx_engine_device_wait(e, "mel");
         double t1 = wx_now();
-        wx_whisper_encode(e->state, mel, k);
+        wx_whisper_encode(e->m.state, mel, k);
         wx_engine_device_wait(e, "encode");
         out->times.mel += t1 - t0;
         out->times.encode += wx_now() - t1;
     }
-    wx_status st0 = wx_whisper_take_error(e->state, err);
+    wx_status st0 = wx_whisper_take_error(e->m.state, err);
     if (st0 != WX_OK) return st0;
     double t1 = wx_now();
     wx_beam_result results[count];
-    wx_status st = wx_beam_search(e->state, count, j->prompt, j->prompt_len, &j->bp,
+    wx_status st = wx_beam_search(e->m.state, count, j->prompt, j->prompt_len, &j->bp,
                                   j->o->cancel, results, err);
     out->times.decode += wx_now() - t1;
     if (st != WX_OK) return st;
@@ -391,20 +391,20 @@ static wx_status transcribe_batch(wx_engine *e, job *j, const chunk *chunks, int
 
 static void fill_beam_params(wx_engine *e, const wx_transcribe_options *o, wx_beam_params *bp)
 {
-    const wx_ct2_config *cfg = wx_whisper_get_config(e->whisper);
+    const wx_ct2_config *cfg = wx_whisper_get_config(e->m.whisper);
     memset(bp, 0, sizeof *bp);
     bp->beam_size = o->beam_size > 0 ? o->beam_size : DEFAULT_BEAM;
     bp->patience = o->patience > 0 ? o->patience : 1.0f;
     bp->length_penalty = o->length_penalty;
     bp->max_new_tokens = o->max_new_tokens;
-    bp->suppress = o->suppress_numerals ? e->suppress_numerals : cfg->suppress_ids;
-    bp->n_suppress = o->suppress_numerals ? e->n_suppress_numerals : cfg->n_suppress_ids;
+    bp->suppress = o->suppress_numerals ? e->m.suppress_numerals : cfg->suppress_ids;
+    bp->n_suppress = o->suppress_numerals ? e->m.n_suppress_numerals : cfg->n_suppress_ids;
     if (o->suppress_blank) {
         bp->suppress_begin = cfg->suppress_ids_begin;
         bp->n_suppress_begin = cfg->n_suppress_ids_begin;
     }
-    bp->eot = e->eot;
-    bp->no_speech_id = e->no_speech;
+    bp->eot = e->m.eot;
+    bp->no_speech_id = e->m.no_speech;
 }
 
 /* Consecutive 30 s windows over the audio (the chunking until VAD cuts it). */
@@ -476,7 +476,7 @@ static wx_status prepare_language(wx_engine *e, const float *samples, size_t n_s
                                   void *progress_user, wx_transcript *out, wx_err *err)
 {
     out->language_probability = 1.0f;
-    if (!e->multilingual) {
+    if (!e->m.multilingual) {
         snprintf(out->language, sizeof out->language, "en");
     } else if (o->language && *o->language) {
         snprintf(out->language, sizeof out->language, "%s", o->language);
@@ -525,7 +525,7 @@ static void choose_words_method(wx_engine *e, const wx_transcribe_options *o,
         snprintf(why, sizeof why, "a translation is not aligned with the source language's "
                  "wav2vec2 model");
     }
-    if (wx_whisper_get_config(e->whisper)->n_alignment_heads == 0) {
+    if (wx_whisper_get_config(e->m.whisper)->n_alignment_heads == 0) {
         snprintf(out->words_warning, sizeof out->words_warning, "%s%sthe model's config.json "
                  "lists no alignment_heads, so words cannot be timed from Whisper's "
                  "cross-attention", why, why[0] ? "; " : "");
@@ -655,7 +655,7 @@ wx_status wx_transcribe(wx_engine *e, const float *samples, size_t n_samples,
     fill_beam_params(e, o, &j.bp);
     int n_chunks = 0, batch = 1;
     chunk *chunks = NULL;
-    int32_t prompt[wx_whisper_get_hparams(e->whisper)->n_text_ctx];
+    int32_t prompt[wx_whisper_get_hparams(e->m.whisper)->n_text_ctx];
     wx_report(progress, progress_user, "vad", 0.0);
     wx_status st = make_chunks(e, samples, n_samples, o, out, &chunks, &n_chunks, err);
     int rows_per_slot = j.fallback && o->best_of > j.bp.beam_size ? o->best_of : j.bp.beam_size;
@@ -676,7 +676,7 @@ wx_status wx_transcribe(wx_engine *e, const float *samples, size_t n_samples,
     j.prompt = prompt;
     if (st == WX_OK) choose_words_method(e, o, out, &j);
     for (int i = 0; i < j.prompt_len; i++)
-        if (prompt[i] == e->sot) j.bp.sot_index = i;
+        if (prompt[i] == e->m.sot) j.bp.sot_index = i;
     for (int first = 0; st == WX_OK && first < n_chunks; first += batch) {
         if (o->cancel && *o->cancel) {
             st = wx_fail(err, WX_ERR_INVALID_INPUT, "cancelled");

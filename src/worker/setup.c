@@ -15,6 +15,7 @@ wx_status wx_worker_load_engine(const wx_worker_config *config, wx_engine **engi
         .segmentation_dir = config->segmentation_dir,
         .embedding_path = config->embedding_path,
         .diarization_dir = config->diarization_dir,
+        .models_dir = config->models_dir,
         .compute_type = config->compute_type,
     };
     double t0 = wx_now();

@@ -20,6 +20,7 @@ typedef struct wx_worker_config {
                                    * <model_dir>/../ge2e/pretrained.pt */
     const char *diarization_dir;  /* --diarization_dir, WX_DIARIZATION_DIR: a pyannote
                                    * pipeline directory (config.yaml and its models) */
+    const char *models_dir;       /* --models_dir, WX_MODELS_DIR: manifest.json's directory */
     const char *device;       /* --device, WX_DEVICE, else "auto" */
     const char *compute_type; /* --compute_type, WX_COMPUTE_TYPE, else "default" */
     int n_threads;            /* --threads, WX_THREADS, else all cores */

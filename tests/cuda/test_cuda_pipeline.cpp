@@ -79,8 +79,8 @@ int main(void)
     const char *model_dir = wx_test_env("WX_MODEL_DIR", "models/tiny.en");
     char path[1024];
     snprintf(path, sizeof path, "%s/jfk.wav", wx_test_env("WX_DATA_DIR", "../shared/data"));
-    wx_engine_config gpu_cfg = {model_dir, NULL, "cuda", 1, NULL, NULL, NULL, NULL, NULL},
-                     cpu_cfg = {model_dir, NULL, "cpu", 1, NULL, NULL, NULL, NULL, NULL};
+    wx_engine_config gpu_cfg = {model_dir, NULL, "cuda", 1, NULL, NULL, NULL, NULL, NULL, NULL},
+                     cpu_cfg = {model_dir, NULL, "cpu", 1, NULL, NULL, NULL, NULL, NULL, NULL};
     wx_engine *gpu = NULL, *cpu = NULL;
     wx_err err;
     if (wx_engine_load(&gpu_cfg, &gpu, &err) != WX_OK) {

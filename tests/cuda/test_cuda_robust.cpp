@@ -243,7 +243,7 @@ static void test_probe_failure(const char *model_dir)
               strstr(err.msg, "no kernel image"), "probe failure reason: '%s'", err.msg);
     if (be) be->ops->destroy(be);
     wxemu::inject_error("probe_kernel", cudaErrorNoKernelImageForDevice, true);
-    wx_engine_config cfg = {model_dir, NULL, "auto", 1, NULL, NULL, NULL, NULL, NULL};
+    wx_engine_config cfg = {model_dir, NULL, "auto", 1, NULL, NULL, NULL, NULL, NULL, NULL};
     wx_engine *e = NULL;
     CHECK_MSG(wx_engine_load(&cfg, &e, &err) == WX_OK, "%s", err.msg);
     if (e) {
@@ -371,7 +371,7 @@ static void test_state_pool(const char *model_dir)
  * own allocation fails instead; both are job errors, and the engine serves the next job. */
 static void test_job_oom(const char *model_dir)
 {
-    wx_engine_config cfg = {model_dir, NULL, "cuda", 1, NULL, NULL, NULL, NULL, NULL};
+    wx_engine_config cfg = {model_dir, NULL, "cuda", 1, NULL, NULL, NULL, NULL, NULL, NULL};
     wx_engine *e = NULL;
     wx_err err;
     CHECK_MSG(wx_engine_load(&cfg, &e, &err) == WX_OK, "%s", err.msg);
