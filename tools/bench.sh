@@ -245,4 +245,10 @@ echo "== diarization: sample, dev00, tst00, stereo (2 threads, median of 3; DER 
 echo "Diarization (DER % collar 0 with overlap; ratio = anchor wall / ours; >1 means we are faster):"
 "$VAD_VENV/bin/python" tools/der.py --table --engines ours,anchor --threads 2 --repeat 3 \
   --bin build/wx-diarize --json "$OUTDIR/diarize.jsonl" || STATUS=1
+
+echo
+echo "== pyannote's pipelines: community-1 and 3.1 on our engine vs pyannote.audio 4.0.7, same weights" >&2
+: > "$OUTDIR/pipelines.jsonl"
+"$VAD_VENV/bin/python" tools/bench_pipelines.py --threads "$THREADS" --repeat 1 \
+  --bin build/wx-diarize --json "$OUTDIR/pipelines.jsonl" || STATUS=1
 exit "$STATUS"
