@@ -20,7 +20,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
         build-essential cmake pkg-config libavformat-dev libavcodec-dev libswresample-dev \
         libavutil-dev libopenblas-dev \
         libpcre2-dev libjansson-dev libcurl4-openssl-dev libutf8proc-dev libmicrohttpd-dev \
-        zlib1g-dev \
+        libyaml-dev zlib1g-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # What CMakeLists.txt configures from (its globs and add_executable lines name files in all

@@ -124,7 +124,8 @@ bud -t localhost/wx-test/probe "$work/probe" >"$work/probe.log" 2>&1 ||
 
 # Debian 13's names for the runtime libraries (FFmpeg 7: libavformat61 ...).
 runtime="libavformat61 libavcodec61 libswresample5 libavutil59 libopenblas0-pthread
-libpcre2-8-0 libjansson4 libcurl4t64 libutf8proc3 libmicrohttpd12t64 zlib1g ca-certificates"
+libpcre2-8-0 libjansson4 libcurl4t64 libutf8proc3 libmicrohttpd12t64 libyaml-0-2 zlib1g
+ca-certificates"
 base_args=(--build-arg CUDA_RUNTIME=localhost/wx-test/trixie
            --build-arg BUILDER_IMAGE=localhost/wx-test/trixie
            --build-arg "RUNTIME_PACKAGES=$runtime")
