@@ -100,13 +100,6 @@ void wx_diarizers_free(wx_diarizers *ds)
     free(ds);
 }
 
-bool wx_diarizers_loaded(const wx_diarizers *ds, const char *name)
-{
-    for (int i = 0; i < 2; i++)
-        if (strstr(ds->slots[i].name, name)) return ds->slots[i].d != NULL;
-    return false;
-}
-
 /* The pytorch_model.bin (or, directory, its directory) of a model the config names by repo:
  * the image's copy <models>/<org>/<name>, else <models>/<name> (segmentation-3.0: the open
  * set's copy from PyPI), else the hub's. *path malloc'd. */

@@ -55,7 +55,4 @@ wx_status wx_pyannote_pipeline_from_config(const struct wx_pipeline_config *cfg,
                                            const char *plda, wx_pyannote_pipeline *out,
                                            wx_err *err);
 
-/* Whether a pipeline is loaded now, for /health ("community-1", "3.1"). */
-bool wx_diarizers_loaded(const wx_diarizers *ds, const char *name);
-
 #endif
