@@ -7,7 +7,8 @@ community-1 and a second worker finds it in the cache without a download; the to
 appears in the output or the log; no token, an unknown token (401) and a token without access
 (403) fail a job that names the pipeline, with the cause; "auto" without a token falls back
 to the open set with a warning and asks the hub nothing; 3.1 is fetched without a token
-(its WeSpeaker model is not gated, segmentation-3.0 is the local copy). Standard library
+(its WeSpeaker model is not gated, segmentation-3.0 is the local copy); a pipeline
+directory given by WX_DIARIZATION_DIR is used offline, without a token. Standard library
 only."""
 
 import json
@@ -66,12 +67,14 @@ def stats(endpoint):
         return dict(kv.split("=") for kv in r.read().decode().split())
 
 
-def run(endpoint, cache, keys, token=None):
+def run(endpoint, cache, keys, token=None, extra_env=None):
     env = dict(os.environ, HF_ENDPOINT=endpoint, HF_HUB_CACHE=cache, HF_HOME=cache)
-    for name in ("HF_TOKEN", "HUGGINGFACE_ACCESS_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE"):
+    for name in ("HF_TOKEN", "HUGGINGFACE_ACCESS_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE",
+                 "WX_DIARIZATION_DIR"):
         env.pop(name, None)
     if token:
         env["HF_TOKEN"] = token
+    env.update(extra_env or {})
     model = os.path.abspath(os.environ.get("WX_MODEL_DIR", os.path.join(ROOT, "models", "tiny.en")))
     keys = dict(keys, audio_file="jfk.wav", diarization=True, debug=True)
     proc = subprocess.run([os.environ["WX_WORKER_BIN"], "--model_dir", model, "--rp_local_audio_dir",
@@ -105,6 +108,15 @@ def main():
             check(any("no Hugging Face token" in w for w in out.get("warnings", [])),
                   "auto without a token says why: %r" % out.get("warnings"))
             check(stats(endpoint)["head"] == "0", "auto without a token asks the hub nothing")
+            # a pipeline directory given by path: used without the network, no token needed
+            local = {"WX_DIARIZATION_DIR": os.path.join(repos, COMMUNITY1), "HF_HUB_OFFLINE": "1"}
+            rc, body, log = run(endpoint, os.path.join(tmp, "empty-cache"),
+                                {"diarization_model": COMMUNITY1}, extra_env=local)
+            info = body.get("output", {}).get("debug_info", {})
+            check(rc == 0 and info.get("diarization_model") == COMMUNITY1
+                  and os.path.join(repos, COMMUNITY1) in info.get("diarization_note", ""),
+                  "WX_DIARIZATION_DIR: community-1 from the directory: %r\n%s" % (info, log[-600:]))
+            check(stats(endpoint)["head"] == "0", "WX_DIARIZATION_DIR asks the hub nothing")
             # named pipeline, no token / unknown token / no access: the job fails with the cause
             for token, cause in ((None, "401"), ("hf_unknown_token_xyz", "401"), (OTHER, "403")):
                 rc, body, _ = run(endpoint, cache, {"diarization_model": COMMUNITY1}, token)
