@@ -490,7 +490,7 @@ static void test_config_from_env(void)
     char want[512];
     snprintf(want, sizeof want, "%s/.cache/huggingface/hub", tmp_root);
     CHECK_MSG(strcmp(cfg.cache_dir, want) == 0, "%s", cfg.cache_dir);
-    CHECK(strcmp(cfg.endpoint, "https://huggingface.co") == 0 && cfg.token[0] == '\0' && !cfg.offline);
+    CHECK(strcmp(cfg.endpoint, WX_HUB_DEFAULT_ENDPOINT) == 0 && cfg.token[0] == '\0' && !cfg.offline);
     CHECK(cfg.etag_timeout_s == 10 && cfg.download_timeout_s == 10);
     setenv("HF_ENDPOINT", "http://example.test/", 1);
     setenv("HF_HUB_CACHE", "/tmp/elsewhere", 1);

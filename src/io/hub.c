@@ -29,7 +29,6 @@
 
 #include "sha256.h"
 
-#define DEFAULT_ENDPOINT "https://huggingface.co"
 #define DEFAULT_TIMEOUT_S 10
 #define MAX_REDIRECTS 10
 #define MAX_REPO_ID 96          /* huggingface_hub's validate_repo_id */
@@ -193,7 +192,7 @@ wx_status wx_hub_config_from_env(wx_hub_config *cfg, const char *token, wx_err *
 {
     memset(cfg, 0, sizeof *cfg);
     const char *endpoint = env_nonempty("HF_ENDPOINT");
-    if (!endpoint) endpoint = DEFAULT_ENDPOINT;
+    if (!endpoint) endpoint = WX_HUB_DEFAULT_ENDPOINT;
     if (!copy_str(cfg->endpoint, sizeof cfg->endpoint, endpoint))
         return wx_fail(err, WX_ERR_INVALID_INPUT, "hub: HF_ENDPOINT is too long");
     size_t n = strlen(cfg->endpoint);

@@ -23,6 +23,8 @@
 
 #include "../base/wx_base.h"
 
+#define WX_HUB_DEFAULT_ENDPOINT "https://huggingface.co"   /* without HF_ENDPOINT */
+
 /* Where and how to reach the hub; filled from the environment by wx_hub_config_from_env. */
 typedef struct wx_hub_config {
     char endpoint[512];     /* HF_ENDPOINT, default https://huggingface.co, no trailing '/' */

@@ -111,7 +111,8 @@ static wx_status read_hparams(const wx_torch_ckpt *ck, wx_fbank_config *cfg, wx_
         !hparam_bool_is(ck, "use_energy", false) || !hparam_bool_is(ck, "snip_edges", true) ||
         !hparam_bool_is(ck, "round_to_power_of_two", true) ||
         !hparam_absent_or_none(ck, "fbank_centering_span"))
-        return wx_fail(err, WX_ERR_UNSUPPORTED, "hyper-parameters not implemented: needs "
+        return wx_fail(err, WX_ERR_UNSUPPORTED, "hyper-parameters this front end does not "
+                       "compute (WeSpeaker's are): it needs "
                        "num_channels 1, dither 0, window_type hamming, use_energy false, "
                        "snip_edges true, round_to_power_of_two true, fbank_centering_span None");
     if (rate != floor(rate) || rate < 1 || rate > 1e6 || mels != floor(mels) || mels > 1024)

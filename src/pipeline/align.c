@@ -16,6 +16,7 @@
 #include <string.h>
 #include <utf8proc.h>
 
+#include "numpy_sum.h"
 #include "sentences.h"
 #include "word_timing.h"
 
@@ -285,29 +286,6 @@ typedef struct sentence {
 static double nan_min(double a, double b) { return isnan(a) ? b : isnan(b) ? a : fmin(a, b); }
 static double nan_max(double a, double b) { return isnan(a) ? b : isnan(b) ? a : fmax(a, b); }
 
-/* numpy's float64 sum (pairwise, eight accumulators), which pandas' mean uses. */
-static double numpy_sum(const double *a, int n)
-{
-    if (n < 8) {
-        double r = 0.0;
-        for (int i = 0; i < n; i++) r += a[i];
-        return r;
-    }
-    if (n <= 128) {
-        double r[8];
-        for (int j = 0; j < 8; j++) r[j] = a[j];
-        int i = 8;
-        for (; i < n - n % 8; i += 8)
-            for (int j = 0; j < 8; j++) r[j] += a[i + j];
-        double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-        for (; i < n; i++) res += a[i];
-        return res;
-    }
-    int half = n / 2;
-    half -= half % 8;
-    return numpy_sum(a, half) + numpy_sum(a + half, n - half);
-}
-
 /* numpy's round(x, 3) (pandas' mean is a numpy float): rint(x · 1000) / 1000. */
 static double numpy_round3(double x)
 {
@@ -379,7 +357,7 @@ static wx_status sentence_words(const cp_text *t, const char_row *rows, int r0, 
         }
         wx_word *w = &s->words[s->n_words];
         w->word = text;
-        w->score = scored ? (float)numpy_round3(numpy_sum(scores, m) / scored) : NAN;
+        w->score = scored ? (float)numpy_round3(wx_numpy_sum_f64(scores, m) / scored) : NAN;
         starts[s->n_words] = start;
         ends[s->n_words++] = end;
     }

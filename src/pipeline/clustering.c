@@ -9,6 +9,7 @@
  * Arithmetic is double except where numpy works in float32 (the normalisation and the means of
  * float32 embeddings); results agree with pyannote's to rounding. */
 #include "clustering.h"
+#include "numpy_sum.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -125,36 +126,13 @@ done:
 
 /* ---- pyannote ---------------------------------------------------------------------------- */
 
-/* numpy's float32 pairwise sum (add.reduce over a contiguous row). */
-static float pairwise_f32(const float *a, int n)
-{
-    if (n < 8) {
-        float r = 0.0f;
-        for (int i = 0; i < n; i++) r += a[i];
-        return r;
-    }
-    if (n <= 128) {
-        float r[8];
-        for (int j = 0; j < 8; j++) r[j] = a[j];
-        int i = 8;
-        for (; i < n - n % 8; i += 8)
-            for (int j = 0; j < 8; j++) r[j] += a[i + j];
-        float res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-        for (; i < n; i++) res += a[i];
-        return res;
-    }
-    int half = n / 2;
-    half -= half % 8;
-    return pairwise_f32(a, half) + pairwise_f32(a + half, n - half);
-}
-
 void wx_unit_rows_f32(const float *x, int n, int D, float *out)
 {
     float sq[D > 0 ? D : 1];
     for (int i = 0; i < n; i++) {
         const float *r = x + (size_t)i * D;
         for (int j = 0; j < D; j++) sq[j] = r[j] * r[j];
-        float norm = sqrtf(pairwise_f32(sq, D));
+        float norm = sqrtf(wx_numpy_sum_f32(sq, D));
         for (int j = 0; j < D; j++) out[(size_t)i * D + j] = r[j] / norm;
     }
 }

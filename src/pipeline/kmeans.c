@@ -14,6 +14,7 @@
  * BLAS sums (sklearn's sgemm, dgemm) are sequential here: results agree except at
  * float32-rounding ties. */
 #include "kmeans.h"
+#include "numpy_sum.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -70,29 +71,6 @@ double wx_mt19937_random_sample(wx_mt19937 *mt)
 
 /* ---- sklearn's arithmetic ------------------------------------------------------------------ */
 
-/* numpy's float32 pairwise sum of a contiguous row. */
-static float pairwise_f32(const float *a, int n)
-{
-    if (n < 8) {
-        float r = 0.0f;
-        for (int i = 0; i < n; i++) r += a[i];
-        return r;
-    }
-    if (n <= 128) {
-        float r[8];
-        for (int j = 0; j < 8; j++) r[j] = a[j];
-        int i = 8;
-        for (; i < n - n % 8; i += 8)
-            for (int j = 0; j < 8; j++) r[j] += a[i + j];
-        float res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-        for (; i < n; i++) res += a[i];
-        return res;
-    }
-    int half = n / 2;
-    half -= half % 8;
-    return pairwise_f32(a, half) + pairwise_f32(a + half, n - half);
-}
-
 /* _euclidean_dense_dense (squared): four terms at a time, in float32. */
 static float sq_euclidean_f32(const float *a, const float *b, int D)
 {
@@ -131,7 +109,7 @@ static float tolerance(const float *x, int n, int D, float *mean, float *var)
             var[d] += v * v;
         }
     for (int d = 0; d < D; d++) var[d] = var[d] / (float)n;
-    return pairwise_f32(var, D) / (float)D * (float)KMEANS_TOL;
+    return wx_numpy_sum_f32(var, D) / (float)D * (float)KMEANS_TOL;
 }
 
 /* ---- k-means++ ---------------------------------------------------------------------------- */
@@ -297,7 +275,7 @@ static float lloyd(kmeans *m, float tol)
         if (!memcmp(m->labels, m->labels_old, (size_t)n * sizeof *m->labels)) { strict = true; break; }
         float sq[k];
         for (int j = 0; j < k; j++) sq[j] = m->shift[j] * m->shift[j];
-        if (pairwise_f32(sq, k) <= tol) break;
+        if (wx_numpy_sum_f32(sq, k) <= tol) break;
         memcpy(m->labels_old, m->labels, (size_t)n * sizeof *m->labels);
     }
     if (!strict) assign_labels(m, m->centers, false);

@@ -27,6 +27,7 @@
 #include "clustering.h"
 #include "kmeans.h"
 #include "lsap.h"
+#include "numpy_sum.h"
 
 #define PLDA_LDA_DIMENSION 128   /* pyannote's PLDA(lda_dimension=128) */
 #define VBX_EPSILON 1e-4         /* VBx's ELBO stopping rule */
@@ -54,41 +55,18 @@ struct wx_plda {
 
 /* ---- numpy's arithmetic ------------------------------------------------------------------ */
 
-/* numpy's float64 pairwise sum of a contiguous row (add.reduce). */
-static double pairwise_f64(const double *a, int n)
-{
-    if (n < 8) {
-        double r = 0.0;
-        for (int i = 0; i < n; i++) r += a[i];
-        return r;
-    }
-    if (n <= 128) {
-        double r[8];
-        for (int j = 0; j < 8; j++) r[j] = a[j];
-        int i = 8;
-        for (; i < n - n % 8; i += 8)
-            for (int j = 0; j < 8; j++) r[j] += a[i + j];
-        double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-        for (; i < n; i++) res += a[i];
-        return res;
-    }
-    int half = n / 2;
-    half -= half % 8;
-    return pairwise_f64(a, half) + pairwise_f64(a + half, n - half);
-}
-
 /* np.linalg.norm of a row: sqrt of the pairwise sum of squares. sq: scratch (n). */
 static double row_norm(const double *x, int n, double *sq)
 {
     for (int i = 0; i < n; i++) sq[i] = x[i] * x[i];
-    return sqrt(pairwise_f64(sq, n));
+    return sqrt(wx_numpy_sum_f64(sq, n));
 }
 
 /* x.sum(axis=0) of (n, K): rows added in order (pairwise along the column when K is 1, as
  * numpy then reduces the contiguous axis). out (K). */
 static void column_sums(const double *x, int n, int K, double *out)
 {
-    if (K == 1) { out[0] = pairwise_f64(x, n); return; }
+    if (K == 1) { out[0] = wx_numpy_sum_f64(x, n); return; }
     for (int k = 0; k < K; k++) out[k] = 0.0;
     for (int i = 0; i < n; i++)
         for (int k = 0; k < K; k++) out[k] += x[(size_t)i * K + k];
@@ -105,12 +83,12 @@ static double logsumexp_row(const double *a, int K, double *tmp)
         m += is_max;
         tmp[k] = is_max ? 0.0 : exp(a[k] - amax);
     }
-    double s = pairwise_f64(tmp, K);
+    double s = wx_numpy_sum_f64(tmp, K);
     s = s == 0.0 ? s : s / m;
     double out = log1p(s) + log(m) + amax;
     if (isfinite(out)) return out;
     for (int k = 0; k < K; k++) tmp[k] = exp(a[k]);
-    return log(pairwise_f64(tmp, K));
+    return log(wx_numpy_sum_f64(tmp, K));
 }
 
 /* ---- PLDA ------------------------------------------------------------------------------ */
@@ -371,17 +349,17 @@ static double vbx_update(vbx_model *m, double *gamma, double *pi, double Fb)
 {
     int n = m->n, P = m->P, K = m->K;
     for (int i = 0; i < n; i++) m->lpx[i] = logsumexp_row(m->logp + (size_t)i * K, K, m->tmp);
-    double log_px = pairwise_f64(m->lpx, n);
+    double log_px = wx_numpy_sum_f64(m->lpx, n);
     for (int i = 0; i < n; i++)
         for (int k = 0; k < K; k++)
             gamma[(size_t)i * K + k] = exp(m->logp[(size_t)i * K + k] - m->lpx[i]);
     column_sums(gamma, n, K, pi);
-    double total = pairwise_f64(pi, K);
+    double total = wx_numpy_sum_f64(pi, K);
     for (int k = 0; k < K; k++) pi[k] = pi[k] / total;
     double *terms = m->invL;   /* log(invL) − invL − alpha² + 1, in place: invL is recomputed */
     for (size_t j = 0; j < (size_t)K * P; j++)
         terms[j] = log(m->invL[j]) - m->invL[j] - m->alpha[j] * m->alpha[j] + 1;
-    return log_px + Fb * 0.5 * pairwise_f64(terms, K * P);
+    return log_px + Fb * 0.5 * wx_numpy_sum_f64(terms, K * P);
 }
 
 static void vbx_model_free(vbx_model *m)
@@ -422,13 +400,13 @@ wx_status wx_vbx_posteriors(const double *X, int n, int P, const double *phi, co
     double log2pi = P * log(2 * 3.14159265358979323846);   /* D · log(2π), np.pi */
     for (int i = 0; i < n; i++) {
         for (int d = 0; d < P; d++) m.tmp[d] = X[(size_t)i * P + d] * X[(size_t)i * P + d];
-        m.G[i] = -0.5 * (pairwise_f64(m.tmp, P) + log2pi);
+        m.G[i] = -0.5 * (wx_numpy_sum_f64(m.tmp, P) + log2pi);
         for (int d = 0; d < P; d++) m.rho[(size_t)i * P + d] = X[(size_t)i * P + d] * sqrt(phi[d]);
     }
     double e7 = exp(-VBX_INIT_SMOOTHING);   /* softmax(7·onehot): exp(0) and exp(−7) */
     for (int i = 0; i < n; i++) {
         for (int k = 0; k < K; k++) m.tmp[k] = k == ahc[i] ? 1.0 : e7;
-        double s = pairwise_f64(m.tmp, K);
+        double s = wx_numpy_sum_f64(m.tmp, K);
         for (int k = 0; k < K; k++) gamma[(size_t)i * K + k] = m.tmp[k] / s;
     }
     for (int k = 0; k < K; k++) pi[k] = 1.0 / K;
@@ -522,7 +500,7 @@ static int vbx_centroids(const double *gamma, const double *pi, int n, int K, co
             const float *e = emb + (size_t)train[i] * D;
             for (int d = 0; d < D; d++) c[d] += g * (double)e[d];
         }
-        if (K == 1) w = pairwise_f64(gamma, n);   /* W.sum(0) as column_sums */
+        if (K == 1) w = wx_numpy_sum_f64(gamma, n);   /* W.sum(0) as column_sums */
         else for (int i = 0; i < n; i++) w += gamma[(size_t)i * K + k];
         for (int d = 0; d < D; d++) c[d] = c[d] / w;
         kept++;
