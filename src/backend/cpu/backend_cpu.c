@@ -697,12 +697,12 @@ static void row_scores(const float *q, const float *k, int64_t kv_stride, int64_
     for (; j < n; j++) s[j] = dot(q, k + j * kv_stride, HEAD_VECS * VL) * scale;
 }
 
-/* out row = Σ_j s[j] · v_j over n values, accumulated in 8 registers. */
+/* out row += Σ_j s[j] · v_j over n values, accumulated in 8 registers. */
 static void row_weighted_values(const float *s, const float *v, int64_t kv_stride, int64_t n,
                                 float *restrict out)
 {
     vf acc[HEAD_VECS];
-    for (int i = 0; i < HEAD_VECS; i++) acc[i] = vf_set1(0.0f);
+    for (int i = 0; i < HEAD_VECS; i++) acc[i] = vf_load(out + i * VL);
     for (int64_t j = 0; j < n; j++) {
         vf w = vf_set1(s[j]);
         const float *vj = v + j * kv_stride;
@@ -712,22 +712,43 @@ static void row_weighted_values(const float *s, const float *v, int64_t kv_strid
     for (int i = 0; i < HEAD_VECS; i++) vf_store(out + i * VL, acc[i]);
 }
 
-/* One (kv batch, head) pair with 64-float heads: each query row of the group goes over the
- * keys and then the values once (they stay in L2 across the group's rows), in registers. */
+/* Keys (and values) per block of direct_rows: 64 rows of one head are 16 KB, which stay in L1
+ * while every query row of the group goes over them. A multiple of VL, so that row_scores
+ * groups the keys as it would in one pass. */
+#define KEY_BLOCK 64
+
+/* One (kv batch, head) pair with 64-float heads, in registers: the scores of every query row
+ * of the group block by block of keys, each row's softmax, then the weighted values block by
+ * block. Each key and value row is read from L2 once for the group instead of once per row;
+ * every sum runs in the same order as over the whole row at once. s: (G·Tq, kv_len). */
 static void direct_rows(const attn_ctx *c, int64_t g, int64_t h, float *restrict s)
 {
     const float *k = c->k + g * c->tcap * c->kv_stride + h * c->dh;
     const float *v = c->v + g * c->tcap * c->kv_stride + h * c->dh;
-    int64_t rows = c->group * c->tq;
+    int64_t rows = c->group * c->tq, row0 = g * c->group * c->tq;
+    for (int64_t j0 = 0; j0 < c->kv_len; j0 += KEY_BLOCK)
+        for (int64_t r = 0; r < rows; r++) {
+            int64_t n = visible_keys(c, r % c->tq) - j0;
+            if (n <= 0) continue;
+            const float *q = c->q + (row0 + r) * c->q_stride + h * c->dh;
+            row_scores(q, k + j0 * c->kv_stride, c->kv_stride, n < KEY_BLOCK ? n : KEY_BLOCK,
+                       c->scale, s + r * c->kv_len + j0);
+        }
     for (int64_t r = 0; r < rows; r++) {
-        const float *q = c->q + (g * c->group * c->tq + r) * c->q_stride + h * c->dh;
-        float *out = c->out + (g * c->group * c->tq + r) * c->d + h * c->dh;
         int64_t n = visible_keys(c, r % c->tq);
-        row_scores(q, k, c->kv_stride, n, c->scale, s);
-        float sum = exp_shift_sum(s, row_max(s, n), n);
-        scale_row(s, 1.0f / sum, n);
-        row_weighted_values(s, v, c->kv_stride, n, out);
+        float *sr = s + r * c->kv_len;
+        float sum = exp_shift_sum(sr, row_max(sr, n), n);
+        scale_row(sr, 1.0f / sum, n);
+        memset(c->out + (row0 + r) * c->d + h * c->dh, 0, (size_t)c->dh * sizeof(float));
     }
+    for (int64_t j0 = 0; j0 < c->kv_len; j0 += KEY_BLOCK)
+        for (int64_t r = 0; r < rows; r++) {
+            int64_t n = visible_keys(c, r % c->tq) - j0;
+            if (n <= 0) continue;
+            row_weighted_values(s + r * c->kv_len + j0, v + j0 * c->kv_stride, c->kv_stride,
+                                n < KEY_BLOCK ? n : KEY_BLOCK,
+                                c->out + (row0 + r) * c->d + h * c->dh);
+        }
 }
 
 /* One (kv batch, head) pair per item: the decoder path (few queries per batch item). */
